@@ -1,0 +1,26 @@
+namespace Lockstep.Protocol;
+
+/// <summary>WebSocket close codes the server uses. 1000–1011 are RFC 6455; 4000–4999 are Lockstep's.</summary>
+public static class CloseCodes
+{
+    /// <summary>Normal closure.</summary>
+    public const int Normal = 1000;
+
+    /// <summary>The server is going away (shutting down): reconnect, to another node if there is one.</summary>
+    public const int GoingAway = 1001;
+
+    /// <summary>A policy was broken (for example: the first frame was not hello).</summary>
+    public const int PolicyViolation = 1008;
+
+    /// <summary>A frame exceeded the server's size limit.</summary>
+    public const int MessageTooBig = 1009;
+
+    /// <summary>An unexpected server error.</summary>
+    public const int InternalError = 1011;
+
+    /// <summary>Nothing arrived for longer than the idle timeout.</summary>
+    public const int IdleTimeout = 4000;
+
+    /// <summary>A binary frame arrived; protocol version 1 is JSON text only.</summary>
+    public const int UnsupportedData = 1003;
+}
