@@ -41,30 +41,27 @@ public sealed class Delta
 
     private static void Diff(JsonObject before, JsonObject after, string? prefix, List<KeyValuePair<string, JsonNode?>> set, List<string> unset)
     {
-        foreach (var (key, oldValue) in before)
-        {
-            if (!after.ContainsKey(key))
-            {
-                unset.Add(Join(prefix, key));
-            }
-            else if (oldValue is JsonObject oldObject && after[key] is JsonObject newObject)
-            {
-                Diff(oldObject, newObject, Join(prefix, key), set, unset);
-            }
-        }
+        // In the after document's order, so a delta reads like the document it changes.
         foreach (var (key, newValue) in after)
         {
             if (!before.TryGetPropertyValue(key, out var oldValue))
             {
                 set.Add(new(Join(prefix, key), newValue));
             }
-            else if (oldValue is JsonObject && newValue is JsonObject)
+            else if (oldValue is JsonObject oldObject && newValue is JsonObject newObject)
             {
-                // handled by the recursion above
+                Diff(oldObject, newObject, Join(prefix, key), set, unset);
             }
             else if (!JsonNode.DeepEquals(oldValue, newValue))
             {
                 set.Add(new(Join(prefix, key), newValue));
+            }
+        }
+        foreach (var (key, _) in before)
+        {
+            if (!after.ContainsKey(key))
+            {
+                unset.Add(Join(prefix, key));
             }
         }
     }

@@ -43,3 +43,10 @@ public sealed record IncOp(string Collection, string Id, string Path, decimal By
     /// <inheritdoc />
     public override string Name => "inc";
 }
+
+/// <summary>Applies a JSON Merge Patch (RFC 7396) to the document, creating it if missing: null removes a field, objects merge, anything else replaces.</summary>
+public sealed record MergePatchOp(string Collection, string Id, JsonObject Patch) : DocumentOp(Collection, Id)
+{
+    /// <inheritdoc />
+    public override string Name => "merge";
+}

@@ -85,6 +85,17 @@ public static class DocumentWriter
                     return Done(Written(op, currentVersion, exists, after, previous));
                 }
 
+            case MergePatchOp merge:
+                {
+                    var after = previous is null ? [] : (JsonObject)previous.DeepClone();
+                    MergePatch(after, merge.Patch);
+                    if (DocumentValidator.Validate(after) is { } invalid)
+                    {
+                        return Reject(ErrorCodes.InvalidDocument, invalid, null);
+                    }
+                    return Done(Written(op, currentVersion, exists, after, previous));
+                }
+
             case IncOp inc:
                 {
                     if (!Names.TrySplitPath(inc.Path, out var segments))
@@ -123,6 +134,33 @@ public static class DocumentWriter
 
     private static AppliedWrite Written(DocumentOp op, long currentVersion, bool exists, JsonObject after, JsonObject? previous) =>
         new(op.Collection, op.Id, currentVersion + 1, Deleted: false, Created: !exists, after, Delta.Compute(previous, after), previous);
+
+    /// <summary>RFC 7396 MergePatch(target, patch) for an object target, in place.</summary>
+    public static void MergePatch(JsonObject target, JsonObject patch)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(patch);
+        foreach (var (key, value) in patch)
+        {
+            if (value is null)
+            {
+                target.Remove(key);
+            }
+            else if (value is JsonObject patchObject)
+            {
+                if (target[key] is not JsonObject targetObject)
+                {
+                    targetObject = [];
+                    target[key] = targetObject;
+                }
+                MergePatch(targetObject, patchObject);
+            }
+            else
+            {
+                target[key] = value.DeepClone();
+            }
+        }
+    }
 
     /// <summary>Parses a stored body into a mutable object.</summary>
     public static JsonObject ParseBody(StoredDocument document)

@@ -1,0 +1,39 @@
+using System.Diagnostics.Metrics;
+
+namespace Lockstep.Server;
+
+/// <summary>The engine's counters, published through the <c>Lockstep.Server</c> meter and readable directly.</summary>
+public sealed class EngineMetrics : IDisposable
+{
+    private readonly Meter _meter = new("Lockstep.Server");
+    private readonly Counter<long> _catchUps;
+    private readonly Counter<long> _batches;
+    private readonly Counter<long> _changes;
+    private long _catchUpCount;
+
+    /// <summary>Creates the meter and instruments.</summary>
+    public EngineMetrics()
+    {
+        _catchUps = _meter.CreateCounter<long>("lockstep.session.catch_ups", description: "Times a connection fell behind and read from the log");
+        _batches = _meter.CreateCounter<long>("lockstep.sequencer.batches", description: "Committed group-commit batches");
+        _changes = _meter.CreateCounter<long>("lockstep.sequencer.changes", description: "Committed changes");
+    }
+
+    /// <summary>How many times a connection fell behind and switched to reading the log.</summary>
+    public long CatchUps => Interlocked.Read(ref _catchUpCount);
+
+    internal void CatchUp()
+    {
+        Interlocked.Increment(ref _catchUpCount);
+        _catchUps.Add(1);
+    }
+
+    internal void Committed(int changes)
+    {
+        _batches.Add(1);
+        _changes.Add(changes);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,8 @@
+namespace Lockstep.Server;
+
+/// <summary>Something that receives committed batches from the fan-out (a WebSocket session).</summary>
+internal interface IChangeListener
+{
+    /// <summary>Called on the sequencer's thread after each commit; must not block.</summary>
+    void Offer(ChangeBatch batch);
+}

@@ -1,0 +1,88 @@
+using Lockstep.Core;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// The writes of one mutation, applied to a private overlay of the batch so that a rejection
+/// discards them all (atomicity) and later reads within the mutation see earlier writes.
+/// </summary>
+internal sealed class MutationScope
+{
+    private readonly BatchState _batch;
+    private readonly LockstepOptions _options;
+    private readonly Dictionary<(string, string), StoredDocument> _local = [];
+    private readonly List<(AppliedWrite Write, string? AfterJson, string? PreviousJson)> _writes = [];
+
+    public MutationScope(BatchState batch, LockstepOptions options)
+    {
+        _batch = batch;
+        _options = options;
+    }
+
+    public async ValueTask<StoredDocument?> GetAsync(string collection, string id, CancellationToken cancellationToken)
+    {
+        var key = (collection, id);
+        if (_local.TryGetValue(key, out var local))
+        {
+            return local;
+        }
+        if (_batch.Documents.TryGetValue(key, out var batched))
+        {
+            return batched;
+        }
+        return await _batch.Writer.GetDocumentAsync(collection, id, cancellationToken);
+    }
+
+    /// <summary>Applies one op to the overlay; returns the rejection, or null when it applied.</summary>
+    public async ValueTask<(AppliedWrite? Write, Rejection? Rejection)> ApplyAsync(DocumentOp op, CancellationToken cancellationToken)
+    {
+        var current = await GetAsync(op.Collection, op.Id, cancellationToken);
+        var (write, rejection) = DocumentWriter.Apply(current, op, _options.PolicyOf(op.Collection));
+        if (rejection is not null)
+        {
+            return (null, rejection);
+        }
+        var afterJson = write!.Document?.ToJsonString();
+        if (afterJson is not null && afterJson.Length > _options.MaxFrameBytes)
+        {
+            return (null, new Rejection(Protocol.ErrorCodes.InvalidDocument,
+                $"{op.Collection}/{op.Id} would be {afterJson.Length} bytes, over the {_options.MaxFrameBytes}-byte document limit."));
+        }
+        _local[(op.Collection, op.Id)] = new StoredDocument(op.Collection, op.Id, write.Version, 0, write.Deleted, afterJson, default);
+        _writes.Add((write, afterJson, current is { Deleted: false } ? current.Json : null));
+        return (write, null);
+    }
+
+    /// <summary>Moves the mutation's writes into the batch, giving each change its seq and clock stamp.</summary>
+    public List<DocumentVersion> CommitTo(HybridClock clock, string? clientId, long? mutationNo)
+    {
+        var versions = new List<DocumentVersion>(_writes.Count);
+        foreach (var (write, afterJson, previousJson) in _writes)
+        {
+            var seq = ++_batch.Head;
+            var hlc = clock.Now();
+            var change = new Change
+            {
+                Seq = seq,
+                Collection = write.Collection,
+                Id = write.Id,
+                Version = write.Version,
+                Deleted = write.Deleted,
+                Created = write.Created,
+                DocumentJson = afterJson,
+                SetJson = write.Deleted ? null : write.Delta.SetJson(),
+                UnsetJson = write.Deleted ? null : write.Delta.UnsetJson(),
+                Hlc = hlc,
+                ClientId = clientId,
+                MutationNo = mutationNo,
+                PreviousJson = previousJson,
+                PreviousKnown = true,
+            };
+            _batch.Changes.Add(change);
+            _batch.Documents[(write.Collection, write.Id)] =
+                new StoredDocument(write.Collection, write.Id, write.Version, seq, write.Deleted, afterJson, hlc);
+            versions.Add(new DocumentVersion(write.Collection, write.Id, write.Version));
+        }
+        return versions;
+    }
+}

@@ -1,0 +1,74 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json.Nodes;
+using Lockstep.Core;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// What a mutator sees: reads of the current state (including its own earlier writes) and writes
+/// that all commit together or not at all.
+/// </summary>
+public sealed class MutatorContext
+{
+    private readonly MutationScope _scope;
+
+    internal MutatorContext(MutationScope scope, string? clientId)
+    {
+        _scope = scope;
+        ClientId = clientId;
+    }
+
+    /// <summary>The calling client's id, when it sent one.</summary>
+    public string? ClientId { get; }
+
+    /// <summary>A copy of a document's body, or null when it does not exist (or is deleted).</summary>
+    public async ValueTask<JsonObject?> GetAsync(string collection, string id, CancellationToken cancellationToken = default)
+    {
+        var doc = await _scope.GetAsync(collection, id, cancellationToken);
+        return doc is { Deleted: false } ? DocumentWriter.ParseBody(doc) : null;
+    }
+
+    /// <summary>A document with its version, or null when it never existed (tombstones are returned).</summary>
+    public ValueTask<StoredDocument?> GetDocumentAsync(string collection, string id, CancellationToken cancellationToken = default) =>
+        _scope.GetAsync(collection, id, cancellationToken);
+
+    /// <summary>Replaces or creates a document; returns its new version.</summary>
+    public ValueTask<long> PutAsync(string collection, string id, JsonObject document, long? ifVersion = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(new PutOp(collection, id, document) { IfVersion = ifVersion }, cancellationToken);
+
+    /// <summary>Sets fields (dotted paths) of a document, creating it if missing; returns its new version.</summary>
+    public ValueTask<long> PatchAsync(string collection, string id, IReadOnlyDictionary<string, JsonNode?> set, long? ifVersion = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(new PatchOp(collection, id, [.. set], []) { IfVersion = ifVersion }, cancellationToken);
+
+    /// <summary>Adds to a numeric field; returns the document's new version.</summary>
+    public ValueTask<long> IncrementAsync(string collection, string id, string path, decimal by, CancellationToken cancellationToken = default) =>
+        ApplyAsync(new IncOp(collection, id, path, by), cancellationToken);
+
+    /// <summary>Deletes a document; returns the tombstone's version.</summary>
+    public ValueTask<long> DeleteAsync(string collection, string id, long? ifVersion = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(new DeleteOp(collection, id) { IfVersion = ifVersion }, cancellationToken);
+
+    /// <summary>Aborts the mutator: nothing it wrote is kept, and the caller gets <c>mutation_rejected</c> with <paramref name="reason"/>.</summary>
+    [DoesNotReturn]
+    public static void Reject(string reason, string message) => throw new MutationRejectedException(reason, message);
+
+    private async ValueTask<long> ApplyAsync(DocumentOp op, CancellationToken cancellationToken)
+    {
+        if (!Names.IsValidCollection(op.Collection) || !Names.IsValidId(op.Id))
+        {
+            throw new ArgumentException($"'{op.Collection}/{op.Id}' is not a valid collection/id.");
+        }
+        var (write, rejection) = await _scope.ApplyAsync(op, cancellationToken);
+        if (rejection is not null)
+        {
+            throw new MutatorOpRejectedException(rejection);
+        }
+        return write!.Version;
+    }
+}
+
+/// <summary>Carries a rejected op out of a mutator, so the call fails with the op's own code.</summary>
+internal sealed class MutatorOpRejectedException(Rejection rejection) : Exception(rejection.Message)
+{
+    public Rejection Rejection { get; } = rejection;
+}

@@ -1,0 +1,190 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using Lockstep.Core;
+using Lockstep.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// The single writer of the log. Mutations from every connection enter one channel; the loop takes
+/// as many as are waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in
+/// order inside one store transaction, commits once (group commit: one fsync per batch), and only
+/// then completes each request and hands the batch to the fan-out.
+/// </summary>
+internal sealed class Sequencer
+{
+    private readonly IChangeStore _store;
+    private readonly FanOut _fanOut;
+    private readonly HybridClock _clock;
+    private readonly LockstepOptions _options;
+    private readonly ILogger _logger;
+    private readonly EngineMetrics _metrics;
+    private readonly Channel<WriteRequest> _queue;
+
+    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, EngineMetrics metrics, ILogger logger)
+    {
+        _metrics = metrics;
+        _store = store;
+        _fanOut = fanOut;
+        _clock = clock;
+        _options = options;
+        _logger = logger;
+        _queue = Channel.CreateBounded<WriteRequest>(new BoundedChannelOptions(options.MaxQueuedMutations)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    /// <summary>Queues a mutation; false when the queue is full (answer <c>overloaded</c>).</summary>
+    public bool TryEnqueue(WriteRequest request) => _queue.Writer.TryWrite(request);
+
+    /// <summary>Queues a mutation and waits for its result.</summary>
+    public async Task<WriteResult> SubmitAsync(WriteRequest request, CancellationToken cancellationToken)
+    {
+        if (!TryEnqueue(request))
+        {
+            return WriteResult.Rejected(new Rejection(ErrorCodes.Overloaded, "The write queue is full; retry with backoff."));
+        }
+        return await request.Completion.WaitAsync(cancellationToken);
+    }
+
+    public void Complete() => _queue.Writer.TryComplete();
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var reader = _queue.Reader;
+        var batch = new List<WriteRequest>(_options.MaxBatchMutations);
+        while (await reader.WaitToReadAsync(cancellationToken))
+        {
+            batch.Clear();
+            while (batch.Count < _options.MaxBatchMutations && reader.TryRead(out var request))
+            {
+                batch.Add(request);
+            }
+            await CommitBatchAsync(batch, cancellationToken);
+        }
+    }
+
+    private async Task CommitBatchAsync(List<WriteRequest> requests, CancellationToken cancellationToken)
+    {
+        var results = new WriteResult[requests.Count];
+        BatchState state;
+        try
+        {
+            await using var writer = await _store.BeginWriteAsync(cancellationToken);
+            state = new BatchState(writer);
+            for (var i = 0; i < requests.Count; i++)
+            {
+                results[i] = await ApplyAsync(state, requests[i], cancellationToken);
+            }
+            if (state.Changes.Count > 0 || state.Records.Count > 0)
+            {
+                await writer.AppendAsync(state.Changes, state.Records, cancellationToken);
+                await writer.CommitAsync(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            var shutdown = WriteResult.Rejected(new Rejection(ErrorCodes.ShuttingDown, "The server is shutting down; nothing was written."));
+            foreach (var request in requests)
+            {
+                request.Complete(shutdown);
+            }
+            throw;
+        }
+        catch (Exception e)
+        {
+            Log.CommitFailed(_logger, e, requests.Count);
+            var failed = WriteResult.Rejected(new Rejection(ErrorCodes.StorageUnavailable, "The store could not commit the write; nothing was written. Retry."));
+            foreach (var request in requests)
+            {
+                request.Complete(failed);
+            }
+            return;
+        }
+
+        _metrics.Committed(state.Changes.Count);
+        if (state.Changes.Count > 0)
+        {
+            _fanOut.Publish(new ChangeBatch([.. state.Changes], state.Head));
+        }
+        for (var i = 0; i < requests.Count; i++)
+        {
+            requests[i].Complete(results[i]);
+        }
+        Log.BatchCommitted(_logger, requests.Count, state.Changes.Count, state.Head);
+    }
+
+    private async ValueTask<WriteResult> ApplyAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
+    {
+        if (request.IsKeyed)
+        {
+            var key = (request.ClientId!, request.MutationNo!.Value);
+            if (state.Decided.TryGetValue(key, out var decided))
+            {
+                return WriteResult.FromRecordJson(decided.ToRecordJson());
+            }
+            if (await state.Writer.GetMutationAsync(key.Item1, key.Item2, cancellationToken) is { } record)
+            {
+                return WriteResult.FromRecordJson(record.ResultJson);
+            }
+        }
+
+        var result = request.MutatorName is null
+            ? await ApplyOpsAsync(state, request, cancellationToken)
+            : await CallMutatorAsync(state, request, cancellationToken);
+
+        if (request.IsKeyed)
+        {
+            var key = (request.ClientId!, request.MutationNo!.Value);
+            state.Decided[key] = result;
+            state.Records.Add(new MutationRecord(key.Item1, key.Item2, result.Succeeded ? result.Seq : state.Head, result.ToRecordJson()));
+        }
+        return result;
+    }
+
+    private async ValueTask<WriteResult> ApplyOpsAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
+    {
+        var scope = new MutationScope(state, _options);
+        for (var i = 0; i < request.Ops.Count; i++)
+        {
+            var (_, rejection) = await scope.ApplyAsync(request.Ops[i], cancellationToken);
+            if (rejection is not null)
+            {
+                return WriteResult.Rejected(rejection with { OpIndex = i });
+            }
+        }
+        var versions = scope.CommitTo(_clock, request.ClientId, request.MutationNo);
+        return WriteResult.Committed(state.Head, versions, null);
+    }
+
+    private async ValueTask<WriteResult> CallMutatorAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
+    {
+        if (!_options.Mutators.TryGetValue(request.MutatorName!, out var mutator))
+        {
+            return WriteResult.Rejected(new Rejection(ErrorCodes.UnknownMutator, $"No mutator is registered as '{request.MutatorName}'."));
+        }
+        var scope = new MutationScope(state, _options);
+        try
+        {
+            var value = await mutator(new MutatorContext(scope, request.ClientId), request.Args, cancellationToken);
+            var versions = scope.CommitTo(_clock, request.ClientId, request.MutationNo);
+            return WriteResult.Committed(state.Head, versions, value);
+        }
+        catch (MutationRejectedException e)
+        {
+            return WriteResult.Rejected(new Rejection(ErrorCodes.MutationRejected, e.Message, null, e.Reason));
+        }
+        catch (MutatorOpRejectedException e)
+        {
+            return WriteResult.Rejected(e.Rejection);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.MutatorFailed(_logger, e, request.MutatorName!);
+            return WriteResult.Rejected(new Rejection(ErrorCodes.MutatorFailed, $"Mutator '{request.MutatorName}' failed: {e.GetType().Name}. Nothing was written."));
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using Lockstep.Server;
+using Lockstep.Server.Rest;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>Maps Lockstep's endpoints: the WebSocket at <c>{prefix}/sync</c>, REST under <c>{prefix}</c>, and <c>/healthz</c>.</summary>
+public static class LockstepEndpointRouteBuilderExtensions
+{
+    /// <summary>Maps the endpoints. Requires <c>services.AddLockstep()</c>.</summary>
+    /// <param name="endpoints">The app.</param>
+    /// <param name="prefix">The route prefix; <c>/v1</c> by default.</param>
+    public static IEndpointConventionBuilder MapLockstep(this IEndpointRouteBuilder endpoints, string prefix = "/v1")
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        if (endpoints.ServiceProvider.GetService<LockstepMarker>() is null)
+        {
+            throw new InvalidOperationException("Lockstep's services are missing: call builder.Services.AddLockstep() first.");
+        }
+        if (endpoints is IApplicationBuilder app)
+        {
+            // WebSocket upgrades need the middleware; endpoints run after it in WebApplication's pipeline.
+            var options = endpoints.ServiceProvider.GetRequiredService<IOptions<LockstepOptions>>().Value;
+            app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
+            _ = options;
+        }
+
+        var group = endpoints.MapGroup(prefix);
+        group.Map("/sync", HandleSyncAsync);
+        DocumentEndpoints.Map(group);
+        endpoints.MapGet("/healthz", (LockstepEngine engine) =>
+            engine.Started.IsCompletedSuccessfully
+                ? Results.Json(new HealthReport("ok", engine.Head, engine.Horizon), RestJsonContext.Default.HealthReport)
+                : Results.Json(new HealthReport("starting", 0, 0), RestJsonContext.Default.HealthReport, statusCode: 503));
+        return group;
+    }
+
+    private static async Task HandleSyncAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.InvalidRequest, "This endpoint speaks the Lockstep protocol over WebSocket (docs/protocol.md).", 426);
+            return;
+        }
+        var engine = context.RequestServices.GetRequiredService<LockstepEngine>();
+        await engine.Started;
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var session = new SyncSession(socket, engine, logger, time, context.RequestAborted);
+        await session.RunAsync();
+    }
+}

@@ -1,0 +1,109 @@
+using System.ComponentModel.DataAnnotations;
+using Lockstep.Core;
+
+namespace Lockstep.Server;
+
+/// <summary>Server options, bound from the configuration section <c>Lockstep</c> and validated on start.</summary>
+public sealed class LockstepOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Lockstep";
+
+    /// <summary>The largest WebSocket frame and REST body accepted, in bytes.</summary>
+    /// <value>1 MiB (1,048,576).</value>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxFrameBytes { get; set; } = 1 << 20;
+
+    /// <summary>How often clients are told to send a ping when idle; also how often <c>pos</c> frames may be sent.</summary>
+    /// <value>15 seconds.</value>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A connection that sends nothing for this long is closed with code 4000.</summary>
+    /// <value>45 seconds (three heartbeats).</value>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>How long a new connection may take to send <c>hello</c>.</summary>
+    /// <value>10 seconds.</value>
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How many committed changes may wait for one connection before it falls back to reading the
+    /// log instead (bounded memory per slow reader).
+    /// </summary>
+    /// <value>8,192.</value>
+    [Range(1, 10_000_000)]
+    public int SendBufferChanges { get; set; } = 8192;
+
+    /// <summary>Requests one connection may have in flight before the server stops reading it.</summary>
+    /// <value>256.</value>
+    [Range(1, 100_000)]
+    public int MaxInFlightPerConnection { get; set; } = 256;
+
+    /// <summary>The most mutations the sequencer commits in one transaction (group commit).</summary>
+    /// <value>1,000.</value>
+    [Range(1, 100_000)]
+    public int MaxBatchMutations { get; set; } = 1000;
+
+    /// <summary>The most operations one mutation may carry.</summary>
+    /// <value>1,000.</value>
+    [Range(1, 100_000)]
+    public int MaxOpsPerMutation { get; set; } = 1000;
+
+    /// <summary>Mutations waiting for the sequencer beyond which new writes are refused with <c>overloaded</c>.</summary>
+    /// <value>100,000.</value>
+    [Range(1, 10_000_000)]
+    public int MaxQueuedMutations { get; set; } = 100_000;
+
+    /// <summary>Documents per snapshot frame.</summary>
+    /// <value>500.</value>
+    [Range(1, 100_000)]
+    public int SnapshotPageSize { get; set; } = 500;
+
+    /// <summary>Changes read from the log per page when a connection catches up.</summary>
+    /// <value>1,000.</value>
+    [Range(1, 100_000)]
+    public int CatchUpPageSize { get; set; } = 1000;
+
+    /// <summary>How many of the newest changes the log keeps; older ones are compacted away (documents stay).</summary>
+    /// <value>1,000,000.</value>
+    [Range(1, long.MaxValue)]
+    public long RetainedChanges { get; set; } = 1_000_000;
+
+    /// <summary>How often compaction runs.</summary>
+    /// <value>1 minute.</value>
+    public TimeSpan CompactionInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The longest a <c>GET /v1/changes?wait=</c> long-poll may wait.</summary>
+    /// <value>60 seconds.</value>
+    public TimeSpan MaxLongPollWait { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Per-collection settings by collection name; collections not listed use the defaults (policy <c>lww</c>).</summary>
+    public Dictionary<string, CollectionOptions> Collections { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Server-side mutators by name.</summary>
+    internal Dictionary<string, Mutator> Mutators { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sets a collection's conflict policy.</summary>
+    public LockstepOptions Collection(string name, ConflictPolicy policy)
+    {
+        if (!Names.IsValidCollection(name))
+        {
+            throw new ArgumentException($"'{name}' is not a valid collection name.", nameof(name));
+        }
+        Collections[name] = new CollectionOptions { Policy = policy };
+        return this;
+    }
+
+    /// <summary>Registers a server-side mutator that clients call by name.</summary>
+    public LockstepOptions Mutator(string name, Mutator mutator)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(mutator);
+        Mutators[name] = mutator;
+        return this;
+    }
+
+    /// <summary>The conflict policy of a collection.</summary>
+    public ConflictPolicy PolicyOf(string collection) =>
+        Collections.TryGetValue(collection, out var options) ? options.Policy : ConflictPolicy.Lww;
+}

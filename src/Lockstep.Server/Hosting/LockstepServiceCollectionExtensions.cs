@@ -1,0 +1,50 @@
+using Lockstep.Core;
+using Lockstep.Server;
+using Lockstep.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers Lockstep in an ASP.NET Core app.</summary>
+public static class LockstepServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the Lockstep engine. Options bind from the configuration section <c>Lockstep</c> (when an
+    /// <see cref="IConfiguration"/> is registered), then <paramref name="configure"/> runs.
+    /// Choose a store next: <see cref="AddSqliteStore"/>.
+    /// </summary>
+    public static LockstepBuilder AddLockstep(this IServiceCollection services, Action<LockstepOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<LockstepOptions>()
+            .BindConfiguration(LockstepOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => o.IdleTimeout > o.HeartbeatInterval, "IdleTimeout must be longer than HeartbeatInterval.")
+            .ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<LockstepEngine>();
+        services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
+        services.TryAddSingleton<LockstepMarker>();
+        return new LockstepBuilder(services);
+    }
+
+    /// <summary>Stores the log and documents in an embedded SQLite file.</summary>
+    public static LockstepBuilder AddSqliteStore(this LockstepBuilder builder, string path, SqliteSynchronous synchronous = SqliteSynchronous.Full)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        builder.Services.RemoveAll<IChangeStore>();
+        builder.Services.AddSingleton<IChangeStore>(_ => new SqliteChangeStore(new SqliteStoreOptions { Path = path, Synchronous = synchronous }));
+        return builder;
+    }
+}
+
+/// <summary>Proves that AddLockstep() ran before MapLockstep().</summary>
+internal sealed class LockstepMarker;

@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Server;
+
+/// <summary>Source-generated log messages. Event ids: 1000s connections, 2000s protocol, 3000s storage, 4000s writes, 5000s fan-out.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Debug, "Session {Session} opened for client {ClientId}")]
+    public static partial void SessionOpened(ILogger logger, string session, string? clientId);
+
+    [LoggerMessage(1001, LogLevel.Debug, "Session {Session} closed: {Reason}")]
+    public static partial void SessionClosed(ILogger logger, string session, string reason);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Session {Session} failed")]
+    public static partial void SessionFailed(ILogger logger, Exception exception, string session);
+
+    [LoggerMessage(2000, LogLevel.Debug, "Session {Session} sent a bad frame: {Code} {Message}")]
+    public static partial void BadFrame(ILogger logger, string session, string code, string message);
+
+    [LoggerMessage(3000, LogLevel.Information, "Store opened: head {Head}, horizon {Horizon}")]
+    public static partial void StoreOpened(ILogger logger, long head, long horizon);
+
+    [LoggerMessage(3001, LogLevel.Error, "Committing a batch of {Count} mutations failed; all were refused")]
+    public static partial void CommitFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(3002, LogLevel.Information, "Compacted {Removed} changes up to seq {UpTo}")]
+    public static partial void Compacted(ILogger logger, long removed, long upTo);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Compaction failed")]
+    public static partial void CompactionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(4000, LogLevel.Trace, "Committed {Mutations} mutations, {Changes} changes, head {Head}")]
+    public static partial void BatchCommitted(ILogger logger, int mutations, int changes, long head);
+
+    [LoggerMessage(4001, LogLevel.Warning, "Mutator {Name} threw")]
+    public static partial void MutatorFailed(ILogger logger, Exception exception, string name);
+
+    [LoggerMessage(5000, LogLevel.Debug, "Session {Session} fell behind at {Position}; catching up from the log")]
+    public static partial void FellBehind(ILogger logger, string session, long position);
+}

@@ -1,0 +1,399 @@
+using System.Globalization;
+using System.Text.Json;
+using Lockstep.Core;
+using Lockstep.Protocol;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Net.Http.Headers;
+
+namespace Lockstep.Server.Rest;
+
+/// <summary>The REST API: documents, mutations, the change feed and status. Every 2xx answer to a write means it is durable.</summary>
+internal static partial class DocumentEndpoints
+{
+    public static void Map(RouteGroupBuilder group)
+    {
+        group.MapGet("/collections/{collection}/docs/{id}", GetDocumentAsync);
+        group.MapPut("/collections/{collection}/docs/{id}", PutDocumentAsync);
+        group.MapPatch("/collections/{collection}/docs/{id}", PatchDocumentAsync);
+        group.MapDelete("/collections/{collection}/docs/{id}", DeleteDocumentAsync);
+        group.MapGet("/collections/{collection}/docs", ListDocumentsAsync);
+        group.MapPost("/mutations", PostMutationAsync);
+        group.MapGet("/changes", GetChangesAsync);
+        group.MapGet("/status", GetStatusAsync);
+    }
+
+    private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
+
+    private static async Task GetDocumentAsync(HttpContext context, string collection, string id)
+    {
+        if (!CheckNames(context, collection, id, out var problem))
+        {
+            await problem;
+            return;
+        }
+        var engine = Engine(context);
+        await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
+        var doc = await reader.GetDocumentAsync(collection, id, context.RequestAborted);
+        if (doc is not { Deleted: false })
+        {
+            await Problems.Write(context, ErrorCodes.NotFound, $"{collection}/{id} does not exist.");
+            return;
+        }
+        var etag = Problems.Etag(doc.Version);
+        context.Response.Headers.ETag = etag;
+        context.Response.Headers["Lockstep-Seq"] = doc.Seq.ToString(CultureInfo.InvariantCulture);
+        if (context.Request.Headers.IfNoneMatch.Any(v => v == etag))
+        {
+            context.Response.StatusCode = StatusCodes.Status304NotModified;
+            return;
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(doc.Json ?? "{}", context.RequestAborted);
+    }
+
+    private static async Task PutDocumentAsync(HttpContext context, string collection, string id)
+    {
+        if (!CheckNames(context, collection, id, out var problem))
+        {
+            await problem;
+            return;
+        }
+        var body = await ReadObjectAsync(context);
+        if (body is null)
+        {
+            return;
+        }
+        if (!TryPreconditions(context, out var ifVersion))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\" (or *); If-None-Match takes *.");
+            return;
+        }
+        var op = new PutOp(collection, id, RequestParser.ToObject(body.RootElement)) { IfVersion = ifVersion };
+        body.Dispose();
+        await WriteOneAsync(context, op);
+    }
+
+    private static async Task PatchDocumentAsync(HttpContext context, string collection, string id)
+    {
+        if (!CheckNames(context, collection, id, out var problem))
+        {
+            await problem;
+            return;
+        }
+        var body = await ReadObjectAsync(context);
+        if (body is null)
+        {
+            return;
+        }
+        if (!TryPreconditions(context, out var ifVersion))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\" (or *); If-None-Match takes *.");
+            return;
+        }
+        var op = new MergePatchOp(collection, id, RequestParser.ToObject(body.RootElement)) { IfVersion = ifVersion };
+        body.Dispose();
+        await WriteOneAsync(context, op);
+    }
+
+    private static async Task DeleteDocumentAsync(HttpContext context, string collection, string id)
+    {
+        if (!CheckNames(context, collection, id, out var problem))
+        {
+            await problem;
+            return;
+        }
+        if (!TryPreconditions(context, out var ifVersion))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\".");
+            return;
+        }
+        await WriteOneAsync(context, new DeleteOp(collection, id) { IfVersion = ifVersion });
+    }
+
+    private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
+    {
+        var (clientId, mid) = IdempotencyKey(context);
+        var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid), context.RequestAborted);
+        if (result.Rejection is { } rejection)
+        {
+            // A failed If-Match is 412 Precondition Failed in HTTP terms.
+            var status = rejection.Error == ErrorCodes.VersionConflict && context.Request.Headers.IfMatch.Count + context.Request.Headers.IfNoneMatch.Count > 0 ? 412 : (int?)null;
+            await Problems.Write(context, rejection, status);
+            return;
+        }
+        var written = result.Results[0];
+        if (op is not DeleteOp)
+        {
+            context.Response.Headers.ETag = Problems.Etag(written.Version);
+        }
+        context.Response.StatusCode = written.Version == 1 && op is not DeleteOp ? StatusCodes.Status201Created : StatusCodes.Status200OK;
+        await WriteJsonAsync(context, result, static (w, r) =>
+        {
+            var d = r.Results[0];
+            w.WriteString("collection", d.Collection);
+            w.WriteString("id", d.Id);
+            w.WriteNumber("v", d.Version);
+            w.WriteNumber("seq", r.Seq);
+            if (r.Duplicate)
+            {
+                w.WriteBoolean("dup", true);
+            }
+        });
+    }
+
+    /// <summary>REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.</summary>
+    private static (string? ClientId, long? Mid) IdempotencyKey(HttpContext context)
+    {
+        var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
+        var mid = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
+        return !string.IsNullOrEmpty(client) && long.TryParse(mid, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? (client, n)
+            : (null, null);
+    }
+
+    private static bool TryPreconditions(HttpContext context, out long? ifVersion)
+    {
+        ifVersion = null;
+        var ifMatch = context.Request.Headers.IfMatch;
+        var ifNoneMatch = context.Request.Headers.IfNoneMatch;
+        if (ifNoneMatch.Count > 0)
+        {
+            if (ifNoneMatch.ToString().Trim() != "*")
+            {
+                return false;
+            }
+            ifVersion = 0;
+        }
+        if (ifMatch.Count > 0)
+        {
+            var value = ifMatch.ToString().Trim();
+            if (value == "*")
+            {
+                return true; // any existing version; the write below fails with not_found semantics only for delete
+            }
+            if (!EntityTagHeaderValue.TryParse(value, out var tag) || tag.IsWeak
+                || !long.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < 1)
+            {
+                return false;
+            }
+            ifVersion = v;
+        }
+        return true;
+    }
+
+    private static async Task ListDocumentsAsync(HttpContext context, string collection)
+    {
+        if (!Names.IsValidCollection(collection))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, $"'{collection}' is not a valid collection name.");
+            return;
+        }
+        var query = context.Request.Query;
+        if (!Filter.TryParse(query["filter"].ToString(), out var filter, out var error))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidFilter, error!);
+            return;
+        }
+        var limit = 100;
+        if (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > 1000))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'limit' must be an integer from 1 to 1000.");
+            return;
+        }
+        var after = query["after"].ToString();
+        var engine = Engine(context);
+        await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
+        var docs = new List<StoredDocument>(limit);
+        string? cursor = string.IsNullOrEmpty(after) ? null : after;
+        var more = true;
+        var pageSize = Math.Max(limit, 100);
+        while (docs.Count < limit && more)
+        {
+            var page = await reader.ListDocumentsAsync(collection, cursor, pageSize, includeDeleted: false, context.RequestAborted);
+            more = page.Count == pageSize;
+            for (var i = 0; i < page.Count; i++)
+            {
+                cursor = page[i].Id;
+                if (filter.MatchesAll || filter.Matches(Parse(page[i].Json)))
+                {
+                    docs.Add(page[i]);
+                    if (docs.Count == limit)
+                    {
+                        more |= i < page.Count - 1;
+                        break;
+                    }
+                }
+            }
+        }
+        // "next" is set when more documents may follow: pass it as "after" for the next page.
+        var next = more && docs.Count > 0 ? docs[^1].Id : null;
+        await WriteJsonAsync(context, (docs, next, reader.Head), static (w, s) =>
+        {
+            w.WriteStartArray("docs");
+            foreach (var d in s.docs)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", d.Id);
+                w.WriteNumber("v", d.Version);
+                w.WritePropertyName("doc");
+                w.WriteRawValue(d.Json ?? "{}", skipInputValidation: true);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            if (s.next is null)
+            {
+                w.WriteNull("next");
+            }
+            else
+            {
+                w.WriteString("next", s.next);
+            }
+            w.WriteNumber("seq", s.Head);
+        });
+    }
+
+    private static async Task PostMutationAsync(HttpContext context)
+    {
+        using var body = await ReadObjectAsync(context);
+        if (body is null)
+        {
+            return;
+        }
+        var root = body.RootElement;
+        var engine = Engine(context);
+        var clientId = RequestParser.GetString(root, "clientId");
+        long? mid = root.TryGetProperty("mid", out var m) && m.ValueKind == JsonValueKind.Number && m.TryGetInt64(out var n) && n > 0 ? n : null;
+        if (clientId is not null && (clientId.Length is 0 or > 128))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters.");
+            return;
+        }
+        WriteRequest request;
+        if (RequestParser.GetString(root, "name") is { } name)
+        {
+            var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
+            request = new WriteRequest(name, args, clientId, clientId is null ? null : mid);
+        }
+        else if (root.TryGetProperty("ops", out var ops))
+        {
+            if (!RequestParser.TryParseOps(ops, engine.Options.MaxOpsPerMutation, out var parsed, out var rejection))
+            {
+                await Problems.Write(context, rejection!);
+                return;
+            }
+            request = new WriteRequest(parsed, clientId, clientId is null ? null : mid);
+        }
+        else
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "A mutation has 'ops' (a batch) or 'name' and 'args' (a mutator call).");
+            return;
+        }
+        var result = await engine.Sequencer.SubmitAsync(request, context.RequestAborted);
+        if (result.Rejection is { } r)
+        {
+            await Problems.Write(context, r);
+            return;
+        }
+        await WriteJsonAsync(context, result, static (w, res) => res.WriteFields(w));
+    }
+
+    private static async Task GetStatusAsync(HttpContext context)
+    {
+        var engine = Engine(context);
+        await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
+        var collections = await reader.ListCollectionsAsync(context.RequestAborted);
+        await WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>
+        {
+            w.WriteString("status", "ok");
+            w.WriteNumber("head", s.Head);
+            w.WriteNumber("horizon", s.engine.Horizon);
+            w.WriteNumber("subscribedConnections", s.engine.FanOut.ListenerCount);
+            w.WriteStartArray("collections");
+            foreach (var c in s.collections)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", c);
+                w.WriteString("policy", s.engine.Options.PolicyOf(c) == ConflictPolicy.Strict ? "strict" : "lww");
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+    }
+
+    internal static bool CheckNames(HttpContext context, string collection, string id, out Task problem)
+    {
+        problem = Task.CompletedTask;
+        if (!Names.IsValidCollection(collection))
+        {
+            problem = Problems.Write(context, ErrorCodes.InvalidRequest, $"'{collection}' is not a valid collection name.");
+            return false;
+        }
+        if (!Names.IsValidId(id))
+        {
+            problem = Problems.Write(context, ErrorCodes.InvalidRequest, "The document id is not valid.");
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Reads a JSON object body within the size limit; on failure writes the problem and returns null.</summary>
+    internal static async Task<JsonDocument?> ReadObjectAsync(HttpContext context)
+    {
+        var max = Engine(context).Options.MaxFrameBytes;
+        if (context.Request.ContentLength > max)
+        {
+            await Problems.Write(context, ErrorCodes.BodyTooLarge, $"Request bodies are limited to {max} bytes.");
+            return null;
+        }
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > max)
+            {
+                await Problems.Write(context, ErrorCodes.BodyTooLarge, $"Request bodies are limited to {max} bytes.");
+                return null;
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        try
+        {
+            var doc = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), new JsonDocumentOptions { MaxDepth = 64 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                doc.Dispose();
+                await Problems.Write(context, ErrorCodes.InvalidDocument, "The body must be a JSON object.");
+                return null;
+            }
+            return doc;
+        }
+        catch (JsonException e)
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, $"The body is not valid JSON: {e.Message}");
+            return null;
+        }
+    }
+
+    internal static async Task WriteJsonAsync<TState>(HttpContext context, TState state, Action<Utf8JsonWriter, TState> fill)
+    {
+        context.Response.ContentType = "application/json";
+        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        writer.WriteStartObject();
+        fill(writer, state);
+        writer.WriteEndObject();
+    }
+
+    internal static JsonElement? Parse(string? json)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.Clone();
+    }
+}

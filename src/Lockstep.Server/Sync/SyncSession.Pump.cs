@@ -1,0 +1,371 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using Lockstep.Core;
+using Lockstep.Protocol;
+
+namespace Lockstep.Server;
+
+internal sealed partial class SyncSession
+{
+    private readonly Dictionary<string, Subscription> _subs = new(StringComparer.Ordinal);
+
+    /// <summary>The stream position: every change up to here that concerns this session has been sent. Pump-owned.</summary>
+    private long _position;
+
+    /// <summary>The largest seq the client has been sent in any frame.</summary>
+    private long _sentPosition;
+
+    private async Task PumpAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var item in _inbox.Reader.ReadAllAsync(cancellationToken))
+            {
+                switch (item)
+                {
+                    case ChangeBatch batch:
+                        Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
+                        if (Volatile.Read(ref _overflowed) == 0 && batch.Head > _position)
+                        {
+                            await DeliverAsync(batch.Changes, reader: null, cancellationToken);
+                            _position = batch.Head;
+                        }
+                        break;
+                    case OverflowCommand:
+                        Log.FellBehind(_logger, Id, _position);
+                        _engine.Metrics.CatchUp();
+                        await CatchUpAsync(cancellationToken);
+                        break;
+                    case SubscribeCommand subscribe:
+                        await SubscribeAsync(subscribe, cancellationToken);
+                        break;
+                    case ResumeCommand resume:
+                        await ResumeAsync(resume, cancellationToken);
+                        break;
+                    case UnsubscribeCommand unsubscribe:
+                        await UnsubscribeAsync(unsubscribe, cancellationToken);
+                        break;
+                    case TickCommand tick:
+                        await TickAsync(tick, cancellationToken);
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // the session is closing
+        }
+        catch (Exception e)
+        {
+            Log.SessionFailed(_logger, e, Id);
+            await CloseAsync(CloseCodes.InternalError, ErrorCodes.InternalError.Code);
+        }
+    }
+
+    private void UpdateCollections()
+    {
+        var collections = new HashSet<string>(_subs.Values.Select(s => s.Collection), StringComparer.Ordinal);
+        Volatile.Write(ref _collections, collections);
+        if (collections.Count > 0)
+        {
+            _engine.FanOut.Add(this);
+        }
+        else
+        {
+            _engine.FanOut.Remove(this);
+        }
+    }
+
+    private async Task SubscribeAsync(SubscribeCommand command, CancellationToken cancellationToken)
+    {
+        var sub = command.Subscription;
+        if (_subs.ContainsKey(sub.Id))
+        {
+            await ReplyErrorAsync(command.RequestId, ErrorCodes.DuplicateSubscription, $"Subscription '{sub.Id}' already exists on this connection.", cancellationToken);
+            return;
+        }
+        // Register interest before reading the snapshot, so that no batch committed after the
+        // snapshot can slip past this session; batches the snapshot already covers are skipped.
+        var existing = _subs.Values.ToList();
+        _subs[sub.Id] = sub;
+        UpdateCollections();
+
+        await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+        var snapshotSeq = reader.Head;
+        if (snapshotSeq > _position && existing.Count > 0)
+        {
+            // Bring the other subscriptions to the snapshot's position first: frames stay in seq order.
+            // (Even when overflowed: the pending catch-up then starts from the snapshot's position.)
+            await DeliverFromLogAsync(reader, existing, snapshotSeq, cancellationToken);
+        }
+        _position = Math.Max(_position, snapshotSeq);
+
+        var docs = new List<StoredDocument>(_options.SnapshotPageSize);
+        var first = true;
+        string? after = null;
+        while (true)
+        {
+            var page = await reader.ListDocumentsAsync(sub.Collection, after, _options.SnapshotPageSize, includeDeleted: false, cancellationToken);
+            foreach (var doc in page)
+            {
+                if (sub.Filter.MatchesAll || sub.Filter.Matches(ParseElement(doc.Json)))
+                {
+                    docs.Add(doc);
+                    if (docs.Count == _options.SnapshotPageSize)
+                    {
+                        await SendSnapshotAsync(command, snapshotSeq, docs, first, last: false, cancellationToken);
+                        first = false;
+                        docs.Clear();
+                    }
+                }
+            }
+            if (page.Count < _options.SnapshotPageSize)
+            {
+                break;
+            }
+            after = page[^1].Id;
+        }
+        await SendSnapshotAsync(command, snapshotSeq, docs, first, last: true, cancellationToken);
+        _sentPosition = Math.Max(_sentPosition, snapshotSeq);
+    }
+
+    private async Task SendSnapshotAsync(SubscribeCommand command, long seq, List<StoredDocument> docs, bool first, bool last, CancellationToken cancellationToken)
+    {
+        var w = _streamBuffer.Begin(MessageTypes.Snapshot);
+        Frames.WriteId(w, command.RequestId);
+        w.WriteString("sub", command.Subscription.Id);
+        w.WriteNumber("seq", seq);
+        if (first && command.Reset)
+        {
+            w.WriteBoolean("reset", true);
+        }
+        w.WriteStartArray("docs");
+        foreach (var doc in docs)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", doc.Id);
+            w.WriteNumber("v", doc.Version);
+            w.WritePropertyName("doc");
+            w.WriteRawValue(doc.Json ?? "{}", skipInputValidation: true);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteBoolean("last", last);
+        await SendAsync(_streamBuffer.End(), cancellationToken);
+    }
+
+    private async Task ResumeAsync(ResumeCommand command, CancellationToken cancellationToken)
+    {
+        foreach (var sub in command.Subscriptions)
+        {
+            _subs[sub.Id] = sub;
+        }
+        // Overflowed first, registered second: batches offered from now on are not queued, and
+        // the catch-up below reads everything after the cursor from the log.
+        Volatile.Write(ref _overflowed, 1);
+        UpdateCollections();
+        foreach (var sub in command.Subscriptions)
+        {
+            var w = _streamBuffer.Begin(MessageTypes.Subscribed);
+            Frames.WriteId(w, command.RequestId);
+            w.WriteString("sub", sub.Id);
+            w.WriteNumber("seq", _position);
+            await SendAsync(_streamBuffer.End(), cancellationToken);
+        }
+        await CatchUpAsync(cancellationToken);
+    }
+
+    private async Task UnsubscribeAsync(UnsubscribeCommand command, CancellationToken cancellationToken)
+    {
+        if (!_subs.Remove(command.SubscriptionId))
+        {
+            await ReplyErrorAsync(command.RequestId, ErrorCodes.UnknownSubscription, $"No subscription '{command.SubscriptionId}' on this connection.", cancellationToken);
+            return;
+        }
+        UpdateCollections();
+        await ReplyAsync(MessageTypes.Ok, command.RequestId, 0, static (_, _) => { }, cancellationToken);
+    }
+
+    private async Task TickAsync(TickCommand tick, CancellationToken cancellationToken)
+    {
+        if (_subs.Count == 0 || Volatile.Read(ref _overflowed) != 0 || tick.Head <= _position)
+        {
+            return;
+        }
+        // Every batch up to tick.Head was offered before the tick was queued, and the inbox is
+        // FIFO: whatever concerned this session is already delivered.
+        _position = tick.Head;
+        if (_position > _sentPosition)
+        {
+            var w = _streamBuffer.Begin(MessageTypes.Position);
+            w.WriteNumber("seq", _position);
+            await SendAsync(_streamBuffer.End(), cancellationToken);
+            _sentPosition = _position;
+        }
+    }
+
+    /// <summary>Reads the log from the position until caught up, then returns to live batches.</summary>
+    private async Task CatchUpAsync(CancellationToken cancellationToken)
+    {
+        do
+        {
+            Volatile.Write(ref _overflowed, 0);
+            while (true)
+            {
+                // A short read transaction per page: a slow client never pins an old snapshot.
+                await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+                if (reader.Horizon > _position)
+                {
+                    // The log this session needs is gone (it fell behind past retention): start over.
+                    await ResetAllAsync(cancellationToken);
+                    break;
+                }
+                var collections = Volatile.Read(ref _collections);
+                var page = await reader.ReadChangesAsync(_position, [.. collections], _options.CatchUpPageSize, cancellationToken);
+                await DeliverAsync(page, reader, cancellationToken);
+                if (page.Count < _options.CatchUpPageSize)
+                {
+                    _position = Math.Max(_position, reader.Head);
+                    break;
+                }
+                _position = page[^1].Seq;
+            }
+        }
+        while (Volatile.Read(ref _overflowed) != 0);
+    }
+
+    /// <summary>Re-sends every subscription as a fresh snapshot marked reset.</summary>
+    private async Task ResetAllAsync(CancellationToken cancellationToken)
+    {
+        var subs = _subs.Values.ToList();
+        _subs.Clear();
+        UpdateCollections();
+        foreach (var sub in subs)
+        {
+            await SubscribeAsync(new SubscribeCommand(default, sub, Reset: true), cancellationToken);
+        }
+    }
+
+    /// <summary>Delivers the changes after the position up to <paramref name="upTo"/> from an open read to the given subscriptions.</summary>
+    private async Task DeliverFromLogAsync(IStoreReader reader, List<Subscription> subs, long upTo, CancellationToken cancellationToken)
+    {
+        var collections = subs.Select(s => s.Collection).Distinct(StringComparer.Ordinal).ToList();
+        while (_position < upTo)
+        {
+            var page = await reader.ReadChangesAsync(_position, collections, _options.CatchUpPageSize, cancellationToken);
+            await DeliverAsync(page, reader, cancellationToken, subs);
+            if (page.Count < _options.CatchUpPageSize)
+            {
+                break;
+            }
+            _position = page[^1].Seq;
+        }
+    }
+
+    /// <summary>Sends the frames that the changes after the position mean for each subscription.</summary>
+    private async Task DeliverAsync(IReadOnlyList<Change> changes, IStoreReader? reader, CancellationToken cancellationToken, List<Subscription>? only = null)
+    {
+        foreach (var change in changes)
+        {
+            if (change.Seq <= _position)
+            {
+                continue;
+            }
+            foreach (var sub in only ?? (IEnumerable<Subscription>)_subs.Values)
+            {
+                if (!string.Equals(sub.Collection, change.Collection, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                var kind = await ClassifyAsync(sub, change, reader, cancellationToken);
+                if (kind != FrameKind.None)
+                {
+                    await SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
+                    _sentPosition = change.Seq;
+                }
+            }
+        }
+    }
+
+    private enum FrameKind
+    {
+        None,
+        Delta,
+        Whole,
+        Deleted,
+        Removed,
+    }
+
+    private static async ValueTask<FrameKind> ClassifyAsync(Subscription sub, Change change, IStoreReader? reader, CancellationToken cancellationToken)
+    {
+        if (sub.Filter.MatchesAll)
+        {
+            return change.Deleted ? FrameKind.Deleted : change.Created ? FrameKind.Whole : FrameKind.Delta;
+        }
+        var matchesNow = !change.Deleted && sub.Filter.Matches(change.Document);
+        bool? matchedBefore;
+        if (change.Created)
+        {
+            matchedBefore = false;
+        }
+        else if (change.PreviousKnown)
+        {
+            matchedBefore = sub.Filter.Matches(change.Previous);
+        }
+        else if (reader is not null)
+        {
+            var (found, json) = await reader.GetVersionAsync(change.Collection, change.Id, change.Version - 1, cancellationToken);
+            matchedBefore = found ? json is not null && sub.Filter.Matches(ParseElement(json)) : null;
+        }
+        else
+        {
+            matchedBefore = null;
+        }
+        return (matchedBefore, matchesNow) switch
+        {
+            (true, true) => FrameKind.Delta,
+            (false, true) or (null, true) => FrameKind.Whole,
+            (true, false) or (null, false) => change.Deleted ? FrameKind.Deleted : FrameKind.Removed,
+            _ => FrameKind.None,
+        };
+    }
+
+    private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, FrameKind kind)
+    {
+        var w = _streamBuffer.Begin(kind == FrameKind.Removed ? MessageTypes.Removed : MessageTypes.Change);
+        w.WriteString("sub", sub.Id);
+        w.WriteNumber("seq", change.Seq);
+        w.WriteString("id", change.Id);
+        w.WriteNumber("v", change.Version);
+        switch (kind)
+        {
+            case FrameKind.Delta:
+                w.WritePropertyName("set");
+                w.WriteRawValue(change.SetJson ?? "{}", skipInputValidation: true);
+                if (change.UnsetJson is not null)
+                {
+                    w.WritePropertyName("unset");
+                    w.WriteRawValue(change.UnsetJson, skipInputValidation: true);
+                }
+                break;
+            case FrameKind.Whole:
+                w.WritePropertyName("doc");
+                w.WriteRawValue(change.DocumentJson ?? "{}", skipInputValidation: true);
+                break;
+            case FrameKind.Deleted:
+                w.WriteBoolean("del", true);
+                break;
+        }
+        return _streamBuffer.End();
+    }
+
+    private static JsonElement? ParseElement(string? json)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.Clone();
+    }
+}

@@ -1,0 +1,403 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Lockstep.Core;
+using Lockstep.Protocol;
+
+namespace Lockstep.Server;
+
+internal sealed partial class SyncSession
+{
+    private byte[] _receiveBuffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+
+    /// <summary>Reads one whole message; null when the connection closed (or was closed for a bad frame).</summary>
+    private async Task<ReadOnlyMemory<byte>?> ReceiveFrameAsync(CancellationToken cancellationToken)
+    {
+        var length = 0;
+        while (true)
+        {
+            if (length == _receiveBuffer.Length)
+            {
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(_receiveBuffer.Length * 2, _options.MaxFrameBytes + 1));
+                _receiveBuffer.AsSpan(0, length).CopyTo(bigger);
+                ArrayPool<byte>.Shared.Return(_receiveBuffer);
+                _receiveBuffer = bigger;
+            }
+            var result = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(length), cancellationToken);
+            Interlocked.Exchange(ref _lastReceived, _time.GetTimestamp());
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                await CloseAsync(CloseCodes.Normal, "bye");
+                return null;
+            }
+            length += result.Count;
+            if (length > _options.MaxFrameBytes)
+            {
+                Log.BadFrame(_logger, Id, ErrorCodes.FrameTooLarge.Code, $"over {_options.MaxFrameBytes} bytes");
+                await ReplyErrorAsync(default, ErrorCodes.FrameTooLarge, $"Frames are limited to {_options.MaxFrameBytes} bytes.", cancellationToken);
+                await CloseAsync(CloseCodes.MessageTooBig, ErrorCodes.FrameTooLarge.Code);
+                return null;
+            }
+            if (result.MessageType == WebSocketMessageType.Binary)
+            {
+                await CloseAsync(CloseCodes.UnsupportedData, "text frames only");
+                return null;
+            }
+            if (result.EndOfMessage)
+            {
+                return _receiveBuffer.AsMemory(0, length);
+            }
+        }
+    }
+
+    private async Task<bool> HelloAsync(CancellationToken cancellationToken)
+    {
+        using var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        helloTimeout.CancelAfter(_options.HelloTimeout);
+        ReadOnlyMemory<byte>? frame;
+        try
+        {
+            frame = await ReceiveFrameAsync(helloTimeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false; // the socket was aborted by the cancellation: nothing more can be sent
+        }
+        if (frame is null)
+        {
+            return false;
+        }
+        using var doc = TryParse(frame.Value, out var error);
+        if (doc is null || error is not null)
+        {
+            await ReplyErrorAsync(default, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+            return false;
+        }
+        var root = doc.RootElement;
+        var id = RequestId(root);
+        if (RequestParser.GetString(root, "t") != MessageTypes.Hello)
+        {
+            await ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+            return false;
+        }
+        if (!TryParseHello(root, out var clientId, out var cursor, out var subs, out var rejection))
+        {
+            await ReplyErrorAsync(id, rejection!, cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
+            return false;
+        }
+        ClientId = clientId;
+        var head = _engine.Head;
+        var horizon = _engine.Horizon;
+        bool? resumable = cursor is { } c ? c >= horizon && c <= head : null;
+        _position = resumable == true ? cursor!.Value : head;
+        Log.SessionOpened(_logger, Id, clientId);
+        await ReplyAsync(MessageTypes.Welcome, id, (this, head, horizon, resumable), static (w, s) =>
+        {
+            w.WriteString("session", s.Item1.Id);
+            w.WriteNumber("head", s.head);
+            w.WriteNumber("horizon", s.horizon);
+            w.WriteNumber("cursor", s.Item1._position);
+            if (s.resumable is { } r)
+            {
+                w.WriteBoolean("resumable", r);
+            }
+            w.WriteNumber("heartbeatMs", (long)s.Item1._options.HeartbeatInterval.TotalMilliseconds);
+            w.WriteNumber("idleTimeoutMs", (long)s.Item1._options.IdleTimeout.TotalMilliseconds);
+            w.WriteNumber("maxFrameBytes", s.Item1._options.MaxFrameBytes);
+            w.WriteNumber("protocol", 1);
+        }, cancellationToken);
+        if (subs.Count > 0)
+        {
+            if (resumable == true)
+            {
+                _inbox.Writer.TryWrite(new ResumeCommand(id, subs));
+            }
+            else
+            {
+                foreach (var sub in subs)
+                {
+                    _inbox.Writer.TryWrite(new SubscribeCommand(id, sub, Reset: true));
+                }
+            }
+        }
+        return true;
+    }
+
+    private static bool TryParseHello(JsonElement root, out string? clientId, out long? cursor, out List<Subscription> subs, out Rejection? rejection)
+    {
+        clientId = null;
+        cursor = null;
+        subs = [];
+        rejection = null;
+        if (root.TryGetProperty("clientId", out var cid) && cid.ValueKind != JsonValueKind.Null)
+        {
+            clientId = cid.ValueKind == JsonValueKind.String ? cid.GetString() : null;
+            if (string.IsNullOrEmpty(clientId) || clientId.Length > 128 || clientId.Any(char.IsControl))
+            {
+                rejection = RequestParser.Invalid("'clientId' must be a string of 1 to 128 characters.");
+                return false;
+            }
+        }
+        if (root.TryGetProperty("cursor", out var cur) && cur.ValueKind != JsonValueKind.Null)
+        {
+            if (cur.ValueKind != JsonValueKind.Number || !cur.TryGetInt64(out var c) || c < 0)
+            {
+                rejection = RequestParser.Invalid("'cursor' must be a non-negative integer.");
+                return false;
+            }
+            cursor = c;
+        }
+        if (root.TryGetProperty("subs", out var list) && list.ValueKind != JsonValueKind.Null)
+        {
+            if (cursor is null || list.ValueKind != JsonValueKind.Array)
+            {
+                rejection = RequestParser.Invalid("'subs' is an array, and goes with 'cursor'.");
+                return false;
+            }
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var item in list.EnumerateArray())
+            {
+                if (!TryParseSubscription(item, out var sub, out rejection))
+                {
+                    return false;
+                }
+                if (!seen.Add(sub!.Id))
+                {
+                    rejection = new Rejection(ErrorCodes.DuplicateSubscription, $"Subscription '{sub.Id}' appears twice.");
+                    return false;
+                }
+                subs.Add(sub);
+            }
+        }
+        return true;
+    }
+
+    private static bool TryParseSubscription(JsonElement element, out Subscription? subscription, out Rejection? rejection)
+    {
+        subscription = null;
+        rejection = null;
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            rejection = RequestParser.Invalid("A subscription is a JSON object.");
+            return false;
+        }
+        var sub = RequestParser.GetString(element, "sub");
+        var collection = RequestParser.GetString(element, "collection");
+        if (string.IsNullOrEmpty(sub) || sub.Length > 64)
+        {
+            rejection = RequestParser.Invalid("'sub' must be a string of 1 to 64 characters.");
+            return false;
+        }
+        if (!Names.IsValidCollection(collection))
+        {
+            rejection = RequestParser.Invalid($"'collection' must be a valid collection name, not '{collection ?? "missing"}'.");
+            return false;
+        }
+        var filter = Filter.All;
+        if (element.TryGetProperty("filter", out var f) && !Filter.TryParse(f, out filter, out var error))
+        {
+            rejection = new Rejection(ErrorCodes.InvalidFilter, error!);
+            return false;
+        }
+        subscription = new Subscription(sub, collection, filter);
+        return true;
+    }
+
+    private static JsonElement RequestId(JsonElement root) =>
+        root.TryGetProperty("id", out var id) && id.ValueKind is JsonValueKind.Number or JsonValueKind.String ? id.Clone() : default;
+
+    private static JsonDocument? TryParse(ReadOnlyMemory<byte> frame, out string? error)
+    {
+        error = null;
+        try
+        {
+            var doc = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = 64 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                doc.Dispose();
+                error = "A frame is one JSON object.";
+                return null;
+            }
+            return doc;
+        }
+        catch (JsonException e)
+        {
+            error = $"Not valid JSON: {e.Message}";
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            // invalid UTF-8 surfaces as ArgumentException from some paths
+            error = $"Not valid UTF-8 JSON: {e.Message}";
+            return null;
+        }
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var frame = await ReceiveFrameAsync(cancellationToken);
+                if (frame is null)
+                {
+                    // Wait for the peer's close (or the grace period) before returning.
+                    await DrainUntilClosedAsync(cancellationToken);
+                    return;
+                }
+                await HandleFrameAsync(frame.Value, cancellationToken);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(_receiveBuffer);
+            _receiveBuffer = [];
+        }
+    }
+
+    private async Task DrainUntilClosedAsync(CancellationToken cancellationToken)
+    {
+        var scratch = new byte[1024];
+        while (_socket.State == WebSocketState.CloseSent || _socket.State == WebSocketState.Open)
+        {
+            var result = await _socket.ReceiveAsync(scratch.AsMemory(), cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task HandleFrameAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    {
+        using var doc = TryParse(frame, out var parseError);
+        if (doc is null)
+        {
+            Log.BadFrame(_logger, Id, ErrorCodes.BadFrame.Code, parseError!);
+            await ReplyErrorAsync(default, ErrorCodes.BadFrame, parseError!, cancellationToken);
+            return;
+        }
+        var root = doc.RootElement;
+        var id = RequestId(root);
+        var type = RequestParser.GetString(root, "t");
+        switch (type)
+        {
+            case null:
+                await ReplyErrorAsync(id, ErrorCodes.BadFrame, "A frame needs a string field 't'.", cancellationToken);
+                return;
+            case MessageTypes.Ping:
+                await ReplyAsync(MessageTypes.Pong, id, _engine.Head, static (w, head) => w.WriteNumber("head", head), cancellationToken);
+                return;
+            case MessageTypes.Subscribe:
+                if (!TryParseSubscription(root, out var sub, out var rejection))
+                {
+                    await ReplyErrorAsync(id, rejection!, cancellationToken);
+                    return;
+                }
+                _inbox.Writer.TryWrite(new SubscribeCommand(id, sub!, Reset: false));
+                return;
+            case MessageTypes.Unsubscribe:
+                var subId = RequestParser.GetString(root, "sub");
+                if (string.IsNullOrEmpty(subId))
+                {
+                    await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'sub' is required.", cancellationToken);
+                    return;
+                }
+                _inbox.Writer.TryWrite(new UnsubscribeCommand(id, subId));
+                return;
+            case MessageTypes.Mutate:
+            case MessageTypes.Call:
+                await HandleWriteAsync(root, id, type, cancellationToken);
+                return;
+            case MessageTypes.Hello:
+                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "This connection has already said hello.", cancellationToken);
+                return;
+            default:
+                await ReplyErrorAsync(id, ErrorCodes.UnknownType, $"Unknown frame type '{type}'.", cancellationToken);
+                return;
+        }
+    }
+
+    private async Task HandleWriteAsync(JsonElement root, JsonElement id, string type, CancellationToken cancellationToken)
+    {
+        long? mid = null;
+        if (root.TryGetProperty("mid", out var m) && m.ValueKind != JsonValueKind.Null)
+        {
+            if (m.ValueKind != JsonValueKind.Number || !m.TryGetInt64(out var n) || n <= 0)
+            {
+                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' must be a positive integer.", cancellationToken);
+                return;
+            }
+            mid = n;
+        }
+        WriteRequest request;
+        if (type == MessageTypes.Mutate)
+        {
+            if (!root.TryGetProperty("ops", out var ops))
+            {
+                await ReplyErrorAsync(id, RequestParser.Invalid("'ops' is required."), cancellationToken);
+                return;
+            }
+            if (!RequestParser.TryParseOps(ops, _options.MaxOpsPerMutation, out var parsed, out var rejection))
+            {
+                await ReplyErrorAsync(id, rejection!, cancellationToken);
+                return;
+            }
+            request = new WriteRequest(parsed, ClientId, ClientId is null ? null : mid);
+        }
+        else
+        {
+            var name = RequestParser.GetString(root, "name");
+            if (string.IsNullOrEmpty(name))
+            {
+                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'name' (the mutator) is required.", cancellationToken);
+                return;
+            }
+            var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
+            request = new WriteRequest(name, args, ClientId, ClientId is null ? null : mid);
+        }
+
+        // Backpressure: a connection with too many writes in flight stops being read.
+        await _inFlight.WaitAsync(cancellationToken);
+        if (!_engine.Sequencer.TryEnqueue(request))
+        {
+            _inFlight.Release();
+            await ReplyErrorAsync(id, ErrorCodes.Overloaded, "The write queue is full; retry with backoff.", cancellationToken);
+            return;
+        }
+        _ = ReplyWhenCommittedAsync(request, id, cancellationToken);
+    }
+
+    private async Task ReplyWhenCommittedAsync(WriteRequest request, JsonElement id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await request.Completion;
+            await ReplyAsync(result.Succeeded ? MessageTypes.Ack : MessageTypes.Error, id, result, static (w, r) => r.WriteFields(w), cancellationToken);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // the connection is gone; the client learns the outcome by replaying its mid
+        }
+        finally
+        {
+            ReleaseInFlight();
+        }
+    }
+
+    private void ReleaseInFlight()
+    {
+        try
+        {
+            _inFlight.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the session ended while this write was in flight
+        }
+    }
+}

@@ -1,0 +1,246 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Threading.Channels;
+using Lockstep.Core;
+using Lockstep.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// One WebSocket connection. Three loops share it: the receive loop reads requests; the pump sends
+/// the connection's stream (snapshots, changes, positions) in seq order from a bounded inbox,
+/// falling back to reading the log when the inbox overflows; a timer enforces the idle timeout and
+/// emits heartbeat ticks. Replies and stream frames go out one at a time under a send lock.
+/// </summary>
+internal sealed partial class SyncSession : IChangeListener, IDisposable
+{
+    private readonly WebSocket _socket;
+    private readonly LockstepEngine _engine;
+    private readonly LockstepOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly SemaphoreSlim _inFlight;
+    private readonly FrameBuffer _replyBuffer = new();
+    private readonly FrameBuffer _streamBuffer = new();
+    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _closing;
+    private IReadOnlySet<string> _collections = new HashSet<string>(StringComparer.Ordinal);
+    private long _queuedChanges;
+    private int _overflowed;
+    private long _lastReceived;
+    private int _closeStarted;
+
+    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, CancellationToken aborted)
+    {
+        _socket = socket;
+        _engine = engine;
+        _options = engine.Options;
+        _logger = logger;
+        _time = time;
+        _inFlight = new SemaphoreSlim(_options.MaxInFlightPerConnection, _options.MaxInFlightPerConnection);
+        _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted, engine.Stopping);
+        Id = "s-" + Guid.NewGuid().ToString("N")[..12];
+        _lastReceived = time.GetTimestamp();
+    }
+
+    public string Id { get; }
+
+    public string? ClientId { get; private set; }
+
+    /// <summary>Runs the connection until it closes.</summary>
+    public async Task RunAsync()
+    {
+        var token = _closing.Token;
+        Task pump = Task.CompletedTask;
+        Task timer = Task.CompletedTask;
+        try
+        {
+            if (!await HelloAsync(token))
+            {
+                return;
+            }
+            pump = Task.Run(() => PumpAsync(token), CancellationToken.None);
+            timer = Task.Run(() => TimerAsync(token), CancellationToken.None);
+            await ReceiveLoopAsync(token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+            Log.SessionClosed(_logger, Id, e.GetType().Name);
+        }
+        catch (Exception e)
+        {
+            Log.SessionFailed(_logger, e, Id);
+            await CloseAsync(CloseCodes.InternalError, ErrorCodes.InternalError.Code);
+        }
+        finally
+        {
+            _engine.FanOut.Remove(this);
+            if (_engine.Stopping.IsCancellationRequested)
+            {
+                await CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code);
+            }
+            if (Volatile.Read(ref _closeStarted) != 0 && _socket.State == WebSocketState.CloseSent)
+            {
+                // Let the client read what was sent and answer the close: aborting now would reset the
+                // connection and could discard the error frame that explains the close.
+                await Quietly(DrainUntilClosedAsync(_closing.Token));
+            }
+            await _closing.CancelAsync();
+            _inbox.Writer.TryComplete();
+            await Task.WhenAll(Quietly(pump), Quietly(timer));
+            _socket.Abort();
+            Dispose();
+        }
+    }
+
+    /// <summary>Releases the session's buffers and locks; called when <see cref="RunAsync"/> ends.</summary>
+    public void Dispose()
+    {
+        _closing.Dispose();
+        _replyBuffer.Dispose();
+        _streamBuffer.Dispose();
+        _sendLock.Dispose();
+        _inFlight.Dispose();
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception)
+        {
+            // the loop's failure already ended the session
+        }
+    }
+
+    /// <summary>Starts the closing handshake once; the receive loop ends when the client answers or the grace period runs out.</summary>
+    private async Task CloseAsync(int code, string reason)
+    {
+        if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _sendLock.WaitAsync(timeout.Token);
+            try
+            {
+                if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                {
+                    await _socket.CloseOutputAsync((WebSocketCloseStatus)code, reason, timeout.Token);
+                }
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+        }
+        // Give the client a moment to answer the close, then stop everything.
+        _closing.CancelAfter(TimeSpan.FromSeconds(2));
+    }
+
+    /// <summary>Sends one frame; the caller must not hold the send lock.</summary>
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    {
+        await _sendLock.WaitAsync(cancellationToken);
+        try
+        {
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>Composes a reply in the shared reply buffer and sends it, both under the send lock.</summary>
+    private async ValueTask ReplyAsync<TState>(string type, JsonElement id, TState state, Action<Utf8JsonWriter, TState> fill, CancellationToken cancellationToken)
+    {
+        await _sendLock.WaitAsync(cancellationToken);
+        try
+        {
+            var writer = _replyBuffer.Begin(type);
+            Frames.WriteId(writer, id);
+            fill(writer, state);
+            await _socket.SendAsync(_replyBuffer.End(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    private ValueTask ReplyErrorAsync(JsonElement id, Rejection rejection, CancellationToken cancellationToken) =>
+        ReplyAsync(MessageTypes.Error, id, rejection, static (w, r) => Frames.WriteRejectionFields(w, r), cancellationToken);
+
+    private ValueTask ReplyErrorAsync(JsonElement id, ErrorCode code, string message, CancellationToken cancellationToken) =>
+        ReplyErrorAsync(id, new Rejection(code, message), cancellationToken);
+
+    /// <inheritdoc />
+    public void Offer(ChangeBatch batch)
+    {
+        if (Volatile.Read(ref _overflowed) != 0 || !Concerns(batch))
+        {
+            return;
+        }
+        var queued = Interlocked.Add(ref _queuedChanges, batch.Changes.Count);
+        // One batch larger than the whole buffer is still taken when nothing else waits.
+        if (queued > _options.SendBufferChanges && queued != batch.Changes.Count)
+        {
+            Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
+            if (Interlocked.Exchange(ref _overflowed, 1) == 0)
+            {
+                _inbox.Writer.TryWrite(OverflowCommand.Instance);
+            }
+            return;
+        }
+        _inbox.Writer.TryWrite(batch);
+    }
+
+    private bool Concerns(ChangeBatch batch)
+    {
+        var mine = Volatile.Read(ref _collections);
+        if (mine.Count == 0)
+        {
+            return false;
+        }
+        foreach (var collection in batch.Collections)
+        {
+            if (mine.Contains(collection))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private async Task TimerAsync(CancellationToken cancellationToken)
+    {
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks,
+            Math.Min(_options.HeartbeatInterval.Ticks, _options.IdleTimeout.Ticks / 4)));
+        using var timer = new PeriodicTimer(period, _time);
+        var lastTick = _time.GetTimestamp();
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceived)) > _options.IdleTimeout)
+            {
+                Log.SessionClosed(_logger, Id, "idle timeout");
+                await CloseAsync(CloseCodes.IdleTimeout, ErrorCodes.IdleTimeout.Code);
+                return;
+            }
+            if (_time.GetElapsedTime(lastTick) >= _options.HeartbeatInterval)
+            {
+                lastTick = _time.GetTimestamp();
+                _inbox.Writer.TryWrite(new TickCommand(_engine.FanOut.Head));
+            }
+        }
+    }
+}

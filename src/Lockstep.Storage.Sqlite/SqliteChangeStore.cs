@@ -1,0 +1,234 @@
+using System.Globalization;
+using Lockstep.Core;
+using Microsoft.Data.Sqlite;
+
+namespace Lockstep.Storage.Sqlite;
+
+/// <summary>
+/// The change log on an embedded SQLite file, used the way SQLite recommends for one writer and
+/// many readers: WAL journal, one long-lived writer connection with prepared statements reused
+/// across batches, <c>BEGIN IMMEDIATE</c> write transactions, and pooled read connections whose
+/// deferred transactions see one consistent snapshot each.
+/// </summary>
+public sealed class SqliteChangeStore : IChangeStore
+{
+    private readonly SqliteStoreOptions _options;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly string _writeConnectionString;
+    private readonly string _readConnectionString;
+    private SqliteConnection? _writer;
+    private WriterCommands? _commands;
+    private long _head;
+    private long _horizon;
+
+    /// <summary>Creates the store; <see cref="OpenAsync"/> opens it.</summary>
+    public SqliteChangeStore(SqliteStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(options.Path);
+        _options = options;
+        var full = System.IO.Path.GetFullPath(options.Path);
+        _writeConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = (int)options.BusyTimeout.TotalSeconds,
+        }.ToString();
+        _readConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = SqliteOpenMode.ReadOnly,
+            Pooling = true,
+            DefaultTimeout = (int)options.BusyTimeout.TotalSeconds,
+        }.ToString();
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path => _options.Path;
+
+    /// <inheritdoc />
+    public async ValueTask<StoreStatus> OpenAsync(CancellationToken cancellationToken)
+    {
+        if (_writer is not null)
+        {
+            throw new InvalidOperationException("The store is already open.");
+        }
+        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_options.Path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+        var connection = new SqliteConnection(_writeConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            var synchronous = _options.Synchronous switch
+            {
+                SqliteSynchronous.Normal => "NORMAL",
+                SqliteSynchronous.Off => "OFF",
+                _ => "FULL",
+            };
+            var busy = ((long)_options.BusyTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+            Execute(connection, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout={busy}; PRAGMA temp_store=MEMORY;");
+            var existing = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'schema_version'", tableMissingIsNull: true);
+            if (existing is { } version && version > Schema.Version)
+            {
+                throw new InvalidDataException(
+                    $"{_options.Path} has storage format version {version}; this Lockstep reads up to version {Schema.Version}. Upgrade Lockstep.");
+            }
+            using (var tx = connection.BeginTransaction())
+            {
+                Execute(connection, Schema.Create, tx);
+                tx.Commit();
+            }
+            _head = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'head'") ?? 0;
+            _horizon = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'horizon'") ?? 0;
+            _commands = new WriterCommands(connection);
+            _writer = connection;
+            return new StoreStatus(_head, _horizon);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken)
+    {
+        var connection = _writer ?? throw new InvalidOperationException("Open the store first.");
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            var transaction = connection.BeginTransaction(deferred: false);
+            return new SqliteStoreWriter(this, connection, transaction, _commands!, _head);
+        }
+        catch
+        {
+            _writeLock.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Called by a writer when its transaction ends: publishes the head on commit, frees the writer.</summary>
+    internal void EndWrite(long? committedHead)
+    {
+        if (committedHead is { } head)
+        {
+            Volatile.Write(ref _head, head);
+        }
+        _writeLock.Release();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IStoreReader> BeginReadAsync(CancellationToken cancellationToken)
+    {
+        if (_writer is null)
+        {
+            throw new InvalidOperationException("Open the store first.");
+        }
+        var connection = new SqliteConnection(_readConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            var transaction = connection.BeginTransaction(deferred: true);
+            // The first read inside the deferred transaction fixes its snapshot: head and horizon
+            // come from the same snapshot as everything read after them.
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "SELECT (SELECT value FROM meta WHERE key = 'head'), (SELECT value FROM meta WHERE key = 'horizon')";
+            long head;
+            long horizon;
+            using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.ReadAsync(cancellationToken);
+                head = reader.GetInt64(0);
+                horizon = reader.GetInt64(1);
+            }
+            return new SqliteStoreReader(connection, transaction, head, horizon);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> CompactAsync(long upToSeq, CancellationToken cancellationToken)
+    {
+        var connection = _writer ?? throw new InvalidOperationException("Open the store first.");
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            var upTo = Math.Min(upToSeq, Volatile.Read(ref _head));
+            if (upTo <= _horizon)
+            {
+                return 0;
+            }
+            using var tx = connection.BeginTransaction(deferred: false);
+            using var command = connection.CreateCommand();
+            command.Transaction = tx;
+            command.Parameters.AddWithValue("$upTo", upTo);
+            command.CommandText = "DELETE FROM changes WHERE seq <= $upTo";
+            long removed = await command.ExecuteNonQueryAsync(cancellationToken);
+            command.CommandText = "DELETE FROM mutations WHERE seq <= $upTo";
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            command.CommandText = "UPDATE meta SET value = $upTo WHERE key = 'horizon'";
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            tx.Commit();
+            _horizon = upTo;
+            return removed;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            _commands?.Dispose();
+            _commands = null;
+            if (_writer is not null)
+            {
+                await _writer.DisposeAsync();
+                _writer = null;
+            }
+            using var clear = new SqliteConnection(_readConnectionString);
+            SqliteConnection.ClearPool(clear);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static long? ScalarOrNull(SqliteConnection connection, string sql, bool tableMissingIsNull = false)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        try
+        {
+            return command.ExecuteScalar() is long value ? value : null;
+        }
+        catch (SqliteException) when (tableMissingIsNull)
+        {
+            return null;
+        }
+    }
+}
