@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Everything, from a clean clone: restore, build (warnings are errors), then every test suite.
+# Later suites (PostgreSQL, the browser) install what they need here when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+configuration="${CONFIGURATION:-Release}"
+
+echo "== restore and build ($configuration)"
+dotnet build Lockstep.slnx -c "$configuration" -nologo -v minimal
+
+status=0
+passed=0
+failed=0
+skipped=0
+results_dir="$(mktemp -d)"
+trap 'rm -rf "$results_dir"' EXIT
+
+for project in tests/*/*.csproj; do
+  name="$(basename "$project" .csproj)"
+  echo "== $name"
+  if ! dotnet test "$project" -c "$configuration" --no-build -nologo \
+      --logger "trx;LogFileName=$name.trx" --results-directory "$results_dir" \
+      --logger "console;verbosity=minimal"; then
+    status=1
+  fi
+done
+
+# One closing line for the whole run, summed from the test reports.
+for trx in "$results_dir"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+  skipped=$((skipped + ${t:-0} - ${e:-0}))
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ "$passed" -eq 0 ]; then
+  echo "no test ran" >&2
+  status=1
+fi
+exit $status

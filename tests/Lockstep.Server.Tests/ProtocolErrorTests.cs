@@ -1,0 +1,123 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace Lockstep.Server.Tests;
+
+public sealed class ProtocolErrorTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(o => o.MaxFrameBytes = 64 * 1024);
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Theory]
+    [InlineData("not json", "bad_frame")]
+    [InlineData("[1,2,3]", "bad_frame")]
+    [InlineData("{\"id\":1}", "bad_frame")]
+    [InlineData("{\"t\":\"launch\",\"id\":1}", "unknown_type")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":\"nope\"}", "invalid_request")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"bad name\",\"id\":\"x\",\"doc\":{}}]}", "invalid_request")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":{\"a.b\":1}}]}", "invalid_document")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":[]}]}", "invalid_document")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"frobnicate\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
+    [InlineData("{\"t\":\"sub\",\"id\":1,\"sub\":\"s\",\"collection\":\"c\",\"filter\":{\"a\":{\"$regex\":\"x\"}}}", "invalid_filter")]
+    [InlineData("{\"t\":\"hello\",\"id\":1}", "invalid_request")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"mid\":-3,\"ops\":[]}", "invalid_request")]
+    public async Task A_bad_frame_gets_an_error_with_a_stable_code_and_the_connection_keeps_working(string frame, string code)
+    {
+        await using var client = await _server.ConnectAsync("bad");
+        await client.SendRawAsync(frame);
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
+        Assert.Equal(code, (string?)error["code"]);
+        Assert.False(string.IsNullOrEmpty((string?)error["message"]));
+        var pong = await client.RequestAsync(new JsonObject { ["t"] = "ping" });
+        Assert.Equal("pong", (string?)pong["t"]);
+    }
+
+    [Fact]
+    public async Task A_text_frame_that_is_not_utf8_closes_with_1007_without_disturbing_others()
+    {
+        await using var bystander = await _server.ConnectAsync("bystander-utf8");
+        await using var client = await _server.ConnectAsync("utf8");
+        await client.SendRawAsync([0x7B, 0x22, 0x74, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D]);
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, await client.WaitClosedAsync());
+        var pong = await bystander.RequestAsync(new JsonObject { ["t"] = "ping" });
+        Assert.Equal("pong", (string?)pong["t"]);
+    }
+
+    [Fact]
+    public async Task An_oversized_frame_is_refused_with_an_error_and_close_1009_without_disturbing_others()
+    {
+        var c = Ops.Unique();
+        await using var bystander = await _server.ConnectAsync("bystander");
+        await bystander.SubscribeAsync("s", c);
+        await using var client = await _server.ConnectAsync("big");
+        var huge = "{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":{\"s\":\"" + new string('x', 100 * 1024) + "\"}}]}";
+        await client.SendRawAsync(huge);
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
+        Assert.Equal("frame_too_large", (string?)error["code"]);
+        Assert.Equal((WebSocketCloseStatus)1009, await client.WaitClosedAsync());
+
+        await using var writer = await _server.ConnectAsync("w");
+        var ack = await writer.MutateAsync(Ops.Put(c, "ok", new { n = 1 }));
+        await bystander.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == (long)ack["seq"]!);
+    }
+
+    [Fact]
+    public async Task A_first_frame_that_is_not_hello_closes_with_1008()
+    {
+        await using var client = await SyncClient.ConnectAsync(_server.SyncUrl, hello: false);
+        await client.SendRawAsync("{\"t\":\"ping\",\"id\":1}");
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
+        Assert.Equal("hello_required", (string?)error["code"]);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await client.WaitClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_binary_frame_closes_with_1003()
+    {
+        await using var client = await _server.ConnectAsync("bin");
+        await client.SendRawAsync(Encoding.UTF8.GetBytes("{}"), WebSocketMessageType.Binary);
+        Assert.Equal(WebSocketCloseStatus.InvalidMessageType, await client.WaitClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_plain_http_request_to_the_sync_endpoint_gets_426_problem()
+    {
+        var response = await _server.Http.GetAsync("/v1/sync");
+        Assert.Equal(426, (int)response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}
+
+public sealed class IdleTimeoutTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(o =>
+    {
+        o.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+        o.IdleTimeout = TimeSpan.FromMilliseconds(800);
+    });
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task A_silent_connection_is_closed_with_4000_and_a_pinging_one_is_not()
+    {
+        await using var silent = await _server.ConnectAsync("silent");
+        await using var pinging = await _server.ConnectAsync("pinging");
+        var closed = silent.WaitClosedAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 12 && !closed.IsCompleted; i++)
+        {
+            await pinging.RequestAsync(new JsonObject { ["t"] = "ping" });
+            await Task.Delay(200);
+        }
+        Assert.Equal((WebSocketCloseStatus)4000, await closed);
+        var pong = await pinging.RequestAsync(new JsonObject { ["t"] = "ping" });
+        Assert.Equal("pong", (string?)pong["t"]);
+    }
+}

@@ -1,0 +1,231 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Lockstep.Core;
+using Xunit;
+
+namespace Lockstep.Server.Tests;
+
+public sealed class RestTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(o => o.Collection("strict-docs", ConflictPolicy.Strict));
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private HttpClient Http => _server.Http;
+
+    private static StringContent Json(string json, string mediaType = "application/json") => new(json, Encoding.UTF8, mediaType);
+
+    private static async Task<JsonObject> ProblemAsync(HttpResponseMessage response)
+    {
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
+    }
+
+    [Fact]
+    public async Task Put_get_patch_delete_round_trip_with_etags()
+    {
+        var c = Ops.Unique();
+        var put = await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"title\":\"x\",\"address\":{\"city\":\"Oslo\",\"zip\":\"1\"}}"));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal("\"1\"", put.Headers.ETag?.ToString());
+
+        var get = await Http.GetAsync($"/v1/collections/{c}/docs/a");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal("\"1\"", get.Headers.ETag?.ToString());
+        Assert.Equal("x", (string?)JsonNode.Parse(await get.Content.ReadAsStringAsync())!["title"]);
+
+        var patch = new HttpRequestMessage(HttpMethod.Patch, $"/v1/collections/{c}/docs/a")
+        {
+            Content = Json("{\"address\":{\"zip\":null,\"street\":\"Main\"},\"title\":\"y\"}", "application/merge-patch+json"),
+        };
+        patch.Headers.IfMatch.Add(new EntityTagHeaderValue("\"1\""));
+        var patched = await Http.SendAsync(patch);
+        Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+        Assert.Equal("\"2\"", patched.Headers.ETag?.ToString());
+        var doc = JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs/a"))!;
+        Assert.Equal("{\"title\":\"y\",\"address\":{\"city\":\"Oslo\",\"street\":\"Main\"}}", doc.ToJsonString());
+
+        var delete = await Http.DeleteAsync($"/v1/collections/{c}/docs/a");
+        Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        var gone = await Http.GetAsync($"/v1/collections/{c}/docs/a");
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        Assert.Equal("not_found", (string?)(await ProblemAsync(gone))["code"]);
+    }
+
+    [Fact]
+    public async Task A_stale_if_match_gets_412_with_the_current_document()
+    {
+        var c = Ops.Unique();
+        await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}"));
+        await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":2}"));
+        var stale = new HttpRequestMessage(HttpMethod.Put, $"/v1/collections/{c}/docs/a") { Content = Json("{\"n\":3}") };
+        stale.Headers.IfMatch.Add(new EntityTagHeaderValue("\"1\""));
+        var response = await Http.SendAsync(stale);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, response.StatusCode);
+        var problem = await ProblemAsync(response);
+        Assert.Equal("version_conflict", (string?)problem["code"]);
+        Assert.Equal(2, (long)problem["current"]!["v"]!);
+        Assert.Equal(2, (int)problem["current"]!["doc"]!["n"]!);
+        Assert.Equal("\"2\"", response.Headers.ETag?.ToString());
+
+        var create = new HttpRequestMessage(HttpMethod.Put, $"/v1/collections/{c}/docs/a") { Content = Json("{}") };
+        create.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Any);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await Http.SendAsync(create)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_strict_collection_answers_428_without_if_match()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        Assert.Equal(HttpStatusCode.Created, (await Http.PutAsync($"/v1/collections/strict-docs/docs/{id}", Json("{\"s\":1}"))).StatusCode);
+        var response = await Http.PutAsync($"/v1/collections/strict-docs/docs/{id}", Json("{\"s\":2}"));
+        Assert.Equal(428, (int)response.StatusCode);
+        Assert.Equal("precondition_required", (string?)(await ProblemAsync(response))["code"]);
+    }
+
+    [Theory]
+    [InlineData("not json", "invalid_request", 400)]
+    [InlineData("[1]", "invalid_document", 400)]
+    [InlineData("{\"a.b\":1}", "invalid_document", 400)]
+    public async Task Bad_bodies_get_problem_json_with_stable_codes(string body, string code, int status)
+    {
+        var response = await Http.PutAsync($"/v1/collections/{Ops.Unique()}/docs/a", Json(body));
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal(code, (string?)(await ProblemAsync(response))["code"]);
+    }
+
+    [Fact]
+    public async Task An_oversized_body_gets_413()
+    {
+        var body = "{\"s\":\"" + new string('x', 2 << 20) + "\"}";
+        var response = await Http.PutAsync($"/v1/collections/{Ops.Unique()}/docs/a", Json(body));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("body_too_large", (string?)(await ProblemAsync(response))["code"]);
+    }
+
+    [Fact]
+    public async Task Listing_filters_and_pages_by_id()
+    {
+        var c = Ops.Unique();
+        for (var i = 0; i < 25; i++)
+        {
+            await Http.PutAsync($"/v1/collections/{c}/docs/d{i:D2}", Json($"{{\"n\":{i},\"even\":{(i % 2 == 0 ? "true" : "false")}}}"));
+        }
+        var ids = new List<string>();
+        string? after = null;
+        do
+        {
+            var url = $"/v1/collections/{c}/docs?limit=4&filter=" + Uri.EscapeDataString("{\"even\":true,\"n\":{\"$gte\":4}}") + (after is null ? "" : "&after=" + after);
+            var page = JsonNode.Parse(await Http.GetStringAsync(url))!;
+            ids.AddRange(page["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+            after = (string?)page["next"];
+        }
+        while (after is not null);
+        Assert.Equal(Enumerable.Range(2, 11).Select(i => $"d{i * 2:D2}"), ids);
+        var bad = await Http.GetAsync($"/v1/collections/{c}/docs?filter=" + Uri.EscapeDataString("{\"n\":{\"$near\":1}}"));
+        Assert.Equal("invalid_filter", (string?)(await ProblemAsync(bad))["code"]);
+    }
+
+    [Fact]
+    public async Task Post_mutations_applies_a_batch_atomically_and_is_idempotent_by_client_and_mid()
+    {
+        var c = Ops.Unique();
+        var body = new JsonObject
+        {
+            ["clientId"] = "rest-client",
+            ["mid"] = 1,
+            ["ops"] = new JsonArray(
+                JsonNode.Parse($"{{\"op\":\"put\",\"collection\":\"{c}\",\"id\":\"a\",\"doc\":{{\"n\":1}}}}"),
+                JsonNode.Parse($"{{\"op\":\"inc\",\"collection\":\"{c}\",\"id\":\"b\",\"path\":\"n\",\"by\":2}}")),
+        };
+        var first = await Http.PostAsync("/v1/mutations", Json(body.ToJsonString()));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var ack = JsonNode.Parse(await first.Content.ReadAsStringAsync())!;
+        Assert.Equal(2, ack["results"]!.AsArray().Count);
+        var again = JsonNode.Parse(await (await Http.PostAsync("/v1/mutations", Json(body.ToJsonString()))).Content.ReadAsStringAsync())!;
+        Assert.True((bool?)again["dup"]);
+        Assert.Equal((long)ack["seq"]!, (long)again["seq"]!);
+        Assert.Equal(2, (int)JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs/b"))!["n"]!);
+
+        var failing = $"{{\"ops\":[{{\"op\":\"put\",\"collection\":\"{c}\",\"id\":\"z\",\"doc\":{{}}}},{{\"op\":\"delete\",\"collection\":\"{c}\",\"id\":\"nope\"}}]}}";
+        var failed = await Http.PostAsync("/v1/mutations", Json(failing));
+        Assert.Equal(HttpStatusCode.NotFound, failed.StatusCode);
+        var problem = await ProblemAsync(failed);
+        Assert.Equal("not_found", (string?)problem["code"]);
+        Assert.Equal(1, (int)problem["op"]!);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/v1/collections/{c}/docs/z")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_change_feed_pages_filters_by_collection_and_long_polls()
+    {
+        var c1 = Ops.Unique();
+        var c2 = Ops.Unique();
+        var start = _server.Engine.Head;
+        for (var i = 0; i < 5; i++)
+        {
+            await Http.PutAsync($"/v1/collections/{c1}/docs/d{i}", Json("{\"n\":1}"));
+            await Http.PutAsync($"/v1/collections/{c2}/docs/d{i}", Json("{\"n\":1}"));
+        }
+        var page = JsonNode.Parse(await Http.GetStringAsync($"/v1/changes?after={start}&collections={c1}&limit=3"))!;
+        var changes = page["changes"]!.AsArray();
+        Assert.Equal(3, changes.Count);
+        Assert.All(changes, ch => Assert.Equal(c1, (string?)ch!["collection"]));
+        Assert.Equal(1, (long)changes[0]!["version"]!);
+        Assert.NotNull(changes[0]!["hlc"]);
+        Assert.Equal((long)changes[2]!["seq"]!, (long)page["cursor"]!);
+        var rest = JsonNode.Parse(await Http.GetStringAsync($"/v1/changes?after={page["cursor"]}&collections={c1}"))!;
+        Assert.Equal(2, rest["changes"]!.AsArray().Count);
+        var cursor = (long)rest["cursor"]!;
+        Assert.Equal(_server.Engine.Head, cursor);
+
+        var poll = Http.GetStringAsync($"/v1/changes?after={cursor}&wait=10");
+        await Task.Delay(200);
+        Assert.False(poll.IsCompleted);
+        await Http.PutAsync($"/v1/collections/{c2}/docs/late", Json("{\"late\":true}"));
+        var woke = JsonNode.Parse(await poll.WaitAsync(TimeSpan.FromSeconds(5)))!;
+        Assert.Equal("late", (string?)woke["changes"]![0]!["id"]);
+        Assert.True((bool?)woke["changes"]![0]!["doc"]!["late"]);
+    }
+
+    [Fact]
+    public async Task Health_and_status_answer()
+    {
+        var health = JsonNode.Parse(await Http.GetStringAsync("/healthz"))!;
+        Assert.Equal("ok", (string?)health["status"]);
+        var status = JsonNode.Parse(await Http.GetStringAsync("/v1/status"))!;
+        Assert.NotNull(status["head"]);
+    }
+
+    [Fact]
+    public async Task A_cursor_older_than_the_log_gets_410_and_a_socket_resume_gets_a_reset_snapshot()
+    {
+        await using var server = await TestServer.StartAsync(o => o.RetainedChanges = 5);
+        var c = Ops.Unique();
+        await using var reader = await server.ConnectAsync("r");
+        await reader.SubscribeAsync("s", c);
+        var cursor = reader.Cursor;
+        for (var i = 0; i < 20; i++)
+        {
+            await server.Http.PutAsync($"/v1/collections/{c}/docs/d{i % 4}", Json($"{{\"i\":{i}}}"));
+        }
+        await server.Engine.CompactAsync(CancellationToken.None);
+        Assert.True(server.Engine.Horizon > cursor);
+        var expired = await server.Http.GetAsync($"/v1/changes?after={cursor}");
+        Assert.Equal(HttpStatusCode.Gone, expired.StatusCode);
+        Assert.Equal("cursor_expired", (string?)(await ProblemAsync(expired))["code"]);
+
+        await using var again = await server.ConnectAsync("r", cursor, [new { sub = "s", collection = c }]);
+        Assert.False((bool?)again.Welcome["resumable"]);
+        var snapshot = await again.WaitForAsync(f => (string?)f["t"] == "snapshot" && (bool?)f["last"] == true);
+        Assert.True((bool?)again.Stream.First(f => (string?)f["t"] == "snapshot")["reset"]);
+        Assert.Equal(4, again.Views["s"].Count);
+        Assert.Equal(19, again.Views["s"].Values.Max(d => (int)d.Doc["i"]!));
+        _ = snapshot;
+    }
+}

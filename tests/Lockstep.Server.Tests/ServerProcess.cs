@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Lockstep.Server.Tests;
+
+/// <summary>The real `lockstep serve` in its own process, killed by its own PID.</summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private ServerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public Uri HttpUrl => new($"http://127.0.0.1:{Port}");
+
+    public Uri SyncUrl => new($"ws://127.0.0.1:{Port}/v1/sync");
+
+    public int Pid => _process.Id;
+
+    public static string CliPath
+    {
+        get
+        {
+            // tests/Lockstep.Server.Tests/bin/<Configuration>/net10.0 → src/Lockstep.Cli/bin/<Configuration>/net10.0/lockstep.dll
+            var baseDir = new DirectoryInfo(AppContext.BaseDirectory);
+            var configuration = baseDir.Parent!.Name;
+            var root = baseDir;
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Lockstep.slnx")))
+            {
+                root = root.Parent;
+            }
+            var path = Path.Combine(root!.FullName, "src", "Lockstep.Cli", "bin", configuration, baseDir.Name, "lockstep.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("Build src/Lockstep.Cli first.", path);
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static async Task<ServerProcess> StartAsync(string dataDir, int? port = null, params string[] extra)
+    {
+        var p = port ?? FreePort();
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { CliPath, "serve", "--urls", $"http://127.0.0.1:{p}", "--data", dataDir }.Concat(extra))
+        {
+            info.ArgumentList.Add(arg);
+        }
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var server = new ServerProcess(process, p);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"lockstep serve exited with {process.ExitCode}");
+            }
+            try
+            {
+                var response = await http.GetAsync(new Uri(server.HttpUrl, "/healthz"));
+                if (response.IsSuccessStatusCode)
+                {
+                    return server;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        await server.DisposeAsync();
+        throw new TimeoutException("lockstep serve did not become healthy in 30 s");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process.Dispose();
+    }
+}

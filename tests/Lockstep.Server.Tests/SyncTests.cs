@@ -1,0 +1,207 @@
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace Lockstep.Server.Tests;
+
+public sealed class SyncTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Hello_is_answered_with_welcome_carrying_head_and_limits()
+    {
+        await using var client = await _server.ConnectAsync("c1");
+        Assert.Equal("welcome", (string?)client.Welcome["t"]);
+        Assert.NotNull(client.Welcome["head"]);
+        Assert.Equal(1 << 20, (int)client.Welcome["maxFrameBytes"]!);
+        Assert.Equal(1, (int)client.Welcome["protocol"]!);
+        var pong = await client.RequestAsync(new JsonObject { ["t"] = "ping" });
+        Assert.Equal("pong", (string?)pong["t"]);
+    }
+
+    [Fact]
+    public async Task Changes_fan_out_to_every_subscriber_in_order_with_deltas_only()
+    {
+        var c = Ops.Unique();
+        var readers = new List<SyncClient>();
+        for (var i = 0; i < 3; i++)
+        {
+            var r = await _server.ConnectAsync();
+            await r.SubscribeAsync("s", c);
+            readers.Add(r);
+        }
+        await using var writer = await _server.ConnectAsync("w");
+        var ack1 = await writer.MutateAsync(Ops.Put(c, "d1", new { title = "a", body = new string('x', 500), n = 1 }));
+        Assert.Equal("ack", (string?)ack1["t"]);
+        var ack2 = await writer.MutateAsync(Ops.Patch(c, "d1", new { n = 2 }));
+        var lastSeq = (long)ack2["seq"]!;
+
+        foreach (var r in readers)
+        {
+            var delta = await r.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == lastSeq);
+            Assert.Equal(2, (long)delta["v"]!);
+            Assert.Null(delta["doc"]);
+            Assert.Equal("{\"n\":2}", delta["set"]!.ToJsonString());
+            Assert.True(delta.ToJsonString().Length < 100, "a one-field delta stays small: " + delta.ToJsonString());
+            var created = r.Stream.Single(f => (string?)f["t"] == "chg" && (long)f["v"]! == 1);
+            Assert.Equal("a", (string?)created["doc"]!["title"]);
+            Assert.Empty(r.Violations);
+            Assert.Equal(2, r.Views["s"]["d1"].Version);
+            await r.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Snapshot_then_live_changes_have_no_gap_and_no_duplicate_under_concurrent_writes()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("w");
+        for (var i = 0; i < 50; i++)
+        {
+            await writer.MutateAsync(Ops.Put(c, "d" + i, new { n = 0 }));
+        }
+        using var stop = new CancellationTokenSource();
+        var writes = Task.Run(async () =>
+        {
+            for (var i = 0; i < 400; i++)
+            {
+                await writer.MutateAsync(Ops.Inc(c, "d" + (i % 50), "n", 1));
+            }
+        });
+        await Task.Delay(30);
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("s", c);
+        await writes;
+        await reader.WaitForSeqAsync(_server.Engine.Head);
+
+        Assert.Empty(reader.Violations);
+        var total = reader.Views["s"].Values.Sum(d => (long)d.Doc["n"]!);
+        Assert.Equal(400, total);
+        var seqs = reader.Stream.Where(f => (string?)f["t"] == "chg").Select(f => (long)f["seq"]!).ToList();
+        Assert.Equal(seqs.Distinct().Count(), seqs.Count);
+        Assert.True(seqs.SequenceEqual(seqs.Order()));
+    }
+
+    [Fact]
+    public async Task A_document_leaving_the_filter_is_sent_as_removed_and_one_entering_is_sent_whole()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("w");
+        await writer.MutateAsync(Ops.Put(c, "a", new { status = "open", title = "A", n = 1 }));
+        await writer.MutateAsync(Ops.Put(c, "b", new { status = "done", title = "B", n = 1 }));
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("open", c, new { status = "open" });
+        Assert.Equal(["a"], reader.Views["open"].Keys);
+
+        await writer.MutateAsync(Ops.Patch(c, "a", new { status = "done" }));
+        var removed = await reader.WaitForAsync(f => (string?)f["t"] == "removed");
+        Assert.Equal("a", (string?)removed["id"]);
+
+        var enter = await writer.MutateAsync(Ops.Patch(c, "b", new { status = "open" }));
+        var whole = await reader.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == (long)enter["seq"]!);
+        Assert.Equal("B", (string?)whole["doc"]!["title"]);
+
+        var untouched = await writer.MutateAsync(Ops.Patch(c, "a", new { n = 5 }));
+        var after = await writer.MutateAsync(Ops.Patch(c, "b", new { n = 7 }));
+        var delta = await reader.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == (long)after["seq"]!);
+        Assert.Equal("{\"n\":7}", delta["set"]!.ToJsonString());
+        Assert.DoesNotContain(reader.Stream, f => f["seq"] is not null && (long)f["seq"]! == (long)untouched["seq"]! && (string?)f["t"] != "pos");
+        Assert.Equal(["b"], reader.Views["open"].Keys);
+        Assert.Empty(reader.Violations);
+    }
+
+    [Fact]
+    public async Task Deletes_reach_subscribers_and_unsubscribe_stops_frames()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("w");
+        await writer.MutateAsync(Ops.Put(c, "a", new { n = 1 }));
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("s", c);
+        var del = await writer.MutateAsync(Ops.Delete(c, "a"));
+        var frame = await reader.WaitForAsync(f => (string?)f["t"] == "chg" && (bool?)f["del"] == true);
+        Assert.Equal(2, (long)frame["v"]!);
+        Assert.Empty(reader.Views["s"]);
+
+        var ok = await reader.RequestAsync(new JsonObject { ["t"] = "unsub", ["sub"] = "s" });
+        Assert.Equal("ok", (string?)ok["t"]);
+        var later = await writer.MutateAsync(Ops.Put(c, "b", new { n = 1 }));
+        await Task.Delay(200);
+        Assert.DoesNotContain(reader.Stream, f => (string?)f["t"] == "chg" && (long)f["seq"]! == (long)later["seq"]!);
+        var again = await reader.RequestAsync(new JsonObject { ["t"] = "unsub", ["sub"] = "s" });
+        Assert.Equal("unknown_subscription", (string?)again["code"]);
+        _ = del;
+    }
+
+    [Fact]
+    public async Task Resume_with_a_cursor_delivers_exactly_the_changes_after_it()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("w");
+        for (var i = 0; i < 10; i++)
+        {
+            await writer.MutateAsync(Ops.Put(c, "d" + i, new { n = 0 }));
+        }
+        var reader = await _server.ConnectAsync("r");
+        await reader.SubscribeAsync("s", c);
+        await writer.MutateAsync(Ops.Inc(c, "d1", "n", 1));
+        await reader.WaitForSeqAsync(_server.Engine.Head);
+        var cursor = reader.Cursor;
+        var views = reader.Views;
+        reader.Abort();
+        await reader.DisposeAsync();
+
+        for (var i = 0; i < 30; i++)
+        {
+            await writer.MutateAsync(Ops.Inc(c, "d" + (i % 10), "n", 1));
+        }
+        await writer.MutateAsync(Ops.Delete(c, "d9"));
+        await writer.MutateAsync(Ops.Put(c, "new", new { n = 100 }));
+
+        await using var again = await _server.ConnectAsync("r", cursor, [new { sub = "s", collection = c }], views);
+        Assert.True((bool?)again.Welcome["resumable"]);
+        var subscribed = await again.WaitForAsync(f => (string?)f["t"] == "subscribed");
+        Assert.Equal(cursor, (long)subscribed["seq"]!);
+        await again.WaitForSeqAsync(_server.Engine.Head);
+
+        Assert.Empty(again.Violations);
+        var changes = again.Stream.Where(f => (string?)f["t"] == "chg").ToList();
+        Assert.Equal(32, changes.Count);
+        Assert.All(changes, f => Assert.True((long)f["seq"]! > cursor));
+        Assert.Equal(128, again.Views["s"].Values.Sum(d => (long)d.Doc["n"]!));
+        Assert.False(again.Views["s"].ContainsKey("d9"));
+    }
+
+    [Fact]
+    public async Task Messages_from_one_writer_get_consecutive_seqs_and_versions_never_go_backwards()
+    {
+        var c = Ops.Unique();
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("s", c);
+        var writers = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => _server.ConnectAsync("w" + i)));
+        await Task.WhenAll(writers.Select(async (w, i) =>
+        {
+            for (var k = 0; k < 50; k++)
+            {
+                var ack = await w.MutateAsync(Ops.Patch(c, "shared", new Dictionary<string, object> { ["f" + i] = k }));
+                Assert.Equal("ack", (string?)ack["t"]);
+            }
+        }));
+        await reader.WaitForSeqAsync(_server.Engine.Head);
+        Assert.Empty(reader.Violations);
+        var doc = reader.Views["s"]["shared"];
+        Assert.Equal(200, doc.Version);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(49, (int)doc.Doc["f" + i]!);
+        }
+        foreach (var w in writers)
+        {
+            await w.DisposeAsync();
+        }
+    }
+}
