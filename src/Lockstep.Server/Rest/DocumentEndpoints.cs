@@ -265,7 +265,16 @@ internal static partial class DocumentEndpoints
         var root = body.RootElement;
         var engine = Engine(context);
         var clientId = RequestParser.GetString(root, "clientId");
-        long? mid = root.TryGetProperty("mid", out var m) && m.ValueKind == JsonValueKind.Number && m.TryGetInt64(out var n) && n > 0 ? n : null;
+        long? mid = null;
+        if (root.TryGetProperty("mid", out var m) && m.ValueKind != JsonValueKind.Null)
+        {
+            if (m.ValueKind != JsonValueKind.Number || !m.TryGetInt64(out var n) || n <= 0)
+            {
+                await Problems.Write(context, ErrorCodes.InvalidRequest, "'mid' must be a positive integer.");
+                return;
+            }
+            mid = n;
+        }
         if (clientId is not null && (clientId.Length is 0 or > 128))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters.");

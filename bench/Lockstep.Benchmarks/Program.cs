@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Lockstep.Benchmarks.WriteBenchmarks).Assembly).Run(args);
