@@ -48,6 +48,9 @@ public interface IStoreWriter : IAsyncDisposable
     /// <summary>The stored result of an earlier mutation with this (client, number), or null.</summary>
     ValueTask<MutationRecord?> GetMutationAsync(string clientId, long mutationNo, CancellationToken cancellationToken);
 
+    /// <summary>The highest mutation number recorded for the client (0 when none), so that higher numbers need no lookup.</summary>
+    ValueTask<long> GetLastMutationNoAsync(string clientId, CancellationToken cancellationToken);
+
     /// <summary>
     /// Appends changes (seqs must continue the head with no gap, in order), updates the documents they
     /// touch, and records mutation results.

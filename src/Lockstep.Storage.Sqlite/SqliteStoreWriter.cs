@@ -52,6 +52,14 @@ internal sealed class SqliteStoreWriter : IStoreWriter
         return ValueTask.FromResult(reader.Read() ? new MutationRecord(clientId, mutationNo, reader.GetInt64(0), reader.GetString(1)) : null);
     }
 
+    public ValueTask<long> GetLastMutationNoAsync(string clientId, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var command = Bind(_commands.GetLastMutationNo);
+        command.Parameters[0].Value = clientId;
+        return ValueTask.FromResult(command.ExecuteScalar() is long last ? last : 0);
+    }
+
     public ValueTask AppendAsync(IReadOnlyList<Change> changes, IReadOnlyList<MutationRecord> mutations, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);

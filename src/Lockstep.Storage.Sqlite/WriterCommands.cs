@@ -9,6 +9,7 @@ internal sealed class WriterCommands : IDisposable
     {
         GetDocument = Create(connection, "SELECT version, seq, deleted, body, hlc FROM documents WHERE collection = $c AND id = $id", "$c", "$id");
         GetMutation = Create(connection, "SELECT seq, result FROM mutations WHERE client_id = $client AND mutation_no = $no", "$client", "$no");
+        GetLastMutationNo = Create(connection, "SELECT MAX(mutation_no) FROM mutations WHERE client_id = $client", "$client");
         InsertChange = Create(connection,
             """
             INSERT INTO changes (seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no)
@@ -30,6 +31,8 @@ internal sealed class WriterCommands : IDisposable
     public SqliteCommand GetDocument { get; }
 
     public SqliteCommand GetMutation { get; }
+
+    public SqliteCommand GetLastMutationNo { get; }
 
     public SqliteCommand InsertChange { get; }
 
@@ -54,6 +57,7 @@ internal sealed class WriterCommands : IDisposable
     {
         GetDocument.Dispose();
         GetMutation.Dispose();
+        GetLastMutationNo.Dispose();
         InsertChange.Dispose();
         UpsertDocument.Dispose();
         InsertMutation.Dispose();

@@ -5,13 +5,17 @@ namespace Lockstep.Server;
 /// <summary>The state of one group-commit batch: what its mutations wrote so far, on top of the store.</summary>
 internal sealed class BatchState
 {
-    public BatchState(IStoreWriter writer)
+    public BatchState(IStoreWriter writer, DocumentCache cache)
     {
         Writer = writer;
+        Cache = cache;
         Head = writer.Head;
     }
 
     public IStoreWriter Writer { get; }
+
+    /// <summary>Committed documents the sequencer remembers; read before the store.</summary>
+    public DocumentCache Cache { get; }
 
     /// <summary>The seq of the last change assigned in this batch.</summary>
     public long Head { get; set; }

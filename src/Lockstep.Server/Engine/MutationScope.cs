@@ -30,7 +30,16 @@ internal sealed class MutationScope
         {
             return batched;
         }
-        return await _batch.Writer.GetDocumentAsync(collection, id, cancellationToken);
+        if (_batch.Cache.TryGet(collection, id, out var cached))
+        {
+            return cached;
+        }
+        var stored = await _batch.Writer.GetDocumentAsync(collection, id, cancellationToken);
+        if (stored is not null)
+        {
+            _batch.Cache.Set(stored);
+        }
+        return stored;
     }
 
     /// <summary>Applies one op to the overlay; returns the rejection, or null when it applied.</summary>

@@ -21,10 +21,15 @@ internal sealed class Sequencer
     private readonly ILogger _logger;
     private readonly EngineMetrics _metrics;
     private readonly Channel<WriteRequest> _queue;
+    private readonly DocumentCache _cache;
+
+    /// <summary>Per client, the highest mutation number known to be recorded: a higher one needs no lookup.</summary>
+    private readonly Dictionary<string, long> _lastMutationNo = new(StringComparer.Ordinal);
 
     public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, EngineMetrics metrics, ILogger logger)
     {
         _metrics = metrics;
+        _cache = new DocumentCache(options.DocumentCacheBytes);
         _store = store;
         _fanOut = fanOut;
         _clock = clock;
@@ -74,7 +79,7 @@ internal sealed class Sequencer
         try
         {
             await using var writer = await _store.BeginWriteAsync(cancellationToken);
-            state = new BatchState(writer);
+            state = new BatchState(writer, _cache);
             for (var i = 0; i < requests.Count; i++)
             {
                 results[i] = await ApplyAsync(state, requests[i], cancellationToken);
@@ -96,6 +101,9 @@ internal sealed class Sequencer
         }
         catch (Exception e)
         {
+            // The cache and the mutation numbers may hold what never committed: forget them.
+            _cache.Clear();
+            _lastMutationNo.Clear();
             Log.CommitFailed(_logger, e, requests.Count);
             var failed = WriteResult.Rejected(new Rejection(ErrorCodes.StorageUnavailable, "The store could not commit the write; nothing was written. Retry."));
             foreach (var request in requests)
@@ -105,6 +113,10 @@ internal sealed class Sequencer
             return;
         }
 
+        foreach (var document in state.Documents.Values)
+        {
+            _cache.Set(document);
+        }
         _metrics.Committed(state.Changes.Count);
         if (state.Changes.Count > 0)
         {
@@ -126,7 +138,12 @@ internal sealed class Sequencer
             {
                 return WriteResult.FromRecordJson(decided.ToRecordJson());
             }
-            if (await state.Writer.GetMutationAsync(key.Item1, key.Item2, cancellationToken) is { } record)
+            if (!_lastMutationNo.TryGetValue(key.Item1, out var last))
+            {
+                last = await state.Writer.GetLastMutationNoAsync(key.Item1, cancellationToken);
+                _lastMutationNo[key.Item1] = last;
+            }
+            if (key.Item2 <= last && await state.Writer.GetMutationAsync(key.Item1, key.Item2, cancellationToken) is { } record)
             {
                 return WriteResult.FromRecordJson(record.ResultJson);
             }
@@ -140,6 +157,7 @@ internal sealed class Sequencer
         {
             var key = (request.ClientId!, request.MutationNo!.Value);
             state.Decided[key] = result;
+            _lastMutationNo[key.Item1] = Math.Max(_lastMutationNo.GetValueOrDefault(key.Item1), key.Item2);
             state.Records.Add(new MutationRecord(key.Item1, key.Item2, result.Succeeded ? result.Seq : state.Head, result.ToRecordJson()));
         }
         return result;

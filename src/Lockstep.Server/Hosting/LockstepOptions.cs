@@ -54,6 +54,11 @@ public sealed class LockstepOptions
     [Range(1, 10_000_000)]
     public int MaxQueuedMutations { get; set; } = 100_000;
 
+    /// <summary>How much memory the sequencer may use to remember committed documents, so hot writes need no store read (0 turns it off).</summary>
+    /// <value>64 MiB.</value>
+    [Range(0, long.MaxValue)]
+    public long DocumentCacheBytes { get; set; } = 64L << 20;
+
     /// <summary>Documents per snapshot frame.</summary>
     /// <value>500.</value>
     [Range(1, 100_000)]
