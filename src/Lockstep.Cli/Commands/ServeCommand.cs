@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Lockstep.Core;
+using Lockstep.Server;
+using Lockstep.Storage.Sqlite;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Cli.Commands;
+
+/// <summary><c>lockstep serve</c>: the host. The same code an app embeds: AddLockstep(), a store, MapLockstep().</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<DirectoryInfo>("--data") { Description = "The data directory (created when missing); the log is <data>/lockstep.db.", DefaultValueFactory = _ => new DirectoryInfo("data") };
+        var urls = new Option<string>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var synchronous = new Option<SqliteSynchronous>("--synchronous") { Description = "Durability of each commit: full (fsync, the default), normal (fsync at checkpoints), off.", DefaultValueFactory = _ => SqliteSynchronous.Full };
+        var strict = new Option<string[]>("--strict") { Description = "A collection whose writes need ifVersion (optimistic concurrency); repeatable.", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store.") { data, urls, synchronous, strict };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var strictCollections = result.GetValue(strict) ?? [];
+            foreach (var name in strictCollections)
+            {
+                if (!Names.IsValidCollection(name))
+                {
+                    Console.Error.WriteLine($"lockstep serve: '{name}' is not a valid collection name.");
+                    return 2;
+                }
+            }
+            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(DirectoryInfo data, string urls, SqliteSynchronous synchronous, string[] strict, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.StartNew();
+        Directory.CreateDirectory(data.FullName);
+        var path = Path.Combine(data.FullName, "lockstep.db");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(urls);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Services.AddLockstep(options =>
+        {
+            foreach (var name in strict)
+            {
+                options.Collection(name, ConflictPolicy.Strict);
+            }
+        }).AddSqliteStore(path, synchronous);
+        await using var app = builder.Build();
+        app.MapLockstep("/v1");
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            Console.Error.WriteLine($"lockstep serve: {e.Message}");
+            return 1;
+        }
+        var engine = app.Services.GetRequiredService<LockstepEngine>();
+        Console.WriteLine($"lockstep: listening on {string.Join(", ", app.Urls)}; data in {path} (synchronous={synchronous.ToString().ToLowerInvariant()}, head {engine.Head}); ready in {started.ElapsedMilliseconds} ms");
+        await app.WaitForShutdownAsync(cancellationToken);
+        return 0;
+    }
+}
