@@ -89,7 +89,7 @@ public sealed class Delta
     public string SetJson()
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, LockstepJson.WriterOptions))
         {
             writer.WriteStartObject();
             foreach (var (path, value) in Set)
@@ -110,7 +110,9 @@ public sealed class Delta
     }
 
     /// <summary>The unset part as a JSON array text, or null when nothing was unset.</summary>
-    public string? UnsetJson() => Unset.Count == 0 ? null : JsonSerializer.Serialize(Unset, CoreJsonContext.Default.IReadOnlyListString);
+    public string? UnsetJson() => Unset.Count == 0 ? null : JsonSerializer.Serialize(Unset, UnsetContext.IReadOnlyListString);
+
+    private static readonly CoreJsonContext UnsetContext = new(new JsonSerializerOptions { Encoder = LockstepJson.Encoder });
 
     /// <summary>Reads a delta back from its two JSON texts.</summary>
     public static Delta Parse(string? setJson, string? unsetJson)

@@ -59,7 +59,7 @@ internal static class ServerClient
             message = $"{problem?["code"]}: {problem?["detail"]}";
             if (problem?["current"] is { } current)
             {
-                message += $" (current: {current.ToJsonString()})";
+                message += $" (current: {current.ToJsonString(Lockstep.Core.LockstepJson.Options)})";
             }
         }
         catch (System.Text.Json.JsonException)

@@ -37,7 +37,7 @@ internal static class TailCommand
                     var changes = page["changes"]!.AsArray();
                     foreach (var change in changes)
                     {
-                        Console.WriteLine(change!.ToJsonString());
+                        Console.WriteLine(change!.ToJsonString(Lockstep.Core.LockstepJson.Options));
                     }
                     cursor = (long)page["cursor"]!;
                     if (result.GetValue(once) && changes.Count < result.GetValue(limit))

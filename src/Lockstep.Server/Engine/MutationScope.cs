@@ -51,7 +51,7 @@ internal sealed class MutationScope
         {
             return (null, rejection);
         }
-        var afterJson = write!.Document?.ToJsonString();
+        var afterJson = write!.Document?.ToJsonString(LockstepJson.Options);
         if (afterJson is not null && afterJson.Length > _options.MaxFrameBytes)
         {
             return (null, new Rejection(Protocol.ErrorCodes.InvalidDocument,

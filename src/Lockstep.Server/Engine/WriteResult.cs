@@ -78,7 +78,7 @@ public sealed class WriteResult
                 o["result"] = Value.DeepClone();
             }
         }
-        return o.ToJsonString();
+        return o.ToJsonString(LockstepJson.Options);
     }
 
     /// <summary>Rebuilds a recorded result, marked as a duplicate.</summary>

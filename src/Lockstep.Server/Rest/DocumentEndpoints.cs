@@ -390,7 +390,7 @@ internal static partial class DocumentEndpoints
     internal static async Task WriteJsonAsync<TState>(HttpContext context, TState state, Action<Utf8JsonWriter, TState> fill)
     {
         context.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        await using var writer = new Utf8JsonWriter(context.Response.Body, LockstepJson.WriterOptions);
         writer.WriteStartObject();
         fill(writer, state);
         writer.WriteEndObject();

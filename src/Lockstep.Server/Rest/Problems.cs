@@ -20,7 +20,7 @@ internal static class Problems
         {
             response.Headers.ETag = Etag(current.Version);
         }
-        await using var writer = new Utf8JsonWriter(response.Body);
+        await using var writer = new Utf8JsonWriter(response.Body, LockstepJson.WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type", "urn:lockstep:error:" + rejection.Error.Code);
         writer.WriteString("title", rejection.Error.Title);

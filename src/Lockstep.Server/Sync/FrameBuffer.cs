@@ -6,7 +6,7 @@ namespace Lockstep.Server;
 /// <summary>A reusable buffer with a JSON writer for composing one outgoing frame at a time.</summary>
 internal sealed class FrameBuffer : IDisposable
 {
-    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true, Encoder = Lockstep.Core.LockstepJson.Encoder };
     private readonly ArrayBufferWriter<byte> _buffer = new(4096);
     private readonly Utf8JsonWriter _writer;
 
