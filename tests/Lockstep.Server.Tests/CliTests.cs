@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace Lockstep.Server.Tests;
+
+/// <summary>The `lockstep` tools as a user runs them: real processes against a real `lockstep serve`.</summary>
+public sealed class CliTests : IAsyncLifetime
+{
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "lockstep-cli-" + Guid.NewGuid().ToString("N"));
+    private ServerProcess _server = null!;
+
+    public async Task InitializeAsync() => _server = await ServerProcess.StartAsync(_dataDir, null, "--strict", "approvals");
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        try
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        info.ArgumentList.Add(ServerProcess.CliPath);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private string Url => _server.HttpUrl.ToString();
+
+    [Fact]
+    public async Task Put_get_patch_and_tail_work_and_a_stale_version_fails_with_its_code()
+    {
+        var put = await RunAsync("put", "tasks", "t1", """{"title":"x"}""", "--url", Url);
+        Assert.Equal(0, put.Exit);
+        Assert.Equal(1, (long)JsonNode.Parse(put.Out)!["v"]!);
+
+        var get = await RunAsync("get", "tasks", "t1", "--url", Url);
+        Assert.Equal(0, get.Exit);
+        Assert.Equal("x", (string?)JsonNode.Parse(get.Out)!["title"]);
+        Assert.Contains("version 1", get.Err, StringComparison.Ordinal);
+
+        var stale = await RunAsync("patch", "tasks", "t1", """{"done":true}""", "--if-version", "7", "--url", Url);
+        Assert.NotEqual(0, stale.Exit);
+        Assert.Contains("version_conflict", stale.Err, StringComparison.Ordinal);
+
+        var patch = await RunAsync("patch", "tasks", "t1", """{"done":true}""", "--if-version", "1", "--url", Url);
+        Assert.Equal(0, patch.Exit);
+
+        var tail = await RunAsync("tail", "--once", "--after", "0", "--url", Url);
+        Assert.Equal(0, tail.Exit);
+        var lines = tail.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal([1L, 2L], lines.Select(l => (long)l["seq"]!));
+        Assert.True((bool?)lines[1]["set"]!["done"]);
+
+        var status = await RunAsync("status", "--url", Url);
+        Assert.Equal(0, status.Exit);
+        Assert.Contains("head        2", status.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_applies_strict_collections()
+    {
+        Assert.Equal(0, (await RunAsync("put", "approvals", "a1", """{"status":"draft"}""", "--url", Url)).Exit);
+        var blind = await RunAsync("put", "approvals", "a1", """{"status":"approved"}""", "--url", Url);
+        Assert.NotEqual(0, blind.Exit);
+        Assert.Contains("precondition_required", blind.Err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("frobnicate")]
+    [InlineData("put", "tasks", "t1", "not json")]
+    [InlineData("put", "tasks", "t1", "[1,2]")]
+    [InlineData("get", "tasks")]
+    [InlineData("get", "tasks", "t1", "--url", "not-a-url")]
+    public async Task Bad_input_exits_non_zero_with_a_message(params string[] args)
+    {
+        var result = await RunAsync(args);
+        Assert.NotEqual(0, result.Exit);
+        Assert.False(string.IsNullOrWhiteSpace(result.Err), "a message on standard error");
+    }
+
+    [Fact]
+    public async Task An_unreachable_server_is_reported_plainly()
+    {
+        var result = await RunAsync("get", "tasks", "t1", "--url", $"http://127.0.0.1:{ServerProcess.FreePort()}");
+        Assert.Equal(3, result.Exit);
+        Assert.Contains("cannot reach the server", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bench_prints_one_json_object_with_sane_figures()
+    {
+        var result = await RunAsync("bench", "--url", Url, "--writes", "400", "--writers", "4", "--readers", "2", "--rate", "200", "--duration", "1", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.True((double)json["writesPerSec"]! > 0);
+        Assert.Equal(400, (int)json["writes"]!);
+        Assert.Equal(2, (int)json["readers"]!);
+        var latency = json["latencyMs"]!;
+        Assert.True((double)latency["p50"]! > 0);
+        Assert.True((double)latency["p50"]! <= (double)latency["p99"]!);
+        Assert.Equal(400, (int)latency["samples"]!);
+        Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 20, 200);
+    }
+}
