@@ -205,3 +205,17 @@ public sealed class SyncTests : IAsyncLifetime
         }
     }
 }
+
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task Stopping_the_server_closes_connections_with_1001()
+    {
+        var server = await TestServer.StartAsync();
+        await using var client = await server.ConnectAsync("leaving");
+        await client.SubscribeAsync("s", Ops.Unique());
+        var closed = client.WaitClosedAsync(TimeSpan.FromSeconds(15));
+        await server.DisposeAsync();
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, await closed);
+    }
+}

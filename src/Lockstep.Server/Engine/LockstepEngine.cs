@@ -15,15 +15,20 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     private readonly ILogger<LockstepEngine> _logger;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _closingConnections = new();
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _sequencerLoop = Task.CompletedTask;
     private Task _compactionLoop = Task.CompletedTask;
     private int _disposed;
 
     /// <summary>Creates the engine (the DI container does this).</summary>
-    public LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, TimeProvider? time = null)
+    public LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, TimeProvider? time = null,
+        IHostApplicationLifetime? lifetime = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // Connections are told first, when the application starts stopping: before the web server
+        // stops (it would abort them) and before the sequencer drains.
+        lifetime?.ApplicationStopping.Register(() => _closingConnections.Cancel());
         _store = store;
         _logger = logger;
         _time = time ?? TimeProvider.System;
@@ -59,6 +64,9 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     /// <summary>Cancelled when the server stops.</summary>
     public CancellationToken Stopping => _stopping.Token;
 
+    /// <summary>Cancelled when connections should say goodbye (the application is stopping).</summary>
+    internal CancellationToken ClosingConnections => _closingConnections.Token;
+
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -82,6 +90,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _closingConnections.CancelAsync();
         Sequencer.Complete();
         try
         {
@@ -148,6 +157,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         }
         await _stopping.CancelAsync();
         _stopping.Dispose();
+        _closingConnections.Dispose();
         Metrics.Dispose();
     }
 }

@@ -26,6 +26,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private readonly FrameBuffer _streamBuffer = new();
     private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _closing;
+    private readonly CancellationTokenRegistration _shutdown;
     private IReadOnlySet<string> _collections = new HashSet<string>(StringComparer.Ordinal);
     private long _queuedChanges;
     private int _overflowed;
@@ -40,7 +41,10 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _logger = logger;
         _time = time;
         _inFlight = new SemaphoreSlim(_options.MaxInFlightPerConnection, _options.MaxInFlightPerConnection);
-        _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted, engine.Stopping);
+        _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        // On shutdown, say goodbye with 1001 (cancelling a pending receive would abort the socket
+        // instead, and the client would see a reset rather than "going away").
+        _shutdown = engine.ClosingConnections.Register(() => _ = CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code));
         Id = "s-" + Guid.NewGuid().ToString("N")[..12];
         _lastReceived = time.GetTimestamp();
     }
@@ -77,10 +81,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         finally
         {
             _engine.FanOut.Remove(this);
-            if (_engine.Stopping.IsCancellationRequested)
-            {
-                await CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code);
-            }
+            await _shutdown.DisposeAsync();
             if (Volatile.Read(ref _closeStarted) != 0 && _socket.State == WebSocketState.CloseSent)
             {
                 // Let the client read what was sent and answer the close: aborting now would reset the
