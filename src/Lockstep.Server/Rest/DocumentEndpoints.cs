@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Lockstep.Core;
 using Lockstep.Protocol;
 using Microsoft.AspNetCore.Builder;
@@ -54,36 +55,21 @@ internal static partial class DocumentEndpoints
         await context.Response.WriteAsync(doc.Json ?? "{}", context.RequestAborted);
     }
 
-    private static async Task PutDocumentAsync(HttpContext context, string collection, string id)
-    {
-        if (!CheckNames(context, collection, id, out var problem))
-        {
-            await problem;
-            return;
-        }
-        var body = await ReadObjectAsync(context);
-        if (body is null)
-        {
-            return;
-        }
-        if (!TryPreconditions(context, out var ifVersion))
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\" (or *); If-None-Match takes *.");
-            return;
-        }
-        var op = new PutOp(collection, id, RequestParser.ToObject(body.RootElement)) { IfVersion = ifVersion };
-        body.Dispose();
-        await WriteOneAsync(context, op);
-    }
+    private static Task PutDocumentAsync(HttpContext context, string collection, string id) =>
+        WriteBodyAsync(context, collection, id, (body, ifVersion) => new PutOp(collection, id, body) { IfVersion = ifVersion });
 
-    private static async Task PatchDocumentAsync(HttpContext context, string collection, string id)
+    private static Task PatchDocumentAsync(HttpContext context, string collection, string id) =>
+        WriteBodyAsync(context, collection, id, (body, ifVersion) => new MergePatchOp(collection, id, body) { IfVersion = ifVersion });
+
+    /// <summary>The shared path of PUT and PATCH: names, body, preconditions, then one write.</summary>
+    private static async Task WriteBodyAsync(HttpContext context, string collection, string id, Func<JsonObject, long?, DocumentOp> operation)
     {
         if (!CheckNames(context, collection, id, out var problem))
         {
             await problem;
             return;
         }
-        var body = await ReadObjectAsync(context);
+        using var body = await ReadObjectAsync(context);
         if (body is null)
         {
             return;
@@ -93,9 +79,7 @@ internal static partial class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\" (or *); If-None-Match takes *.");
             return;
         }
-        var op = new MergePatchOp(collection, id, RequestParser.ToObject(body.RootElement)) { IfVersion = ifVersion };
-        body.Dispose();
-        await WriteOneAsync(context, op);
+        await WriteOneAsync(context, operation(RequestParser.ToObject(body.RootElement), ifVersion));
     }
 
     private static async Task DeleteDocumentAsync(HttpContext context, string collection, string id)
@@ -172,7 +156,7 @@ internal static partial class DocumentEndpoints
             var value = ifMatch.ToString().Trim();
             if (value == "*")
             {
-                return true; // any existing version; the write below fails with not_found semantics only for delete
+                return true; // "*": no version check
             }
             if (!EntityTagHeaderValue.TryParse(value, out var tag) || tag.IsWeak
                 || !long.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < 1)
@@ -235,12 +219,7 @@ internal static partial class DocumentEndpoints
             w.WriteStartArray("docs");
             foreach (var d in s.docs)
             {
-                w.WriteStartObject();
-                w.WriteString("id", d.Id);
-                w.WriteNumber("v", d.Version);
-                w.WritePropertyName("doc");
-                w.WriteRawValue(d.Json ?? "{}", skipInputValidation: true);
-                w.WriteEndObject();
+                Frames.WriteListedDocument(w, d);
             }
             w.WriteEndArray();
             if (s.next is null)

@@ -29,19 +29,7 @@ internal static class Problems
         writer.WriteString("instance", context.Request.Path);
         writer.WriteString("code", rejection.Error.Code);
         writer.WriteBoolean("transient", rejection.Error.IsTransient);
-        if (rejection.Reason is not null)
-        {
-            writer.WriteString("reason", rejection.Reason);
-        }
-        if (rejection.OpIndex is { } op)
-        {
-            writer.WriteNumber("op", op);
-        }
-        if (rejection.Current is { } doc)
-        {
-            writer.WritePropertyName("current");
-            Frames.WriteDocument(writer, doc);
-        }
+        Frames.WriteRejectionDetails(writer, rejection);
         writer.WriteEndObject();
     }
 

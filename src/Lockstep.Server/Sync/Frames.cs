@@ -22,6 +22,12 @@ internal static class Frames
     {
         writer.WriteString("code", rejection.Error.Code);
         writer.WriteString("message", rejection.Message);
+        WriteRejectionDetails(writer, rejection);
+    }
+
+    /// <summary>Writes what a rejection adds to its code: reason, op and current (shared by socket errors and REST problems).</summary>
+    public static void WriteRejectionDetails(Utf8JsonWriter writer, Rejection rejection)
+    {
         if (rejection.Reason is not null)
         {
             writer.WriteString("reason", rejection.Reason);
@@ -35,6 +41,17 @@ internal static class Frames
             writer.WritePropertyName("current");
             WriteDocument(writer, current);
         }
+    }
+
+    /// <summary>Writes one entry of a document list: <c>{"id","v","doc"}</c> (snapshots and REST listings).</summary>
+    public static void WriteListedDocument(Utf8JsonWriter writer, StoredDocument document)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("id", document.Id);
+        writer.WriteNumber("v", document.Version);
+        writer.WritePropertyName("doc");
+        writer.WriteRawValue(document.Json ?? "{}", skipInputValidation: true);
+        writer.WriteEndObject();
     }
 
     /// <summary>Writes <c>{"collection","id","v","doc"|"deleted"}</c>.</summary>

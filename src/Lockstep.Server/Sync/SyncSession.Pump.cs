@@ -142,12 +142,7 @@ internal sealed partial class SyncSession
         w.WriteStartArray("docs");
         foreach (var doc in docs)
         {
-            w.WriteStartObject();
-            w.WriteString("id", doc.Id);
-            w.WriteNumber("v", doc.Version);
-            w.WritePropertyName("doc");
-            w.WriteRawValue(doc.Json ?? "{}", skipInputValidation: true);
-            w.WriteEndObject();
+            Frames.WriteListedDocument(w, doc);
         }
         w.WriteEndArray();
         w.WriteBoolean("last", last);
