@@ -44,6 +44,9 @@ public sealed class SlowConsumerTests : IAsyncLifetime
         await fast.WaitForSeqAsync(head, TimeSpan.FromSeconds(20));
         Assert.Empty(fast.Violations);
         Assert.True(_server.Engine.Metrics.CatchUps > catchUpsBefore, "the slow reader should have fallen back to the log");
+        // Bounded memory: no connection ever had more than its buffer waiting (plus one batch, which
+        // is taken whole when the buffer is empty). Writes come 100 at a time, so batches are small.
+        Assert.InRange(_server.Engine.Metrics.QueuedChangesHighWater, 1, 32 + 100);
 
         slow.Reading = true;
         await slow.WaitForSeqAsync(head, TimeSpan.FromSeconds(30));

@@ -10,6 +10,7 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _batches;
     private readonly Counter<long> _changes;
     private long _catchUpCount;
+    private long _queuedHighWater;
 
     /// <summary>Creates the meter and instruments.</summary>
     public EngineMetrics()
@@ -21,6 +22,23 @@ public sealed class EngineMetrics : IDisposable
 
     /// <summary>How many times a connection fell behind and switched to reading the log.</summary>
     public long CatchUps => Interlocked.Read(ref _catchUpCount);
+
+    /// <summary>The most committed changes that ever waited in one connection's send buffer (the bound on a slow reader's memory).</summary>
+    public long QueuedChangesHighWater => Interlocked.Read(ref _queuedHighWater);
+
+    internal void Queued(long queued)
+    {
+        var seen = Interlocked.Read(ref _queuedHighWater);
+        while (queued > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref _queuedHighWater, queued, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+            seen = previous;
+        }
+    }
 
     internal void CatchUp()
     {

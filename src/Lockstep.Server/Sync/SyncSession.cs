@@ -203,6 +203,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
             }
             return;
         }
+        _engine.Metrics.Queued(queued);
         _inbox.Writer.TryWrite(batch);
     }
 
