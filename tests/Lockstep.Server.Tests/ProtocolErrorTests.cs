@@ -26,6 +26,8 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
     [InlineData("{\"t\":\"sub\",\"id\":1,\"sub\":\"s\",\"collection\":\"c\",\"filter\":{\"a\":{\"$regex\":\"x\"}}}", "invalid_filter")]
     [InlineData("{\"t\":\"hello\",\"id\":1}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"mid\":-3,\"ops\":[]}", "invalid_request")]
+    [InlineData("{\"t\":\"ping\"}", "invalid_request")]
+    [InlineData("{\"t\":\"mut\",\"ops\":[{\"op\":\"delete\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
     public async Task A_bad_frame_gets_an_error_with_a_stable_code_and_the_connection_keeps_working(string frame, string code)
     {
         await using var client = await _server.ConnectAsync("bad");

@@ -76,7 +76,7 @@ internal sealed partial class SyncSession
         }
         var root = doc.RootElement;
         var id = RequestId(root);
-        if (RequestParser.GetString(root, "t") != MessageTypes.Hello)
+        if (RequestParser.GetString(root, "t") != MessageTypes.Hello || id.ValueKind == JsonValueKind.Undefined)
         {
             await ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
@@ -288,6 +288,10 @@ internal sealed partial class SyncSession
         {
             case null:
                 await ReplyErrorAsync(id, ErrorCodes.BadFrame, "A frame needs a string field 't'.", cancellationToken);
+                return;
+            case MessageTypes.Ping or MessageTypes.Subscribe or MessageTypes.Unsubscribe or MessageTypes.Mutate or MessageTypes.Call or MessageTypes.Hello
+                when id.ValueKind == JsonValueKind.Undefined:
+                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "Every request needs an 'id' (a number or a string) that its reply echoes.", cancellationToken);
                 return;
             case MessageTypes.Ping:
                 await ReplyAsync(MessageTypes.Pong, id, _engine.Head, static (w, head) => w.WriteNumber("head", head), cancellationToken);
