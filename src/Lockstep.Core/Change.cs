@@ -40,6 +40,13 @@ public sealed class Change
     /// <summary>The <c>unset</c> part of the delta: a JSON array of dotted field paths, or null when nothing was removed.</summary>
     public string? UnsetJson { get; init; }
 
+    /// <summary>
+    /// The seq of the change that produced the previous version of this document (0 when there was
+    /// none). Its body is the "before image", which a filtered subscription needs when it catches up
+    /// from the log: <see cref="IStoreReader.GetBodyAsync"/>.
+    /// </summary>
+    public long PreviousSeq { get; init; }
+
     /// <summary>The hybrid-logical-clock stamp the sequencer gave the change.</summary>
     public HlcTimestamp Hlc { get; init; }
 

@@ -80,10 +80,10 @@ public interface IStoreReader : IAsyncDisposable
     ValueTask<IReadOnlyList<Change>> ReadChangesAsync(long afterSeq, IReadOnlyCollection<string>? collections, int limit, CancellationToken cancellationToken);
 
     /// <summary>
-    /// The body of one version of a document from the log: found = false when that version is no
-    /// longer (or never was) in the log; json = null when that version is a tombstone.
+    /// The document body a change left (its after image), by seq: found = false when that change is no
+    /// longer (or never was) in the log; json = null when that change was a delete.
     /// </summary>
-    ValueTask<(bool Found, string? Json)> GetVersionAsync(string collection, string id, long version, CancellationToken cancellationToken);
+    ValueTask<(bool Found, string? Json)> GetBodyAsync(long seq, CancellationToken cancellationToken);
 
     /// <summary>The names of the collections that have at least one document.</summary>
     ValueTask<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken);

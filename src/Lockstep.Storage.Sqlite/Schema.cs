@@ -38,10 +38,9 @@ internal static class Schema
             unset_json  TEXT,
             hlc         TEXT    NOT NULL,
             client_id   TEXT,
-            mutation_no INTEGER
+            mutation_no INTEGER,
+            prev_seq    INTEGER NOT NULL
         );
-
-        CREATE INDEX IF NOT EXISTS changes_by_document ON changes (collection, id, version);
 
         CREATE TABLE IF NOT EXISTS mutations (
             client_id   TEXT    NOT NULL,

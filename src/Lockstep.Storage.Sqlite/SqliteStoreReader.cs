@@ -7,7 +7,7 @@ namespace Lockstep.Storage.Sqlite;
 /// <summary>A read of one consistent snapshot (a deferred transaction on a pooled read-only connection).</summary>
 internal sealed class SqliteStoreReader : IStoreReader
 {
-    private const string ChangeColumns = "seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no";
+    private const string ChangeColumns = "seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no, prev_seq";
     private readonly SqliteConnection _connection;
     private readonly SqliteTransaction _transaction;
 
@@ -98,24 +98,23 @@ internal sealed class SqliteStoreReader : IStoreReader
                 Hlc = HlcTimestamp.Parse(reader.GetString(9)),
                 ClientId = reader.IsDBNull(10) ? null : reader.GetString(10),
                 MutationNo = reader.IsDBNull(11) ? null : reader.GetInt64(11),
+                PreviousSeq = reader.GetInt64(12),
             });
         }
         return ValueTask.FromResult<IReadOnlyList<Change>>(result);
     }
 
-    public ValueTask<(bool Found, string? Json)> GetVersionAsync(string collection, string id, long version, CancellationToken cancellationToken)
+    public ValueTask<(bool Found, string? Json)> GetBodyAsync(long seq, CancellationToken cancellationToken)
     {
-        using var command = Command("SELECT deleted, body FROM changes WHERE collection = $c AND id = $id AND version = $v AND seq <= $head");
-        command.Parameters.AddWithValue("$c", collection);
-        command.Parameters.AddWithValue("$id", id);
-        command.Parameters.AddWithValue("$v", version);
+        using var command = Command("SELECT body FROM changes WHERE seq = $seq AND seq <= $head");
+        command.Parameters.AddWithValue("$seq", seq);
         command.Parameters.AddWithValue("$head", Head);
         using var reader = command.ExecuteReader();
         if (!reader.Read())
         {
             return ValueTask.FromResult<(bool, string?)>((false, null));
         }
-        return ValueTask.FromResult<(bool, string?)>((true, reader.GetInt64(0) != 0 || reader.IsDBNull(1) ? null : reader.GetString(1)));
+        return ValueTask.FromResult<(bool, string?)>((true, reader.IsDBNull(0) ? null : reader.GetString(0)));
     }
 
     public ValueTask<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken)

@@ -87,6 +87,7 @@ internal sealed class SqliteStoreWriter : IStoreWriter
             p[9].Value = hlc;
             p[10].Value = (object?)change.ClientId ?? DBNull.Value;
             p[11].Value = change.MutationNo is { } no ? no : DBNull.Value;
+            p[12].Value = change.PreviousSeq;
             insert.ExecuteNonQuery();
 
             var d = upsert.Parameters;

@@ -12,10 +12,10 @@ internal sealed class WriterCommands : IDisposable
         GetLastMutationNo = Create(connection, "SELECT MAX(mutation_no) FROM mutations WHERE client_id = $client", "$client");
         InsertChange = Create(connection,
             """
-            INSERT INTO changes (seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no)
-            VALUES ($seq, $c, $id, $version, $deleted, $created, $body, $set, $unset, $hlc, $client, $no)
+            INSERT INTO changes (seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no, prev_seq)
+            VALUES ($seq, $c, $id, $version, $deleted, $created, $body, $set, $unset, $hlc, $client, $no, $prev)
             """,
-            "$seq", "$c", "$id", "$version", "$deleted", "$created", "$body", "$set", "$unset", "$hlc", "$client", "$no");
+            "$seq", "$c", "$id", "$version", "$deleted", "$created", "$body", "$set", "$unset", "$hlc", "$client", "$no", "$prev");
         UpsertDocument = Create(connection,
             """
             INSERT INTO documents (collection, id, version, seq, deleted, body, hlc) VALUES ($c, $id, $version, $seq, $deleted, $body, $hlc)

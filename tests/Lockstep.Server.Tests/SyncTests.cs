@@ -177,6 +177,43 @@ public sealed class SyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_filtered_subscription_resumed_from_the_log_gets_removed_whole_and_delta_frames_right()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("w");
+        await writer.MutateAsync(Ops.Put(c, "stays", new { status = "open", n = 0 }));
+        await writer.MutateAsync(Ops.Put(c, "leaves", new { status = "open", n = 0 }));
+        await writer.MutateAsync(Ops.Put(c, "enters", new { status = "done", n = 0 }));
+        await writer.MutateAsync(Ops.Put(c, "outside", new { status = "done", n = 0 }));
+        var reader = await _server.ConnectAsync("fr");
+        await reader.SubscribeAsync("open", c, new { status = "open" });
+        var cursor = reader.Cursor;
+        var views = reader.Views;
+        reader.Abort();
+        await reader.DisposeAsync();
+
+        var stays = await writer.MutateAsync(Ops.Patch(c, "stays", new { n = 1 }));
+        var leaves = await writer.MutateAsync(Ops.Patch(c, "leaves", new { status = "done" }));
+        var enters = await writer.MutateAsync(Ops.Patch(c, "enters", new { status = "open" }));
+        var outside = await writer.MutateAsync(Ops.Patch(c, "outside", new { n = 5 }));
+        // two versions of one document in one mutation: the second's before image is the first
+        var twice = await writer.MutateAsync(Ops.Patch(c, "stays", new { n = 2 }), Ops.Patch(c, "stays", new { n = 3 }));
+
+        await using var again = await _server.ConnectAsync("fr", cursor, [new { sub = "open", collection = c, filter = new { status = "open" } }], views);
+        await again.WaitForSeqAsync((long)twice["seq"]!);
+        Assert.Empty(again.Violations);
+        string Kind(JsonObject ack) => again.Stream.Where(f => f["seq"] is not null && (long)f["seq"]! == (long)ack["seq"]! && (string?)f["t"] != "pos")
+            .Select(f => (string)f["t"]! + (f["doc"] is not null ? ":doc" : f["set"] is not null ? ":delta" : "")).SingleOrDefault() ?? "none";
+        Assert.Equal("chg:delta", Kind(stays));
+        Assert.Equal("removed", Kind(leaves));
+        Assert.Equal("chg:doc", Kind(enters));
+        Assert.Equal("none", Kind(outside));
+        Assert.Equal("chg:delta", Kind(twice));
+        Assert.Equal(["enters", "stays"], again.Views["open"].Keys.Order());
+        Assert.Equal(3, (int)again.Views["open"]["stays"].Doc["n"]!);
+    }
+
+    [Fact]
     public async Task Messages_from_one_writer_get_consecutive_seqs_and_versions_never_go_backwards()
     {
         var c = Ops.Unique();

@@ -32,8 +32,9 @@ public abstract class ChangeStoreContract : IAsyncLifetime
     }
 
     protected static Change NewChange(long seq, string id = "d", string collection = "c", long version = 1, bool deleted = false, string? json = "{\"n\":1}",
-        string? clientId = null, long? mutationNo = null) => new()
+        string? clientId = null, long? mutationNo = null, long previousSeq = 0) => new()
         {
+            PreviousSeq = previousSeq,
             Seq = seq,
             Collection = collection,
             Id = id,
@@ -163,19 +164,22 @@ public abstract class ChangeStoreContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_version_of_a_document_is_found_in_the_log_until_compacted()
+    public async Task The_body_a_change_left_is_found_by_its_seq_until_compacted()
     {
         var store = await OpenAsync();
-        await AppendAsync(store, NewChange(1, "a", json: "{\"v\":1}"), NewChange(2, "a", version: 2, json: "{\"v\":2}"), NewChange(3, "a", version: 3, deleted: true));
+        await AppendAsync(store, NewChange(1, "a", json: "{\"v\":1}"), NewChange(2, "a", version: 2, json: "{\"v\":2}", previousSeq: 1),
+            NewChange(3, "a", version: 3, deleted: true, previousSeq: 2));
         await using (var reader = await store.BeginReadAsync(CancellationToken.None))
         {
-            Assert.Equal((true, "{\"v\":1}"), await reader.GetVersionAsync("c", "a", 1, CancellationToken.None));
-            Assert.Equal((true, (string?)null), await reader.GetVersionAsync("c", "a", 3, CancellationToken.None));
-            Assert.False((await reader.GetVersionAsync("c", "a", 4, CancellationToken.None)).Found);
+            var changes = await reader.ReadChangesAsync(0, null, 10, CancellationToken.None);
+            Assert.Equal([0L, 1L, 2L], changes.Select(c => c.PreviousSeq));
+            Assert.Equal((true, "{\"v\":1}"), await reader.GetBodyAsync(changes[1].PreviousSeq, CancellationToken.None));
+            Assert.Equal((true, (string?)null), await reader.GetBodyAsync(3, CancellationToken.None));
+            Assert.False((await reader.GetBodyAsync(4, CancellationToken.None)).Found);
         }
         Assert.Equal(1, await store.CompactAsync(1, CancellationToken.None));
         await using var after = await store.BeginReadAsync(CancellationToken.None);
-        Assert.False((await after.GetVersionAsync("c", "a", 1, CancellationToken.None)).Found);
+        Assert.False((await after.GetBodyAsync(1, CancellationToken.None)).Found);
     }
 
     [Fact]

@@ -66,14 +66,14 @@ public sealed class SqliteChangeStoreTests : ChangeStoreContract
             {
                 Seq = 1, Collection = "tasks", Id = "t1", Version = 1, Created = true,
                 DocumentJson = "{\"title\":\"Write spec\"}", SetJson = "{\"title\":\"Write spec\"}", UnsetJson = null,
-                Hlc = new HlcTimestamp(1732345678901, 2), ClientId = "c-1", MutationNo = 17,
+                Hlc = new HlcTimestamp(1732345678901, 2), ClientId = "c-1", MutationNo = 17, PreviousSeq = 0,
             }], [new MutationRecord("c-1", 17, 1, "{\"seq\":1,\"results\":[{\"collection\":\"tasks\",\"id\":\"t1\",\"v\":1}]}")], CancellationToken.None);
             await writer.CommitAsync(CancellationToken.None);
         }
         await using var connection = new SqliteConnection($"Data Source={DbPath};Mode=ReadOnly");
         await connection.OpenAsync();
-        Assert.Equal("1|tasks|t1|1|0|1|{\"title\":\"Write spec\"}|{\"title\":\"Write spec\"}||1732345678901-2|c-1|17",
-            await RowAsync(connection, "SELECT seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no FROM changes"));
+        Assert.Equal("1|tasks|t1|1|0|1|{\"title\":\"Write spec\"}|{\"title\":\"Write spec\"}||1732345678901-2|c-1|17|0",
+            await RowAsync(connection, "SELECT seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no, prev_seq FROM changes"));
         Assert.Equal("tasks|t1|1|1|0|{\"title\":\"Write spec\"}|1732345678901-2",
             await RowAsync(connection, "SELECT collection, id, version, seq, deleted, body, hlc FROM documents"));
         Assert.Equal("c-1|17|1|{\"seq\":1,\"results\":[{\"collection\":\"tasks\",\"id\":\"t1\",\"v\":1}]}",

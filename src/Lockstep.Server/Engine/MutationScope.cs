@@ -11,7 +11,7 @@ internal sealed class MutationScope
     private readonly BatchState _batch;
     private readonly LockstepOptions _options;
     private readonly Dictionary<(string, string), StoredDocument> _local = [];
-    private readonly List<(AppliedWrite Write, string? AfterJson, string? PreviousJson)> _writes = [];
+    private readonly List<(AppliedWrite Write, string? AfterJson, string? PreviousJson, long PreviousSeq)> _writes = [];
 
     public MutationScope(BatchState batch, LockstepOptions options)
     {
@@ -58,7 +58,8 @@ internal sealed class MutationScope
                 $"{op.Collection}/{op.Id} would be {afterJson.Length} bytes, over the {_options.MaxFrameBytes}-byte document limit."));
         }
         _local[(op.Collection, op.Id)] = new StoredDocument(op.Collection, op.Id, write.Version, 0, write.Deleted, afterJson, default);
-        _writes.Add((write, afterJson, current is { Deleted: false } ? current.Json : null));
+        // Seq 0 marks a version written earlier in this same mutation: CommitTo fills it in.
+        _writes.Add((write, afterJson, current is { Deleted: false } ? current.Json : null, current?.Seq ?? 0));
         return (write, null);
     }
 
@@ -66,9 +67,16 @@ internal sealed class MutationScope
     public List<DocumentVersion> CommitTo(HybridClock clock, string? clientId, long? mutationNo)
     {
         var versions = new List<DocumentVersion>(_writes.Count);
-        foreach (var (write, afterJson, previousJson) in _writes)
+        var assigned = _writes.Count > 1 ? new Dictionary<(string, string), long>() : null;
+        foreach (var (write, afterJson, previousJson, knownPreviousSeq) in _writes)
         {
             var seq = ++_batch.Head;
+            var key = (write.Collection, write.Id);
+            var previousSeq = assigned is not null && assigned.TryGetValue(key, out var earlier) ? earlier : knownPreviousSeq;
+            if (assigned is not null)
+            {
+                assigned[key] = seq;
+            }
             var hlc = clock.Now();
             var change = new Change
             {
@@ -86,6 +94,7 @@ internal sealed class MutationScope
                 MutationNo = mutationNo,
                 PreviousJson = previousJson,
                 PreviousKnown = true,
+                PreviousSeq = previousSeq,
             };
             _batch.Changes.Add(change);
             _batch.Documents[(write.Collection, write.Id)] =

@@ -309,7 +309,7 @@ internal sealed partial class SyncSession
         }
         else if (reader is not null)
         {
-            var (found, json) = await reader.GetVersionAsync(change.Collection, change.Id, change.Version - 1, cancellationToken);
+            var (found, json) = change.PreviousSeq > 0 ? await reader.GetBodyAsync(change.PreviousSeq, cancellationToken) : (false, null);
             matchedBefore = found ? json is not null && sub.Filter.Matches(ParseElement(json)) : null;
         }
         else
