@@ -118,12 +118,7 @@ internal static class BenchCommand
 
     private static async Task<WebApplication> StartServerAsync(string dataDir, SqliteSynchronous synchronous, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        builder.Services.AddLockstep().AddSqliteStore(Path.Combine(dataDir, "lockstep.db"), synchronous);
-        var app = builder.Build();
-        app.MapLockstep("/v1");
+        var app = ServerHost.Build(Path.Combine(dataDir, "lockstep.db"), "http://127.0.0.1:0", synchronous, quiet: true);
         await app.StartAsync(cancellationToken);
         return app;
     }

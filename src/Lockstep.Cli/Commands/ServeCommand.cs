@@ -41,19 +41,13 @@ internal static class ServeCommand
         var started = Stopwatch.StartNew();
         Directory.CreateDirectory(data.FullName);
         var path = Path.Combine(data.FullName, "lockstep.db");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls(urls);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-        builder.Services.AddLockstep(options =>
+        await using var app = ServerHost.Build(path, urls, synchronous, options =>
         {
             foreach (var name in strict)
             {
                 options.Collection(name, ConflictPolicy.Strict);
             }
-        }).AddSqliteStore(path, synchronous);
-        await using var app = builder.Build();
-        app.MapLockstep("/v1");
+        });
         try
         {
             await app.StartAsync(cancellationToken);
