@@ -99,6 +99,10 @@ public sealed class SyncClient : IAsyncDisposable
         {
             _replies[id] = reply;
         }
+        if (_receiveLoop.IsCompleted)
+        {
+            throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The connection is closed.");
+        }
         await SendRawAsync(request.ToJsonString());
         return await reply.Task.WaitAsync(timeout ?? DefaultTimeout);
     }
@@ -222,6 +226,17 @@ public sealed class SyncClient : IAsyncDisposable
         finally
         {
             _frames.Writer.TryComplete();
+            // Requests still waiting for a reply will not get one: fail them now rather than at their timeout.
+            List<TaskCompletionSource<JsonObject>> orphans;
+            lock (_gate)
+            {
+                orphans = [.. _replies.Values];
+                _replies.Clear();
+            }
+            foreach (var orphan in orphans)
+            {
+                orphan.TrySetException(new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The connection closed before the reply arrived."));
+            }
         }
     }
 
