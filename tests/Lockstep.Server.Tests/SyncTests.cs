@@ -56,6 +56,24 @@ public sealed class SyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_clients_own_numbered_change_carries_its_mid_and_nobody_elses_does()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("own-writer");
+        await writer.SubscribeAsync("s", c);
+        await using var other = await _server.ConnectAsync("other-reader");
+        await other.SubscribeAsync("s", c);
+
+        var ack = await writer.MutateAsync(41, Ops.Put(c, "d1", new { n = 1 }));
+        var seq = (long)ack["seq"]!;
+
+        var own = await writer.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == seq);
+        Assert.Equal(41, (long?)own["mid"]);
+        var theirs = await other.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == seq);
+        Assert.Null(theirs["mid"]);
+    }
+
+    [Fact]
     public async Task Snapshot_then_live_changes_have_no_gap_and_no_duplicate_under_concurrent_writes()
     {
         var c = Ops.Unique();

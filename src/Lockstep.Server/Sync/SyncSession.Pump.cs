@@ -332,6 +332,11 @@ internal sealed partial class SyncSession
         w.WriteNumber("seq", change.Seq);
         w.WriteString("id", change.Id);
         w.WriteNumber("v", change.Version);
+        // The client's own change carries its mutation number, so an SDK can tell its writes from remote ones.
+        if (change.MutationNo is { } mid && ClientId is not null && string.Equals(change.ClientId, ClientId, StringComparison.Ordinal))
+        {
+            w.WriteNumber("mid", mid);
+        }
         switch (kind)
         {
             case FrameKind.Delta:
