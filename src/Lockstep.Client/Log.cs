@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Client;
+
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "Connected to {Url} (head {Head}, resumable {Resumable})")]
+    public static partial void Connected(ILogger logger, Uri url, long head, bool? resumable);
+
+    [LoggerMessage(1001, LogLevel.Warning, "Reconnecting (attempt {Attempt}) in {Delay}: {Reason}")]
+    public static partial void Reconnecting(ILogger logger, int attempt, TimeSpan delay, string? reason);
+
+    [LoggerMessage(1002, LogLevel.Information, "Connection to {Url} lost: {Reason}")]
+    public static partial void Disconnected(ILogger logger, Uri url, string reason);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Connection to {Url} given up: {Reason}")]
+    public static partial void ConnectionGivenUp(ILogger logger, Uri url, string reason);
+
+    [LoggerMessage(2000, LogLevel.Warning, "Server error without a request: {Code}: {Message}")]
+    public static partial void ServerError(ILogger logger, string code, string message);
+
+    [LoggerMessage(2001, LogLevel.Warning, "Subscription {Sub} is out of step ({Reason}); resynchronizing with a fresh snapshot")]
+    public static partial void OutOfStep(ILogger logger, string sub, string reason);
+
+    [LoggerMessage(2002, LogLevel.Debug, "Write {Mid} refused with transient {Code}; retrying in {Delay}")]
+    public static partial void TransientRefusal(ILogger logger, long mid, string code, TimeSpan delay);
+
+    [LoggerMessage(2003, LogLevel.Debug, "Write {Mid} refused: {Code}")]
+    public static partial void WriteRefused(ILogger logger, long mid, string code);
+
+    [LoggerMessage(3000, LogLevel.Warning, "Saving the local store failed")]
+    public static partial void StoreFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(5000, LogLevel.Warning, "A hook or event handler threw")]
+    public static partial void CallbackFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,100 @@
+using System.Text.Json.Nodes;
+using Lockstep.Client;
+using Xunit;
+
+namespace Lockstep.Client.Tests;
+
+/// <summary>Makes clients tuned for tests (fast heartbeats and retries) and waits on conditions with a bound.</summary>
+internal static class Harness
+{
+    public static LockstepClient Client(Uri url, string? storePath = null, Action<LockstepClientOptions>? configure = null) =>
+        Client([url], storePath, configure);
+
+    public static LockstepClient Client(IEnumerable<Uri> urls, string? storePath = null, Action<LockstepClientOptions>? configure = null)
+    {
+        var builder = new LockstepClientBuilder()
+            .WithAutomaticReconnect(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(300))
+            .Configure(o =>
+            {
+                o.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
+                o.RequestTimeout = TimeSpan.FromSeconds(2);
+                o.CircuitBreakDuration = TimeSpan.FromMilliseconds(500);
+            });
+        foreach (var url in urls)
+        {
+            builder.WithUrl(url);
+        }
+        if (storePath is null)
+        {
+            builder.WithoutLocalStore();
+        }
+        else
+        {
+            builder.WithLocalStore(storePath);
+        }
+        builder.Configure(o => configure?.Invoke(o));
+        return builder.Build();
+    }
+
+    public static string TempStore() => Path.Combine(Path.GetTempPath(), "lockstep-client-test-" + Guid.NewGuid().ToString("N"), "client.db");
+
+    public static void DeleteStore(string path)
+    {
+        var dir = Path.GetDirectoryName(path)!;
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    public static string Unique(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <summary>Polls until the condition holds; fails the test after the timeout.</summary>
+    public static async Task EventuallyAsync(Func<bool> condition, TimeSpan? timeout = null, string? because = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail("Condition not met in time" + (because is null ? "." : ": " + because));
+            }
+            await Task.Delay(10);
+        }
+    }
+
+    public static async Task<JsonObject?> GetAsync(HttpClient http, string collection, string id)
+    {
+        using var response = await http.GetAsync($"/v1/collections/{collection}/docs/{id}");
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync()) as JsonObject;
+    }
+
+    public static async Task<Dictionary<string, JsonObject>> ListAsync(HttpClient http, string collection)
+    {
+        var all = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        string? after = null;
+        do
+        {
+            var page = JsonNode.Parse(await http.GetStringAsync($"/v1/collections/{collection}/docs?limit=1000" + (after is null ? "" : "&after=" + Uri.EscapeDataString(after))))!;
+            foreach (var doc in page["docs"]!.AsArray())
+            {
+                all[(string)doc!["id"]!] = doc["doc"]!.AsObject();
+            }
+            after = (string?)page["next"];
+        }
+        while (after is not null);
+        return all;
+    }
+
+    public static async Task PutAsync(HttpClient http, string collection, string id, string json)
+    {
+        using var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        using var response = await http.PutAsync($"/v1/collections/{collection}/docs/{id}", content);
+        response.EnsureSuccessStatusCode();
+    }
+}
