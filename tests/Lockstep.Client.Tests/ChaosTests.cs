@@ -146,7 +146,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         const int Count = 300;
         try
         {
-            using (var process = StartCrasher(proxy.SyncUrl, store, name, Count))
+            using (var process = Processes.Start("tests/tools/Lockstep.Client.Crasher", "Lockstep.Client.Crasher", proxy.SyncUrl.ToString(), store, name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
             {
                 var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
                 Assert.Equal("queued", line);
@@ -178,26 +178,5 @@ public sealed class ChaosTests(ITestOutputHelper output)
         using var response = await http.GetAsync($"/v1/collections/{collection}/docs/{id}");
         response.EnsureSuccessStatusCode();
         return long.Parse(response.Headers.ETag!.Tag.Trim('"'), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private static Process StartCrasher(Uri url, string store, string collection, int count)
-    {
-        // tests/Lockstep.Client.Tests/bin/<Configuration>/net10.0 → tests/tools/Lockstep.Client.Crasher/bin/<Configuration>/net10.0
-        var baseDir = new DirectoryInfo(AppContext.BaseDirectory);
-        var root = baseDir;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Lockstep.slnx")))
-        {
-            root = root.Parent;
-        }
-        var path = Path.Combine(root!.FullName, "tests", "tools", "Lockstep.Client.Crasher", "bin", baseDir.Parent!.Name, baseDir.Name, "Lockstep.Client.Crasher.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { path, url.ToString(), store, collection, count.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        var process = Process.Start(info)!;
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        return process;
     }
 }

@@ -356,6 +356,67 @@ public sealed class ClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pending_writes_stay_on_top_of_remote_changes_that_arrive_first_with_no_flicker()
+    {
+        var name = Harness.Unique("docs");
+        await Harness.PutAsync(_server.Http, name, "d", """{"a":1,"b":1,"n":0}""");
+        await using var proxy = new FaultProxy(_server.HttpUrl);
+        await using var client = Harness.Client(proxy.SyncUrl);
+        await client.StartAsync();
+        var docs = client.Collection(name);
+        await using var query = docs.Subscribe();
+        await query.ReadyAsync();
+        var views = new ConcurrentQueue<JsonObject>();
+        query.Changed += (_, change) => views.Enqueue(change.Document!);
+
+        proxy.RefuseNew = true;
+        proxy.CutAll();
+        await Harness.EventuallyAsync(() => client.State != ConnectionState.Online);
+        var mine = Task.WhenAll(docs.PatchAsync("d", new { a = 2 }), docs.IncrementAsync("d", "n", 5));
+        Assert.Equal("""{"a":2,"b":1,"n":5}""", docs.Get("d")!.ToJsonString());
+
+        // Meanwhile someone else changes another field and the same counter.
+        using (var content = new StringContent("""{"b":9}""", System.Text.Encoding.UTF8, "application/merge-patch+json"))
+        {
+            (await _server.Http.PatchAsync($"/v1/collections/{name}/docs/d", content)).EnsureSuccessStatusCode();
+        }
+        using (var content = new StringContent("""{"ops":[{"op":"inc","collection":"__C__","id":"d","path":"n","by":10}]}""".Replace("__C__", name, StringComparison.Ordinal), System.Text.Encoding.UTF8, "application/json"))
+        {
+            (await _server.Http.PostAsync("/v1/mutations", content)).EnsureSuccessStatusCode();
+        }
+        proxy.RefuseNew = false;
+        await mine.WaitAsync(TimeSpan.FromSeconds(10));
+        await Harness.EventuallyAsync(() => docs.GetVersion("d") == 5 && client.PendingCount == 0);
+
+        Assert.Equal("""{"a":2,"b":9,"n":15}""", docs.Get("d")!.ToJsonString());
+        Assert.Equal("""{"a":2,"b":9,"n":15}""", (await Harness.GetAsync(_server.Http, name, "d"))!.ToJsonString());
+        // Every state the view went through kept this client's own edit: remote changes were rebased under it.
+        Assert.All(views.Skip(1), v => Assert.Equal(2, (int?)v["a"]));
+        Assert.All(views.Skip(1), v => Assert.True((int?)v["n"] is 5 or 15, v.ToJsonString()));
+    }
+
+    [Fact]
+    public async Task AddLockstepClient_starts_the_client_with_the_host_and_disposes_it_when_the_host_stops()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Services.AddLockstepClient(o =>
+        {
+            o.Urls.Add(_server.SyncUrl);
+            o.UseLocalStore = false;
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<LockstepClient>(host.Services);
+        await client.WaitOnlineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var name = Harness.Unique("docs");
+        await client.Collection(name).PutAsync("d", new JsonObject { ["via"] = "di" });
+
+        await host.StopAsync();
+        Assert.Equal(ConnectionState.Closed, client.State);
+        Assert.Equal("di", (string?)(await Harness.GetAsync(_server.Http, name, "d"))?["via"]);
+    }
+
+    [Fact]
     public async Task Two_clients_may_not_share_a_local_store()
     {
         var store = Harness.TempStore();
