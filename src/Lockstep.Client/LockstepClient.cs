@@ -212,6 +212,10 @@ public sealed partial class LockstepClient : IAsyncDisposable
         return EnqueueAsync(frame, [], cancellationToken);
     }
 
+    /// <summary>Calls a server-side mutator (the same as <see cref="CallAsync"/>).</summary>
+    public Task<WriteAck> MutateAsync(string name, JsonNode? args, CancellationToken cancellationToken = default) =>
+        CallAsync(name, args, cancellationToken);
+
     /// <summary>Applies several ops atomically (all or none).</summary>
     public Task<WriteAck> MutateAsync(IEnumerable<WriteOp> ops, CancellationToken cancellationToken = default)
     {

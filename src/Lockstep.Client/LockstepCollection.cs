@@ -73,8 +73,8 @@ public sealed class LockstepCollection<T>
         _client.MutateAsync([WriteOp.Patch(Name, id, set, unset, ifVersion)], cancellationToken);
 
     /// <summary>Adds to a numeric field (a missing one counts as 0). Increments from different clients commute.</summary>
-    public Task<WriteAck> IncrementAsync(string id, string path, decimal by = 1, CancellationToken cancellationToken = default) =>
-        _client.MutateAsync([WriteOp.Increment(Name, id, path, by)], cancellationToken);
+    public Task<WriteAck> IncrementAsync(string id, string path, decimal by = 1, long? ifVersion = null, CancellationToken cancellationToken = default) =>
+        _client.MutateAsync([WriteOp.Increment(Name, id, path, by, ifVersion)], cancellationToken);
 
     /// <summary>Deletes a document.</summary>
     public Task<WriteAck> DeleteAsync(string id, long? ifVersion = null, CancellationToken cancellationToken = default) =>

@@ -44,8 +44,8 @@ public sealed class WriteOp
     }
 
     /// <summary>Adds to a numeric field (a missing one counts as 0).</summary>
-    public static WriteOp Increment(string collection, string id, string path, decimal by) =>
-        Make(new IncOp(collection, id, path, by), new JsonObject { ["op"] = "inc", ["path"] = path, ["by"] = by });
+    public static WriteOp Increment(string collection, string id, string path, decimal by, long? ifVersion = null) =>
+        Make(new IncOp(collection, id, path, by) { IfVersion = ifVersion }, new JsonObject { ["op"] = "inc", ["path"] = path, ["by"] = by });
 
     /// <summary>Deletes a document.</summary>
     public static WriteOp Delete(string collection, string id, long? ifVersion = null) =>

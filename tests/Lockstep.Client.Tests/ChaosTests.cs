@@ -44,15 +44,30 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 await client.StartAsync().WaitAsync(TimeSpan.FromSeconds(10));
             }
 
-            var random = new Random(7);
             var clock = Stopwatch.StartNew();
+            var blackholes = 0;
             using var stopCutting = new CancellationTokenSource();
             var cutter = Task.Run(async () =>
             {
                 var cutRandom = new Random(11);
+                var iteration = 0;
                 while (proxy.Cuts < CutCount && clock.Elapsed < TimeSpan.FromSeconds(120) && !stopCutting.IsCancellationRequested)
                 {
                     await Task.Delay(cutRandom.Next(1, 8));
+                    iteration++;
+                    if (iteration % 50 == 0)
+                    {
+                        // Latency comes and goes.
+                        proxy.Delay = TimeSpan.FromMilliseconds(cutRandom.Next(0, 4));
+                    }
+                    if (iteration % 600 == 0)
+                    {
+                        // The network goes silent: only the heartbeat can tell.
+                        proxy.Blackhole = true;
+                        await Task.Delay(700);
+                        proxy.Blackhole = false;
+                        blackholes++;
+                    }
                     if (cutRandom.Next(4) == 0)
                     {
                         proxy.CutAll();
@@ -85,7 +100,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
             var acks = await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(180));
             await cutter.WaitAsync(TimeSpan.FromSeconds(180));
-            output.WriteLine($"{proxy.Cuts} cuts, {proxy.ConnectionsAccepted} connections, {clock.Elapsed.TotalSeconds:F1} s; " +
+            output.WriteLine($"{proxy.Cuts} cuts, {blackholes} silent periods, {proxy.ConnectionsAccepted} connections, {clock.Elapsed.TotalSeconds:F1} s; " +
                 $"{acks.Sum(a => a.Count(x => x.Duplicate))} acks were replays");
             Assert.True(proxy.Cuts >= CutCount, $"only {proxy.Cuts} cuts happened");
 
@@ -135,18 +150,21 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task A_client_process_killed_with_writes_in_flight_replays_them_exactly_once_after_restart()
+    [Theory]
+    [InlineData("online")]
+    [InlineData("offline")]
+    public async Task A_client_process_killed_with_queued_writes_replays_them_exactly_once_after_restart(string mode)
     {
         await using var server = await TestServer.StartAsync();
-        // Slow enough that the kill lands while most writes are still on their way.
-        await using var proxy = new FaultProxy(server.HttpUrl) { Delay = TimeSpan.FromMilliseconds(5), MaxChunkBytes = 64 };
+        // online: slow enough that the kill lands while most writes are on their way, unacknowledged.
+        // offline: the server is unreachable, so every write is only in the queue when the process dies.
+        await using var proxy = new FaultProxy(server.HttpUrl) { Delay = TimeSpan.FromMilliseconds(5), MaxChunkBytes = 64, RefuseNew = mode == "offline" };
         var store = Harness.TempStore();
         var name = Harness.Unique("crash");
         const int Count = 300;
         try
         {
-            using (var process = Processes.Start("tests/tools/Lockstep.Client.Crasher", "Lockstep.Client.Crasher", proxy.SyncUrl.ToString(), store, name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            using (var process = Processes.Start("tests/tools/Lockstep.Client.Crasher", "Lockstep.Client.Crasher", proxy.SyncUrl.ToString(), store, name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture), mode))
             {
                 var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
                 Assert.Equal("queued", line);
