@@ -65,6 +65,26 @@ public sealed class Change
     /// <summary>True when <see cref="PreviousJson"/> is known (it may still be null: no previous document).</summary>
     public bool PreviousKnown { get; init; }
 
+    /// <summary>A copy of this change with its before image filled in (for changes read back from the log).</summary>
+    public Change WithPrevious(string? previousJson, bool known) => new()
+    {
+        Seq = Seq,
+        Collection = Collection,
+        Id = Id,
+        Version = Version,
+        Deleted = Deleted,
+        Created = Created,
+        DocumentJson = DocumentJson,
+        SetJson = SetJson,
+        UnsetJson = UnsetJson,
+        PreviousSeq = PreviousSeq,
+        Hlc = Hlc,
+        ClientId = ClientId,
+        MutationNo = MutationNo,
+        PreviousJson = previousJson,
+        PreviousKnown = known,
+    };
+
     /// <summary>The after image parsed once, for filters; null when deleted.</summary>
     public JsonElement? Document => Parse(DocumentJson, ref _document, ref _documentParsed);
 

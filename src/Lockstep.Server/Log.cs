@@ -29,6 +29,24 @@ internal static partial class Log
     [LoggerMessage(3003, LogLevel.Warning, "Compaction failed")]
     public static partial void CompactionFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(3004, LogLevel.Warning, "Reading other nodes' changes from the shared store failed; retrying")]
+    public static partial void FollowFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3005, LogLevel.Error, "This node fell behind the log's horizon (at {Head}, horizon {Horizon}); its sessions reset")]
+    public static partial void FollowerBehindHorizon(ILogger logger, long head, long horizon);
+
+    [LoggerMessage(3006, LogLevel.Warning, "Listening for commit notifications failed; polling until it works again")]
+    public static partial void NotificationsFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3007, LogLevel.Warning, "Cluster heartbeat failed")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3008, LogLevel.Information, "Took lease {Lease} with fencing token {Token}")]
+    public static partial void LeaseTaken(ILogger logger, string lease, long token);
+
+    [LoggerMessage(3009, LogLevel.Warning, "Lost lease {Lease} (fencing token {Token})")]
+    public static partial void LeaseLost(ILogger logger, string lease, long token);
+
     [LoggerMessage(4000, LogLevel.Trace, "Committed {Mutations} mutations, {Changes} changes, head {Head}")]
     public static partial void BatchCommitted(ILogger logger, int mutations, int changes, long head);
 

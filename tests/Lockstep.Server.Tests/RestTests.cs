@@ -194,6 +194,17 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Cluster_lists_this_node_alone_without_a_shared_store()
+    {
+        var cluster = JsonNode.Parse(await Http.GetStringAsync("/v1/cluster"))!;
+        Assert.False((bool)cluster["clustered"]!);
+        var node = Assert.Single(cluster["nodes"]!.AsArray())!;
+        Assert.Equal((string?)cluster["self"], (string?)node["id"]);
+        Assert.True((bool)node["healthy"]!);
+        Assert.StartsWith("n-", (string?)node["id"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Health_and_status_answer()
     {
         var health = JsonNode.Parse(await Http.GetStringAsync("/healthz"))!;

@@ -56,6 +56,19 @@ internal sealed class FanOut
         signal.TrySetResult();
     }
 
+    /// <summary>
+    /// Moves the head forward over changes that will never be offered (they left the log before this
+    /// node could read them): every listener is sent back to the store, where it finds out and resets.
+    /// </summary>
+    public void Jump(long head)
+    {
+        foreach (var listener in Volatile.Read(ref _listeners))
+        {
+            listener.Overflow();
+        }
+        Volatile.Write(ref _head, Math.Max(Head, head));
+    }
+
     /// <summary>Completes when the head moves past <paramref name="after"/>, or when the token fires.</summary>
     public async Task WaitPastAsync(long after, CancellationToken cancellationToken)
     {

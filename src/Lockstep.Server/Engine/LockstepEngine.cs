@@ -35,8 +35,23 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         Options = options.Value;
         Clock = new HybridClock(_time);
         FanOut = new FanOut();
-        Sequencer = new Sequencer(store, FanOut, Clock, Options, Metrics, logger);
+        _shared = store as ISharedChangeStore;
+        Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger);
+        Sequencer = new Sequencer(store, FanOut, Clock, Options, Metrics, logger, Follower);
     }
+
+    private readonly ISharedChangeStore? _shared;
+    private Task[] _clusterLoops = [];
+    private IStoreLease? _compactionLease;
+    private DateTimeOffset _startedAt;
+
+    /// <summary>True when the store is shared by several nodes (a cluster).</summary>
+    public bool IsClustered => _shared is not null;
+
+    /// <summary>The fencing token of the compaction lease when this node holds it, else null.</summary>
+    public long? CompactionLeaseToken => Volatile.Read(ref _compactionLease)?.FencingToken;
+
+    internal LogFollower? Follower { get; }
 
     /// <summary>The engine's counters.</summary>
     public EngineMetrics Metrics { get; } = new();
@@ -76,8 +91,19 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
             Horizon = status.Horizon;
             FanOut.Start(status.Head);
             Log.StoreOpened(_logger, status.Head, status.Horizon);
+            _startedAt = _time.GetUtcNow();
             _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_stopping.Token), CancellationToken.None);
             _compactionLoop = Task.Run(() => CompactLoopAsync(_stopping.Token), CancellationToken.None);
+            if (_shared is not null)
+            {
+                await HeartbeatAsync(_shared, cancellationToken);
+                _clusterLoops =
+                [
+                    Task.Run(() => Follower!.RunAsync(_stopping.Token), CancellationToken.None),
+                    Task.Run(() => WatchNotificationsAsync(_shared, _stopping.Token), CancellationToken.None),
+                    Task.Run(() => ClusterLoopAsync(_shared, _stopping.Token), CancellationToken.None),
+                ];
+            }
             _started.TrySetResult();
         }
         catch (Exception e)
@@ -104,14 +130,21 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         await _stopping.CancelAsync();
         try
         {
-            await Task.WhenAll(_sequencerLoop, _compactionLoop).WaitAsync(cancellationToken);
+            await Task.WhenAll([_sequencerLoop, _compactionLoop, .. _clusterLoops]).WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException)
         {
         }
+        if (_shared is not null)
+        {
+            await LeaveClusterAsync(_shared, cancellationToken);
+        }
     }
 
-    /// <summary>Compacts the log now, keeping the newest <see cref="LockstepOptions.RetainedChanges"/> changes.</summary>
+    /// <summary>
+    /// Compacts the log now, keeping the newest <see cref="LockstepOptions.RetainedChanges"/> changes.
+    /// In a cluster only the holder of the compaction lease compacts (fenced by its token); other nodes return 0.
+    /// </summary>
     public async Task<long> CompactAsync(CancellationToken cancellationToken)
     {
         var upTo = Head - Options.RetainedChanges;
@@ -119,7 +152,27 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         {
             return 0;
         }
-        var removed = await _store.CompactAsync(upTo, cancellationToken);
+        long removed;
+        if (_shared is not null)
+        {
+            if (Volatile.Read(ref _compactionLease) is not { } lease)
+            {
+                return 0;
+            }
+            try
+            {
+                removed = await _shared.CompactAsync(upTo, lease, cancellationToken);
+            }
+            catch (LeaseLostException)
+            {
+                await DropLeaseAsync(lease);
+                return 0;
+            }
+        }
+        else
+        {
+            removed = await _store.CompactAsync(upTo, cancellationToken);
+        }
         Horizon = upTo;
         Log.Compacted(_logger, removed, upTo);
         return removed;
@@ -144,6 +197,131 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>The nodes of the cluster as the registry knows them (just this one without a shared store).</summary>
+    public async Task<IReadOnlyList<(ClusterNode Node, bool Healthy)>> ListNodesAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        if (_shared is null)
+        {
+            return [(new ClusterNode(Options.NodeId, Options.NodeUrl, _startedAt, now, Head), true)];
+        }
+        var nodes = await _shared.ListNodesAsync(cancellationToken);
+        return [.. nodes.Select(n => (n, now - n.LastHeartbeat <= Options.ClusterNodeTimeout))];
+    }
+
+    private ValueTask HeartbeatAsync(ISharedChangeStore shared, CancellationToken cancellationToken) =>
+        shared.HeartbeatAsync(new ClusterNode(Options.NodeId, Options.NodeUrl, _startedAt, _time.GetUtcNow(), Head), cancellationToken);
+
+    /// <summary>Heartbeats, and the compaction lease: kept while held, tried for while another node holds it.</summary>
+    private async Task ClusterLoopAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(Options.ClusterHeartbeatInterval, _time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await HeartbeatAsync(shared, cancellationToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Log.HeartbeatFailed(_logger, e);
+                }
+                try
+                {
+                    if (Volatile.Read(ref _compactionLease) is { } held)
+                    {
+                        if (!await held.IsHeldAsync(cancellationToken))
+                        {
+                            await DropLeaseAsync(held);
+                        }
+                    }
+                    else if (await shared.TryAcquireLeaseAsync("compaction", Options.NodeId, cancellationToken) is { } taken)
+                    {
+                        Volatile.Write(ref _compactionLease, taken);
+                        Log.LeaseTaken(_logger, taken.Name, taken.FencingToken);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Log.HeartbeatFailed(_logger, e);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task DropLeaseAsync(IStoreLease lease)
+    {
+        if (Interlocked.CompareExchange(ref _compactionLease, null, lease) != lease)
+        {
+            return;
+        }
+        Log.LeaseLost(_logger, lease.Name, lease.FencingToken);
+        try
+        {
+            await lease.DisposeAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.HeartbeatFailed(_logger, e);
+        }
+    }
+
+    /// <summary>Commit notifications wake the follower; when listening fails, the follower's polling covers it until it works again.</summary>
+    private async Task WatchNotificationsAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var head in shared.WatchHeadAsync(cancellationToken))
+                {
+                    if (head > FanOut.Head)
+                    {
+                        Follower!.Wake();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.NotificationsFailed(_logger, e);
+                try
+                {
+                    await Task.Delay(Options.ClusterPollInterval, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task LeaveClusterAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _compactionLease) is { } lease)
+        {
+            await DropLeaseAsync(lease);
+        }
+        try
+        {
+            await shared.LeaveAsync(Options.NodeId, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.HeartbeatFailed(_logger, e);
         }
     }
 

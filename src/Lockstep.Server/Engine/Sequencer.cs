@@ -22,12 +22,17 @@ internal sealed class Sequencer
     private readonly EngineMetrics _metrics;
     private readonly Channel<WriteRequest> _queue;
     private readonly DocumentCache _cache;
+    private readonly LogFollower? _follower;
 
     /// <summary>Per client, the highest mutation number known to be recorded: a higher one needs no lookup.</summary>
     private readonly Dictionary<string, long> _lastMutationNo = new(StringComparer.Ordinal);
 
-    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, EngineMetrics metrics, ILogger logger)
+    /// <summary>The head after this sequencer's last commit; -1 before the first.</summary>
+    private long _lastCommittedHead = -1;
+
+    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, EngineMetrics metrics, ILogger logger, LogFollower? follower = null)
     {
+        _follower = follower;
         _metrics = metrics;
         _cache = new DocumentCache(options.DocumentCacheBytes);
         _store = store;
@@ -79,6 +84,13 @@ internal sealed class Sequencer
         try
         {
             await using var writer = await _store.BeginWriteAsync(cancellationToken);
+            if (writer.Head != _lastCommittedHead)
+            {
+                // Someone else appended since this sequencer's last commit (another node on a shared
+                // store, or this is the first batch): what it remembers may be stale.
+                _cache.Clear();
+                _lastMutationNo.Clear();
+            }
             state = new BatchState(writer, _cache);
             for (var i = 0; i < requests.Count; i++)
             {
@@ -117,10 +129,19 @@ internal sealed class Sequencer
         {
             _cache.Set(document);
         }
+        _lastCommittedHead = state.Head;
         _metrics.Committed(state.Changes.Count);
         if (state.Changes.Count > 0)
         {
-            _fanOut.Publish(new ChangeBatch([.. state.Changes], state.Head));
+            var batch = new ChangeBatch([.. state.Changes], state.Head);
+            if (_follower is null)
+            {
+                _fanOut.Publish(batch);
+            }
+            else
+            {
+                _follower.OnLocalCommit(batch);
+            }
         }
         for (var i = 0; i < requests.Count; i++)
         {

@@ -82,6 +82,29 @@ public sealed class LockstepOptions
     /// <value>60 seconds.</value>
     public TimeSpan MaxLongPollWait { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>This node's id in a cluster (shared store): unique per process run.</summary>
+    /// <value>A random id, <c>n-</c> and 12 hex digits.</value>
+    public string NodeId { get; set; } = "n-" + Guid.NewGuid().ToString("N")[..12];
+
+    /// <summary>The URL clients reach this node at, shown in <c>GET /v1/cluster</c>.</summary>
+    /// <value>None.</value>
+    public string? NodeUrl { get; set; }
+
+    /// <summary>With a shared store: how often a node reads the log for changes other nodes committed when no notification came (notifications are only hints).</summary>
+    /// <value>500 milliseconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan ClusterPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>With a shared store: how often a node records its heartbeat and tries to take the leases of singleton duties it does not hold.</summary>
+    /// <value>1 second.</value>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan ClusterHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A node whose last heartbeat is older than this is reported unhealthy.</summary>
+    /// <value>5 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan ClusterNodeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Per-collection settings by collection name; collections not listed use the defaults (policy <c>lww</c>).</summary>
     public Dictionary<string, CollectionOptions> Collections { get; } = new(StringComparer.Ordinal);
 

@@ -24,6 +24,7 @@ internal static partial class DocumentEndpoints
         group.MapPost("/mutations", PostMutationAsync);
         group.MapGet("/changes", GetChangesAsync);
         group.MapGet("/status", GetStatusAsync);
+        group.MapGet("/cluster", GetClusterAsync);
     }
 
     private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
@@ -305,6 +306,38 @@ internal static partial class DocumentEndpoints
                 w.WriteStartObject();
                 w.WriteString("name", c);
                 w.WriteString("policy", s.engine.Options.PolicyOf(c) == ConflictPolicy.Strict ? "strict" : "lww");
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+    }
+
+    private static async Task GetClusterAsync(HttpContext context)
+    {
+        var engine = Engine(context);
+        var nodes = await engine.ListNodesAsync(context.RequestAborted);
+        await WriteJsonAsync(context, (engine, nodes), static (w, s) =>
+        {
+            w.WriteString("self", s.engine.Options.NodeId);
+            w.WriteBoolean("clustered", s.engine.IsClustered);
+            w.WriteNumber("head", s.engine.Head);
+            if (s.engine.CompactionLeaseToken is { } token)
+            {
+                w.WriteNumber("compactionLeaseToken", token);
+            }
+            w.WriteStartArray("nodes");
+            foreach (var (node, healthy) in s.nodes.OrderBy(n => n.Node.Id, StringComparer.Ordinal))
+            {
+                w.WriteStartObject();
+                w.WriteString("id", node.Id);
+                if (node.Url is not null)
+                {
+                    w.WriteString("url", node.Url);
+                }
+                w.WriteString("startedAt", node.StartedAt);
+                w.WriteString("lastHeartbeat", node.LastHeartbeat);
+                w.WriteNumber("head", node.Head);
+                w.WriteBoolean("healthy", healthy);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

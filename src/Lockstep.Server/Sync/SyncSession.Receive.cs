@@ -91,6 +91,13 @@ internal sealed partial class SyncSession
         ClientId = clientId;
         var head = _engine.Head;
         var horizon = _engine.Horizon;
+        if (cursor > head && _engine.IsClustered)
+        {
+            // A client failing over from a node that was a little ahead: its cursor is in the shared
+            // log even if this node has not published that far yet.
+            await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+            head = Math.Max(head, reader.Head);
+        }
         bool? resumable = cursor is { } c ? c >= horizon && c <= head : null;
         _position = resumable == true ? cursor!.Value : head;
         Log.SessionOpened(_logger, Id, clientId);

@@ -207,6 +207,14 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _inbox.Writer.TryWrite(batch);
     }
 
+    public void Overflow()
+    {
+        if (Interlocked.Exchange(ref _overflowed, 1) == 0)
+        {
+            _inbox.Writer.TryWrite(OverflowCommand.Instance);
+        }
+    }
+
     private bool Concerns(ChangeBatch batch)
     {
         var mine = Volatile.Read(ref _collections);

@@ -1,0 +1,141 @@
+using System.Threading.Channels;
+using Lockstep.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// Keeps this node's fan-out in step with a log that other nodes append to as well (a shared store).
+/// The fan-out must see every change once, in seq order: this node's own batches are published at
+/// once when they continue the fan-out's head; anything else — other nodes' commits, or a local batch
+/// that landed after one of theirs — is read from the store by position. Notifications only wake the
+/// reader early; a timer reads anyway, so a lost notification costs latency, never a change.
+/// </summary>
+internal sealed class LogFollower
+{
+    private const int PageSize = 1000;
+    private readonly IChangeStore _store;
+    private readonly FanOut _fanOut;
+    private readonly LockstepOptions _options;
+    private readonly ILogger _logger;
+    private readonly Lock _publishGate = new();
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    public LogFollower(IChangeStore store, FanOut fanOut, LockstepOptions options, ILogger logger)
+    {
+        _store = store;
+        _fanOut = fanOut;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>Changes read from the store because another node wrote them (or they arrived out of turn).</summary>
+    public long ChangesFollowed { get; private set; }
+
+    /// <summary>Called by the sequencer after its commit: publishes the batch when it continues the head, else wakes the reader.</summary>
+    public void OnLocalCommit(ChangeBatch batch)
+    {
+        lock (_publishGate)
+        {
+            if (batch.Changes.Count > 0 && batch.Changes[0].Seq == _fanOut.Head + 1)
+            {
+                _fanOut.Publish(batch);
+                return;
+            }
+        }
+        Wake();
+    }
+
+    /// <summary>A hint that the log moved (a notification, a local commit out of turn).</summary>
+    public void Wake() => _wake.Writer.TryWrite(true);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                using (var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    poll.CancelAfter(_options.ClusterPollInterval);
+                    try
+                    {
+                        await _wake.Reader.ReadAsync(poll.Token);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The poll interval passed without a hint: read anyway.
+                    }
+                }
+                await CatchUpAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The store may be restarting; the next round tries again.
+                Log.FollowFailed(_logger, e);
+                await Task.Delay(_options.ClusterPollInterval, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Reads and publishes everything committed after the fan-out's head.</summary>
+    public async Task CatchUpAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await using var reader = await _store.BeginReadAsync(cancellationToken);
+            var after = _fanOut.Head;
+            if (reader.Head <= after)
+            {
+                return;
+            }
+            if (reader.Horizon > after)
+            {
+                // This node fell further behind than the log retains. Its sessions are sent back to the
+                // store, where they find the horizon past their position and reset; the fan-out jumps.
+                Log.FollowerBehindHorizon(_logger, after, reader.Horizon);
+                lock (_publishGate)
+                {
+                    _fanOut.Jump(reader.Horizon);
+                }
+                continue;
+            }
+            var page = await reader.ReadChangesAsync(after, null, PageSize, cancellationToken);
+            if (page.Count == 0)
+            {
+                return;
+            }
+            var filled = new List<Change>(page.Count);
+            foreach (var change in page)
+            {
+                // Filtered subscriptions need the before image to tell "changed" from "entered" and "left".
+                if (change.PreviousSeq > 0 && !change.PreviousKnown)
+                {
+                    var (found, json) = await reader.GetBodyAsync(change.PreviousSeq, cancellationToken);
+                    filled.Add(change.WithPrevious(json, found));
+                }
+                else
+                {
+                    filled.Add(change.PreviousSeq == 0 ? change.WithPrevious(null, true) : change);
+                }
+            }
+            lock (_publishGate)
+            {
+                var fresh = filled.Where(c => c.Seq > _fanOut.Head).ToList();
+                if (fresh.Count > 0 && fresh[0].Seq == _fanOut.Head + 1)
+                {
+                    _fanOut.Publish(new ChangeBatch(fresh, fresh[^1].Seq));
+                    ChangesFollowed += fresh.Count;
+                }
+            }
+            if (page.Count < PageSize)
+            {
+                return;
+            }
+        }
+    }
+}
