@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything, from a clean clone: restore, build (warnings are errors), then every test suite.
-# Later suites (PostgreSQL, the browser) install what they need here when it is missing.
+# Suites that need PostgreSQL (and later a browser) get it installed and started here when missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,7 +18,21 @@ passed=0
 failed=0
 skipped=0
 results_dir="$(mktemp -d)"
-trap 'rm -rf "$results_dir"' EXIT
+postgres_started=0
+cleanup() {
+  if [ "$postgres_started" = 1 ]; then
+    tests/postgres/stop.sh || true
+  fi
+  rm -rf "$results_dir"
+}
+trap cleanup EXIT
+
+# A throw-away PostgreSQL owned by this run (installed with apt-get when missing), on a loopback
+# port, for the PostgreSQL store and the cluster suites; stopped and deleted on exit.
+echo "== PostgreSQL"
+eval "$(tests/postgres/start.sh)"
+postgres_started=1
+export LOCKSTEP_TEST_POSTGRES LOCKSTEP_TEST_POSTGRES_DATA
 
 for project in tests/*/*.csproj; do
   name="$(basename "$project" .csproj)"

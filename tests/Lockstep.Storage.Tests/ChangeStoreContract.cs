@@ -164,6 +164,20 @@ public abstract class ChangeStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ids_and_collections_are_ordered_ordinally_beyond_ascii()
+    {
+        string[] ids = ["b", "a", "é", "Z", "ä", "中", "_", "1"];
+        string[] collections = ["x", "X", "é", "_"];
+        var store = await OpenAsync();
+        var seq = 0L;
+        await AppendAsync(store, [.. ids.Select(id => NewChange(++seq, id)), .. collections.Select(c => NewChange(++seq, "d", c))]);
+        await using var reader = await store.BeginReadAsync(CancellationToken.None);
+        Assert.Equal(ids.Order(StringComparer.Ordinal), (await reader.ListDocumentsAsync("c", null, 100, false, CancellationToken.None)).Select(d => d.Id));
+        Assert.Equal(["b", "ä", "é", "中"], (await reader.ListDocumentsAsync("c", "a", 100, false, CancellationToken.None)).Select(d => d.Id));
+        Assert.Equal(collections.Append("c").Order(StringComparer.Ordinal), await reader.ListCollectionsAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_body_a_change_left_is_found_by_its_seq_until_compacted()
     {
         var store = await OpenAsync();

@@ -19,7 +19,8 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
         var synchronous = new Option<SqliteSynchronous>("--synchronous") { Description = "Durability of each commit: full (fsync, the default), normal (fsync at checkpoints), off.", DefaultValueFactory = _ => SqliteSynchronous.Full };
         var strict = new Option<string[]>("--strict") { Description = "A collection whose writes need ifVersion (optimistic concurrency); repeatable.", AllowMultipleArgumentsPerToken = true };
-        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store.") { data, urls, synchronous, strict };
+        var postgres = new Option<string?>("--postgres") { Description = "Keep the log in PostgreSQL instead (an Npgsql connection string); nodes given the same database form a cluster. --data and --synchronous are then unused." };
+        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store, or on PostgreSQL with --postgres.") { data, urls, synchronous, strict, postgres };
         command.SetAction(async (result, cancellationToken) =>
         {
             var strictCollections = result.GetValue(strict) ?? [];
@@ -31,34 +32,50 @@ internal static class ServeCommand
                     return 2;
                 }
             }
-            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, cancellationToken);
+            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, result.GetValue(postgres), cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(DirectoryInfo data, string urls, SqliteSynchronous synchronous, string[] strict, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DirectoryInfo data, string urls, SqliteSynchronous synchronous, string[] strict, string? postgres, CancellationToken cancellationToken)
     {
         var started = Stopwatch.StartNew();
-        Directory.CreateDirectory(data.FullName);
         var path = Path.Combine(data.FullName, "lockstep.db");
-        await using var app = ServerHost.Build(path, urls, synchronous, options =>
+        if (postgres is null)
         {
-            foreach (var name in strict)
+            Directory.CreateDirectory(data.FullName);
+        }
+        WebApplication app;
+        try
+        {
+            app = ServerHost.Build(path, urls, synchronous, options =>
             {
-                options.Collection(name, ConflictPolicy.Strict);
-            }
-        });
+                foreach (var name in strict)
+                {
+                    options.Collection(name, ConflictPolicy.Strict);
+                }
+            }, postgres: postgres);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"lockstep serve: {e.Message}");
+            return 2;
+        }
+        await using var _ = app;
         try
         {
             await app.StartAsync(cancellationToken);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or Microsoft.Extensions.Options.OptionsValidationException)
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or Npgsql.NpgsqlException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             Console.Error.WriteLine($"lockstep serve: {e.Message}");
             return 1;
         }
         var engine = app.Services.GetRequiredService<LockstepEngine>();
-        Console.WriteLine($"lockstep: listening on {string.Join(", ", app.Urls)}; data in {path} (synchronous={synchronous.ToString().ToLowerInvariant()}, head {engine.Head}); ready in {started.ElapsedMilliseconds} ms");
+        var where = postgres is null
+            ? $"data in {path} (synchronous={synchronous.ToString().ToLowerInvariant()}, head {engine.Head})"
+            : $"log in PostgreSQL, node {engine.Options.NodeId} (head {engine.Head})";
+        Console.WriteLine($"lockstep: listening on {string.Join(", ", app.Urls)}; {where}; ready in {started.ElapsedMilliseconds} ms");
         await app.WaitForShutdownAsync(cancellationToken);
         return 0;
     }

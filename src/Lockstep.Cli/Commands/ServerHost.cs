@@ -7,10 +7,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Cli.Commands;
 
-/// <summary>The Lockstep host as `serve` and `bench` run it: exactly what an app embeds — AddLockstep(), the SQLite store, MapLockstep().</summary>
+/// <summary>The Lockstep host as `serve` and `bench` run it: exactly what an app embeds — AddLockstep(), a store (SQLite, or PostgreSQL for a cluster), MapLockstep().</summary>
 internal static class ServerHost
 {
-    public static WebApplication Build(string databasePath, string urls, SqliteSynchronous synchronous, Action<LockstepOptions>? configure = null, bool quiet = false)
+    public static WebApplication Build(string databasePath, string urls, SqliteSynchronous synchronous, Action<LockstepOptions>? configure = null, bool quiet = false,
+        string? postgres = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(urls);
@@ -20,7 +21,20 @@ internal static class ServerHost
         }
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-        builder.Services.AddLockstep(configure).AddSqliteStore(databasePath, synchronous);
+        var lockstep = builder.Services.AddLockstep(options =>
+        {
+            // The first URL is where other nodes' clients are told to find this one (GET /v1/cluster).
+            options.NodeUrl = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+            configure?.Invoke(options);
+        });
+        if (postgres is null)
+        {
+            lockstep.AddSqliteStore(databasePath, synchronous);
+        }
+        else
+        {
+            lockstep.AddPostgreSqlStore(postgres);
+        }
         var app = builder.Build();
         app.MapLockstep("/v1");
         return app;

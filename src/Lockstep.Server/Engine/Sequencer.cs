@@ -87,8 +87,14 @@ internal sealed class Sequencer
             if (writer.Head != _lastCommittedHead)
             {
                 // Someone else appended since this sequencer's last commit (another node on a shared
-                // store, or this is the first batch): what it remembers may be stale.
+                // store, or this is the first batch): the documents it remembers may be stale.
                 _cache.Clear();
+                _lastMutationNo.Clear();
+            }
+            else if (_store is ISharedChangeStore)
+            {
+                // Another node may have recorded a refused mutation, which does not move the head:
+                // mutation numbers are looked up in the store every batch.
                 _lastMutationNo.Clear();
             }
             state = new BatchState(writer, _cache);
@@ -117,7 +123,10 @@ internal sealed class Sequencer
             _cache.Clear();
             _lastMutationNo.Clear();
             Log.CommitFailed(_logger, e, requests.Count);
-            var failed = WriteResult.Rejected(new Rejection(ErrorCodes.StorageUnavailable, "The store could not commit the write; nothing was written. Retry."));
+            // When the commit itself failed (the connection to a database dropped), it may or may not
+            // have happened: a numbered mutation retried with the same mid is applied once either way.
+            var failed = WriteResult.Rejected(new Rejection(ErrorCodes.StorageUnavailable,
+                "The store could not confirm the commit. Retry with the same mutation number: it is applied at most once."));
             foreach (var request in requests)
             {
                 request.Complete(failed);

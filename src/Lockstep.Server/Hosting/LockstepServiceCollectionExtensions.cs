@@ -1,5 +1,6 @@
 using Lockstep.Core;
 using Lockstep.Server;
+using Lockstep.Storage.PostgreSql;
 using Lockstep.Storage.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,7 +15,7 @@ public static class LockstepServiceCollectionExtensions
     /// <summary>
     /// Adds the Lockstep engine. Options bind from the configuration section <c>Lockstep</c> (when an
     /// <see cref="IConfiguration"/> is registered), then <paramref name="configure"/> runs.
-    /// Choose a store next: <see cref="AddSqliteStore"/>.
+    /// Choose a store next: <see cref="AddSqliteStore"/> (one node) or <see cref="AddPostgreSqlStore"/> (one or several nodes).
     /// </summary>
     public static LockstepBuilder AddLockstep(this IServiceCollection services, Action<LockstepOptions>? configure = null)
     {
@@ -42,6 +43,22 @@ public static class LockstepServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrEmpty(path);
         builder.Services.RemoveAll<IChangeStore>();
         builder.Services.AddSingleton<IChangeStore>(_ => new SqliteChangeStore(new SqliteStoreOptions { Path = path, Synchronous = synchronous }));
+        return builder;
+    }
+
+    /// <summary>
+    /// Stores the log and documents in PostgreSQL. Several nodes given the same database form a
+    /// cluster: one log, commit notifications, a node registry and leases (docs/operations.md).
+    /// </summary>
+    public static LockstepBuilder AddPostgreSqlStore(this LockstepBuilder builder, string connectionString, Action<PostgreSqlStoreOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        var options = new PostgreSqlStoreOptions { ConnectionString = connectionString };
+        configure?.Invoke(options);
+        options.Validate();
+        builder.Services.RemoveAll<IChangeStore>();
+        builder.Services.AddSingleton<IChangeStore>(_ => new PostgreSqlChangeStore(options));
         return builder;
     }
 }

@@ -1,0 +1,321 @@
+using System.Data;
+using System.Globalization;
+using Lockstep.Core;
+using Npgsql;
+
+namespace Lockstep.Storage.PostgreSql;
+
+/// <summary>
+/// The change log in a PostgreSQL database that several server nodes share. Appends from every node
+/// are serialized inside the database: each write transaction first takes one advisory lock (the log
+/// lock) and reads the head from the <c>log_head</c> row, and holds the lock until it commits, so
+/// commit order equals seq order and "read everything with seq &gt; last" never skips a change that
+/// commits late. Reads are <c>REPEATABLE READ READ ONLY</c> transactions: one snapshot each.
+/// </summary>
+public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
+{
+    private readonly string _connectionString;
+    private readonly string _synchronousCommit;
+    private readonly string _lockTimeoutMs;
+    private readonly string _idleInTransactionTimeoutMs;
+    private NpgsqlDataSource? _dataSource;
+
+    /// <summary>Creates the store (checking the options); <see cref="OpenAsync"/> opens it.</summary>
+    public PostgreSqlChangeStore(PostgreSqlStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        // Parses the connection string now, so a typo fails at start-up rather than at the first write.
+        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        if (string.IsNullOrEmpty(builder.ApplicationName))
+        {
+            builder.ApplicationName = "Lockstep";
+        }
+        _connectionString = builder.ConnectionString;
+        _synchronousCommit = SynchronousCommitName(options.SynchronousCommit);
+        _lockTimeoutMs = ((long)options.LockTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        _idleInTransactionTimeoutMs = ((long)options.IdleInTransactionTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<StoreStatus> OpenAsync(CancellationToken cancellationToken)
+    {
+        if (_dataSource is not null)
+        {
+            throw new InvalidOperationException("The store is already open.");
+        }
+        var dataSource = NpgsqlDataSource.Create(_connectionString);
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await CheckEncodingAsync(connection, cancellationToken);
+            await MigrateAsync(connection, cancellationToken);
+            await using var command = new NpgsqlCommand("SELECT head, horizon FROM log_head", connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
+            }
+            var status = new StoreStatus(reader.GetInt64(0), reader.GetInt64(1));
+            _dataSource = dataSource;
+            return status;
+        }
+        catch
+        {
+            await dataSource.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a write transaction: <c>READ COMMITTED</c>, the log lock, and the head read under it.
+    /// Writers — in this process or on other nodes — wait for each other in the database, for at most
+    /// <see cref="PostgreSqlStoreOptions.LockTimeout"/>.
+    /// </summary>
+    /// <returns>
+    /// A writer whose <see cref="IStoreWriter.Head"/> is the committed head read under the lock: the last
+    /// seq any node appended, which may be ahead of anything this process has seen. The sequencer above
+    /// must number its changes from it (head + 1, …), never from a head it keeps in memory, and must
+    /// not trust documents or mutation numbers it cached from earlier batches: another node may have
+    /// changed them since.
+    /// </returns>
+    public async ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken)
+    {
+        var dataSource = _dataSource ?? throw new InvalidOperationException("Open the store first.");
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        NpgsqlTransaction? transaction = null;
+        try
+        {
+            // Why READ COMMITTED, not REPEATABLE READ or SERIALIZABLE: those fix their snapshot at the
+            // transaction's first statement, which is the lock request itself, so after waiting for
+            // the lock they would not see the previous holder's commit (a stale head, then a
+            // serialization failure on log_head). READ COMMITTED takes a new snapshot per statement,
+            // and PostgreSQL makes a commit visible before it releases the committing transaction's
+            // locks, so every statement after the lock sees everything committed before it. Since
+            // every writer of the log holds the same lock, the writers run one after the other, which
+            // is serializable in effect without serialization failures to retry.
+            transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            // For this transaction only (is_local = true), so a pooled connection keeps no trace; before
+            // the lock, because lock_timeout bounds the wait for it.
+            batch.BatchCommands.Add(Command(
+                "SELECT set_config('synchronous_commit', $1, true), set_config('lock_timeout', $2, true), set_config('idle_in_transaction_session_timeout', $3, true)",
+                _synchronousCommit, _lockTimeoutMs, _idleInTransactionTimeoutMs));
+            // The lock and the head in separate statements, never one: a single statement's snapshot
+            // would be taken before the lock is granted. The statements of a batch run one after
+            // another (one round trip), each with its own snapshot.
+            batch.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock($1)", Schema.LogLockKey));
+            batch.BatchCommands.Add(Command("SELECT head FROM log_head"));
+            long head;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.NextResultAsync(cancellationToken);
+                await reader.NextResultAsync(cancellationToken);
+                if (!await reader.ReadAsync(cancellationToken))
+                {
+                    throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
+                }
+                head = reader.GetInt64(0);
+            }
+            return new PostgreSqlStoreWriter(connection, transaction, head);
+        }
+        catch
+        {
+            if (transaction is not null)
+            {
+                await transaction.DisposeAsync();
+            }
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IStoreReader> BeginReadAsync(CancellationToken cancellationToken)
+    {
+        var dataSource = _dataSource ?? throw new InvalidOperationException("Open the store first.");
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        NpgsqlTransaction? transaction = null;
+        try
+        {
+            transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            // SET TRANSACTION takes no snapshot; the SELECT does, and head and horizon come from the
+            // same snapshot as everything this reader reads after them. Appends commit in seq order
+            // (see BeginWriteAsync), so the snapshot holds exactly the changes up to its head.
+            batch.BatchCommands.Add(Command("SET TRANSACTION READ ONLY"));
+            batch.BatchCommands.Add(Command("SELECT head, horizon FROM log_head"));
+            long head;
+            long horizon;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+            {
+                // SET returns no result set, so the reader starts on the SELECT's.
+                if (!await reader.ReadAsync(cancellationToken))
+                {
+                    throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
+                }
+                head = reader.GetInt64(0);
+                horizon = reader.GetInt64(1);
+            }
+            return new PostgreSqlStoreReader(connection, transaction, head, horizon);
+        }
+        catch
+        {
+            if (transaction is not null)
+            {
+                await transaction.DisposeAsync();
+            }
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Drops log entries and mutation records with <c>seq &lt;= upToSeq</c> (clamped to the head) and moves
+    /// the horizon, in one transaction. Compactions on several nodes wait for each other; appends do
+    /// not wait for a compaction, except for its final update of the <c>log_head</c> row.
+    /// </summary>
+    public ValueTask<long> CompactAsync(long upToSeq, CancellationToken cancellationToken) => CompactCoreAsync(upToSeq, fence: null, cancellationToken);
+
+    private async ValueTask<long> CompactCoreAsync(long upToSeq, IStoreLease? fence, CancellationToken cancellationToken)
+    {
+        var dataSource = _dataSource ?? throw new InvalidOperationException("Open the store first.");
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+        // Not under the log lock: deleting a large range can take seconds, and every node's writes
+        // would wait that long. It does not need it: appends only add seqs above the head, and a
+        // compaction only removes seqs at or below it. The one row both write is log_head (head
+        // there, horizon here); PostgreSQL's row lock orders those two updates, and READ COMMITTED
+        // applies the second on top of the first, so neither is lost. The horizon update comes last
+        // so that appends wait on that row lock for as short a time as possible.
+        if (fence is not null)
+        {
+            // The fencing check, in the compaction's own transaction: FOR SHARE makes a new holder's
+            // token bump wait for this transaction, or this one see the bumped token.
+            await using var check = new NpgsqlCommand("SELECT token FROM leases WHERE name = $1 FOR SHARE", connection, transaction);
+            check.Parameters.Add(new NpgsqlParameter { Value = fence.Name });
+            if (await check.ExecuteScalarAsync(cancellationToken) is not long token || token != fence.FencingToken)
+            {
+                throw new LeaseLostException($"The lease '{fence.Name}' with fencing token {fence.FencingToken} was taken over; nothing was compacted.");
+            }
+        }
+        long head;
+        long horizon;
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock($1)", Schema.CompactionLockKey));
+            batch.BatchCommands.Add(Command("SELECT head, horizon FROM log_head"));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
+            }
+            head = reader.GetInt64(0);
+            horizon = reader.GetInt64(1);
+        }
+        var upTo = Math.Min(upToSeq, head);
+        if (upTo <= horizon)
+        {
+            return 0;
+        }
+        long removed;
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(Command("DELETE FROM changes WHERE seq <= $1", upTo));
+            batch.BatchCommands.Add(Command("DELETE FROM mutations WHERE seq <= $1", upTo));
+            batch.BatchCommands.Add(Command("UPDATE log_head SET horizon = $1", upTo));
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+            removed = batch.BatchCommands[0].RecordsAffected;
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return removed;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        var dataSource = Interlocked.Exchange(ref _dataSource, null);
+        if (dataSource is not null)
+        {
+            // Closes the pooled connections; ones still rented by a reader or writer close when returned.
+            await dataSource.DisposeAsync();
+        }
+    }
+
+    internal static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+        return command;
+    }
+
+    private static async Task CheckEncodingAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SHOW server_encoding", connection);
+        var encoding = (string?)await command.ExecuteScalarAsync(cancellationToken);
+        if (!string.Equals(encoding, "UTF8", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException(
+                $"The database {connection.Database} uses the encoding {encoding}; Lockstep needs UTF8 (CREATE DATABASE … ENCODING 'UTF8').");
+        }
+    }
+
+    /// <summary>
+    /// Creates or migrates the schema in one transaction under the migration lock, so that nodes
+    /// starting together neither race on CREATE TABLE nor see a half-made schema: the second waits,
+    /// then finds the version the first wrote.
+    /// </summary>
+    private static async Task MigrateAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+        await ExecuteAsync(connection, transaction, "SELECT pg_advisory_xact_lock($1)", cancellationToken, Schema.MigrationLockKey);
+        var version = 0;
+        if (await ScalarAsync(connection, transaction, Schema.VersionTableExists, cancellationToken) is true
+            && await ScalarAsync(connection, transaction, Schema.ReadVersion, cancellationToken) is int recorded)
+        {
+            version = recorded;
+        }
+        if (version > Schema.Version)
+        {
+            throw new InvalidDataException(
+                $"The database {connection.Database} has storage format version {version}; this Lockstep reads up to version {Schema.Version}. Upgrade Lockstep.");
+        }
+        if (version == Schema.Version)
+        {
+            return;
+        }
+        for (var v = version; v < Schema.Version; v++)
+        {
+            await ExecuteAsync(connection, transaction, Schema.Migrations[v], cancellationToken);
+        }
+        await ExecuteAsync(connection, transaction, Schema.WriteVersion, cancellationToken, Schema.Version);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params object[] values)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<object?> ScalarAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        return await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private static string SynchronousCommitName(PostgreSqlSynchronousCommit value) => value switch
+    {
+        PostgreSqlSynchronousCommit.Local => "local",
+        PostgreSqlSynchronousCommit.Off => "off",
+        _ => "on",
+    };
+}

@@ -1,0 +1,169 @@
+using Lockstep.Storage.PostgreSql;
+using Npgsql;
+using Xunit;
+
+namespace Lockstep.Storage.Tests;
+
+/// <summary>What several nodes share through the PostgreSQL store: notifications, the node registry, leases with fencing tokens.</summary>
+public sealed class PostgreSqlClusterTests : IAsyncLifetime
+{
+    private PostgreSqlTestDatabase _database = null!;
+    private readonly List<PostgreSqlChangeStore> _stores = [];
+
+    public async Task InitializeAsync() => _database = await PostgreSqlTestDatabase.CreateAsync();
+
+    public async Task DisposeAsync()
+    {
+        foreach (var store in _stores)
+        {
+            await store.DisposeAsync();
+        }
+        await _database.DisposeAsync();
+    }
+
+    private async Task<PostgreSqlChangeStore> NodeAsync()
+    {
+        var store = new PostgreSqlChangeStore(new PostgreSqlStoreOptions { ConnectionString = _database.ConnectionString });
+        _stores.Add(store);
+        await store.OpenAsync(CancellationToken.None);
+        return store;
+    }
+
+    [Fact]
+    public async Task A_commit_on_one_node_notifies_the_others_with_the_new_head()
+    {
+        var a = await NodeAsync();
+        var b = await NodeAsync();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var heads = new List<long>();
+        var listening = new TaskCompletionSource();
+        var watch = Task.Run(async () =>
+        {
+            await using var enumerator = b.WatchHeadAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+            listening.TrySetResult();
+            while (await enumerator.MoveNextAsync())
+            {
+                heads.Add(enumerator.Current);
+                if (enumerator.Current >= 3)
+                {
+                    return;
+                }
+            }
+        });
+        await listening.Task;
+        // The LISTEN is issued on the first MoveNextAsync; give it a moment to be in place.
+        await Task.Delay(300);
+        await Append(a, 1);
+        await Append(a, 2, 3);
+        await watch.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(3, heads[^1]);
+        Assert.All(heads.Zip(heads.Skip(1)), p => Assert.True(p.Second > p.First));
+    }
+
+    [Fact]
+    public async Task Nodes_heartbeat_are_listed_with_a_recent_heartbeat_and_leave()
+    {
+        var a = await NodeAsync();
+        var started = DateTimeOffset.UtcNow;
+        await a.HeartbeatAsync(new("n-a", "http://127.0.0.1:1", started, started, 5), CancellationToken.None);
+        await a.HeartbeatAsync(new("n-b", null, started, started, 7), CancellationToken.None);
+
+        var nodes = await a.ListNodesAsync(CancellationToken.None);
+        Assert.Equal(["n-a", "n-b"], nodes.Select(n => n.Id));
+        Assert.Equal("http://127.0.0.1:1", nodes[0].Url);
+        Assert.Equal(7, nodes[1].Head);
+        Assert.All(nodes, n => Assert.True(DateTimeOffset.UtcNow - n.LastHeartbeat < TimeSpan.FromSeconds(5)));
+
+        await a.LeaveAsync("n-a", CancellationToken.None);
+        Assert.Equal(["n-b"], (await a.ListNodesAsync(CancellationToken.None)).Select(n => n.Id));
+    }
+
+    [Fact]
+    public async Task A_lease_has_one_holder_and_moves_with_a_greater_token_when_its_holder_dies()
+    {
+        var a = await NodeAsync();
+        var b = await NodeAsync();
+        var first = await a.TryAcquireLeaseAsync("compaction", "n-a", CancellationToken.None);
+        Assert.NotNull(first);
+        Assert.Null(await b.TryAcquireLeaseAsync("compaction", "n-b", CancellationToken.None));
+        Assert.True(await first.IsHeldAsync(CancellationToken.None));
+
+        await KillLeaseHolderAsync();
+        Assert.False(await first.IsHeldAsync(CancellationToken.None));
+
+        var second = await b.TryAcquireLeaseAsync("compaction", "n-b", CancellationToken.None);
+        Assert.NotNull(second);
+        Assert.True(second.FencingToken > first.FencingToken);
+        await first.DisposeAsync();
+        await second.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_holder_that_lost_its_lease_cannot_compact_but_the_new_holder_can()
+    {
+        var a = await NodeAsync();
+        var b = await NodeAsync();
+        await Append(a, 1, 2, 3, 4);
+        var stale = await a.TryAcquireLeaseAsync("compaction", "n-a", CancellationToken.None);
+        Assert.NotNull(stale);
+
+        // The holder pauses; meanwhile its session is gone and another node takes the lease.
+        await KillLeaseHolderAsync();
+        var fresh = await b.TryAcquireLeaseAsync("compaction", "n-b", CancellationToken.None);
+        Assert.NotNull(fresh);
+
+        // It wakes up and tries to do its duty with the token it still has: refused, nothing removed.
+        await Assert.ThrowsAsync<Lockstep.Core.LeaseLostException>(async () => await a.CompactAsync(3, stale, CancellationToken.None));
+        Assert.Equal(0L, await _database.ScalarAsync("SELECT horizon FROM log_head"));
+        Assert.Equal(4L, await _database.ScalarAsync("SELECT count(*) FROM changes"));
+
+        Assert.Equal(3, await b.CompactAsync(3, fresh, CancellationToken.None));
+        Assert.Equal(3L, await _database.ScalarAsync("SELECT horizon FROM log_head"));
+        await stale.DisposeAsync();
+        await fresh.DisposeAsync();
+    }
+
+    /// <summary>Ends the session that holds the compaction lease's advisory lock, as a crash of its node would.</summary>
+    private async Task KillLeaseHolderAsync()
+    {
+        var key = Schema.LeaseLockKey("compaction");
+        await using var connection = new NpgsqlConnection(_database.ConnectionString);
+        await connection.OpenAsync();
+        await using var kill = new NpgsqlCommand("""
+            SELECT count(pg_terminate_backend(pid)) FROM (
+                SELECT DISTINCT pid FROM pg_locks
+                WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1) holders
+            """, connection);
+        kill.Parameters.Add(new NpgsqlParameter { Value = key });
+        Assert.Equal(1L, await kill.ExecuteScalarAsync());
+        // pg_terminate_backend only signals: wait until the lock is really gone.
+        for (var i = 0; i < 100; i++)
+        {
+            await using var held = new NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1", connection);
+            held.Parameters.Add(new NpgsqlParameter { Value = key });
+            if ((long)(await held.ExecuteScalarAsync())! == 0)
+            {
+                return;
+            }
+            await Task.Delay(20);
+        }
+        Assert.Fail("The lease holder's session did not end.");
+    }
+
+    private static async Task Append(PostgreSqlChangeStore store, params long[] seqs)
+    {
+        await using var writer = await store.BeginWriteAsync(CancellationToken.None);
+        await writer.AppendAsync([.. seqs.Select(s => new Change
+        {
+            Seq = s,
+            Collection = "c",
+            Id = "d" + s,
+            Version = 1,
+            Created = true,
+            DocumentJson = "{}",
+            SetJson = "{}",
+            Hlc = new HlcTimestamp(1_700_000_000_000 + s, 0),
+        })], [], CancellationToken.None);
+        await writer.CommitAsync(CancellationToken.None);
+    }
+}
