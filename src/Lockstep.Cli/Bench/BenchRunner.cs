@@ -7,12 +7,12 @@ internal sealed class BenchRunner
 {
     private const int InFlightPerWriter = 64;
     private const int Documents = 100;
-    private readonly Uri _syncUrl;
+    private readonly Uri[] _syncUrls;
     private readonly TextWriter _progress;
 
-    public BenchRunner(Uri syncUrl, TextWriter progress)
+    public BenchRunner(Uri[] syncUrls, TextWriter progress)
     {
-        _syncUrl = syncUrl;
+        _syncUrls = syncUrls;
         _progress = progress;
     }
 
@@ -26,7 +26,7 @@ internal sealed class BenchRunner
         {
             for (var w = 0; w < writers; w++)
             {
-                connections.Add(await BenchConnection.ConnectAsync(_syncUrl, $"bench-{run}-{w}", cancellationToken));
+                connections.Add(await BenchConnection.ConnectAsync(_syncUrls[w % _syncUrls.Length], $"bench-{run}-{w}", cancellationToken));
             }
             var errors = 0L;
             var clock = Stopwatch.StartNew();
@@ -88,7 +88,7 @@ internal sealed class BenchRunner
     {
         var collection = "bench-l-" + Guid.NewGuid().ToString("N")[..8];
         var run = Guid.NewGuid().ToString("N")[..8];
-        await using var writer = await BenchConnection.ConnectAsync(_syncUrl, $"bench-{run}-writer", cancellationToken);
+        await using var writer = await BenchConnection.ConnectAsync(_syncUrls[0], $"bench-{run}-writer", cancellationToken);
         var replies = new SemaphoreSlim(0);
         writer.OnFrame = _ => replies.Release();
 
@@ -113,7 +113,7 @@ internal sealed class BenchRunner
         {
             for (var r = 0; r < readers; r++)
             {
-                var reader = await BenchConnection.ConnectAsync(_syncUrl, $"bench-{run}-reader-{r}", cancellationToken);
+                var reader = await BenchConnection.ConnectAsync(_syncUrls[(r + 1) % _syncUrls.Length], $"bench-{run}-reader-{r}", cancellationToken);
                 connections.Add(reader);
                 var snapshotDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 reader.OnFrame = frame =>

@@ -23,7 +23,11 @@ internal static class BenchCommand
 
     public static Command Create()
     {
-        var url = new Option<Uri?>("--url") { Description = "A running server (http://host:port or ws://host:port/v1/sync); by default the bench starts its own on a temporary directory.", CustomParser = ServerClient.ParseUrl };
+        var url = new Option<Uri[]>("--url")
+        {
+            Description = "A running server (http://host:port or ws://host:port/v1/sync); repeat it for the nodes of a cluster (writers and readers are spread over them, readers on other nodes than the writer). By default the bench starts its own server on a temporary directory.",
+            CustomParser = ParseUrls,
+        };
         var writes = new Option<int>("--writes") { Description = "Writes in the throughput phase.", DefaultValueFactory = _ => 20_000 };
         var writers = new Option<int>("--writers") { Description = "Concurrent writer connections in the throughput phase (each keeps up to 64 writes in flight).", DefaultValueFactory = _ => 32 };
         var readers = new Option<int>("--readers") { Description = "Subscribers in the latency phase.", DefaultValueFactory = _ => 4 };
@@ -48,26 +52,26 @@ internal static class BenchCommand
                 return ServerClient.ExitUsage;
             }
             var progress = result.GetValue(json) ? TextWriter.Null : Console.Out;
-            var given = result.GetValue(url);
+            var given = result.GetValue(url) is { Length: > 0 } urls ? urls : null;
             var sync = result.GetValue(synchronous);
             string? tempDir = null;
             WebApplication? app = null;
             try
             {
-                Uri syncUrl;
+                Uri[] syncUrls;
                 if (given is null)
                 {
                     tempDir = Path.Combine(Path.GetTempPath(), "lockstep-bench-" + Guid.NewGuid().ToString("N"));
                     app = await StartServerAsync(tempDir, sync, cancellationToken);
-                    syncUrl = new Uri(app.Urls.First().Replace("http://", "ws://", StringComparison.Ordinal) + "/v1/sync");
+                    syncUrls = [new Uri(app.Urls.First().Replace("http://", "ws://", StringComparison.Ordinal) + "/v1/sync")];
                     progress.WriteLine($"server: in-process on {app.Urls.First()}, synchronous={sync.ToString().ToLowerInvariant()}");
                 }
                 else
                 {
-                    syncUrl = ToSyncUrl(given);
-                    progress.WriteLine($"server: {syncUrl}");
+                    syncUrls = [.. given.Select(ToSyncUrl)];
+                    progress.WriteLine($"server{(syncUrls.Length > 1 ? "s" : "")}: {string.Join(", ", syncUrls.Select(u => u.ToString()))}");
                 }
-                var runner = new BenchRunner(syncUrl, progress);
+                var runner = new BenchRunner(syncUrls, progress);
                 progress.WriteLine($"phase 1: {w} single-field writes from {ws} connections …");
                 var perSecond = await runner.MeasureThroughputAsync(w, ws, cancellationToken);
                 progress.WriteLine($"phase 2: {r} readers, one writer at {rt} writes/s for {d} s …");
@@ -104,6 +108,23 @@ internal static class BenchCommand
             }
         });
         return command;
+    }
+
+    private static Uri[] ParseUrls(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        var urls = new List<Uri>();
+        foreach (var token in result.Tokens)
+        {
+            if (Uri.TryCreate(token.Value, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https" or "ws" or "wss")
+            {
+                urls.Add(parsed);
+            }
+            else
+            {
+                result.AddError($"'{token.Value}' is not an absolute http:// or ws:// URL.");
+            }
+        }
+        return [.. urls];
     }
 
     private static Uri ToSyncUrl(Uri url)

@@ -21,6 +21,14 @@ internal sealed class LogFollower
     private readonly Lock _publishGate = new();
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
+    /// <summary>
+    /// The last body this node published for each document, by the seq that wrote it: the before image
+    /// of the document's next change, so filling one costs no store read (bounded; a miss reads the store).
+    /// </summary>
+    private readonly Dictionary<(string Collection, string Id), (long Seq, string? Json)> _lastBodies = [];
+    private long _lastBodiesBytes;
+    private const long LastBodiesMaxBytes = 32L << 20;
+
     public LogFollower(IChangeStore store, FanOut fanOut, LockstepOptions options, ILogger logger)
     {
         _store = store;
@@ -39,6 +47,7 @@ internal sealed class LogFollower
         {
             if (batch.Changes.Count > 0 && batch.Changes[0].Seq == _fanOut.Head + 1)
             {
+                Remember(batch.Changes);
                 _fanOut.Publish(batch);
                 return;
             }
@@ -82,6 +91,43 @@ internal sealed class LogFollower
         }
     }
 
+    private bool TryRecall(Change change, out string? previous)
+    {
+        lock (_publishGate)
+        {
+            if (_lastBodies.TryGetValue((change.Collection, change.Id), out var last) && last.Seq == change.PreviousSeq)
+            {
+                previous = last.Json;
+                return true;
+            }
+        }
+        previous = null;
+        return false;
+    }
+
+    /// <summary>Remembers the bodies of published changes. Under the publish gate.</summary>
+    private void Remember(IReadOnlyList<Change> changes)
+    {
+        foreach (var change in changes)
+        {
+            var key = (change.Collection, change.Id);
+            if (_lastBodies.TryGetValue(key, out var old))
+            {
+                _lastBodiesBytes -= Size(key, old.Json);
+            }
+            _lastBodies[key] = (change.Seq, change.DocumentJson);
+            _lastBodiesBytes += Size(key, change.DocumentJson);
+        }
+        if (_lastBodiesBytes > LastBodiesMaxBytes)
+        {
+            // Crude but bounded: forget everything; misses read the store until it fills again.
+            _lastBodies.Clear();
+            _lastBodiesBytes = 0;
+        }
+    }
+
+    private static long Size((string Collection, string Id) key, string? json) => 64 + 2L * (key.Collection.Length + key.Id.Length + (json?.Length ?? 0));
+
     /// <summary>Reads and publishes everything committed after the fan-out's head.</summary>
     public async Task CatchUpAsync(CancellationToken cancellationToken)
     {
@@ -110,24 +156,36 @@ internal sealed class LogFollower
                 return;
             }
             var filled = new List<Change>(page.Count);
+            // Bodies written earlier in this page, by seq: a hot document's previous version is often here.
+            var inPage = new Dictionary<long, string?>();
             foreach (var change in page)
             {
                 // Filtered subscriptions need the before image to tell "changed" from "entered" and "left".
-                if (change.PreviousSeq > 0 && !change.PreviousKnown)
+                if (change.PreviousSeq == 0)
+                {
+                    filled.Add(change.WithPrevious(null, true));
+                }
+                else if (change.PreviousKnown)
+                {
+                    filled.Add(change);
+                }
+                else if (inPage.TryGetValue(change.PreviousSeq, out var previous) || TryRecall(change, out previous))
+                {
+                    filled.Add(change.WithPrevious(previous, true));
+                }
+                else
                 {
                     var (found, json) = await reader.GetBodyAsync(change.PreviousSeq, cancellationToken);
                     filled.Add(change.WithPrevious(json, found));
                 }
-                else
-                {
-                    filled.Add(change.PreviousSeq == 0 ? change.WithPrevious(null, true) : change);
-                }
+                inPage[change.Seq] = change.DocumentJson;
             }
             lock (_publishGate)
             {
                 var fresh = filled.Where(c => c.Seq > _fanOut.Head).ToList();
                 if (fresh.Count > 0 && fresh[0].Seq == _fanOut.Head + 1)
                 {
+                    Remember(fresh);
                     _fanOut.Publish(new ChangeBatch(fresh, fresh[^1].Seq));
                     ChangesFollowed += fresh.Count;
                 }
