@@ -44,6 +44,20 @@ for project in tests/*/*.csproj; do
   fi
 done
 
+# The TypeScript client: npm ci, strict type check, unit tests, build, integration tests against the
+# server built above.
+echo "== TypeScript client (clients/typescript)"
+ts_log="$results_dir/typescript.log"
+if ! LOCKSTEP_CLI_DLL="$PWD/src/Lockstep.Cli/bin/$configuration/net10.0/lockstep.dll" \
+    bash clients/typescript/scripts/ci.sh 2>&1 | tee "$ts_log"; then
+  status=1
+fi
+# Node's test runner closes each run with "ℹ pass N", "ℹ fail N", "ℹ skipped N".
+ts_count() { grep -aE "^ℹ $1 [0-9]+" "$ts_log" | awk '{s += $3} END {print s + 0}'; }
+passed=$((passed + $(ts_count pass)))
+failed=$((failed + $(ts_count fail)))
+skipped=$((skipped + $(ts_count skipped)))
+
 # One closing line for the whole run, summed from the test reports.
 for trx in "$results_dir"/*.trx; do
   [ -f "$trx" ] || continue

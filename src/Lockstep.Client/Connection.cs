@@ -36,11 +36,22 @@ internal sealed class Connection : IDisposable
 
     public void Send(JsonObject frame) => _outgoing.Writer.TryWrite(frame.ToJsonString());
 
-    public void SendWrite(PendingWrite pending)
+    /// <summary>The largest frame the server takes (<c>welcome.maxFrameBytes</c>).</summary>
+    public long MaxFrameBytes => (long?)Welcome["maxFrameBytes"] ?? long.MaxValue;
+
+    /// <summary>Sends a write; false (nothing sent) when its frame is over the server's limit.</summary>
+    public bool SendWrite(PendingWrite pending)
     {
         pending.Frame["id"] = "m" + pending.Mid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var text = pending.Frame.ToJsonString();
+        // The server would close the connection without saying which write it was: refuse it here.
+        if (System.Text.Encoding.UTF8.GetByteCount(text) > MaxFrameBytes)
+        {
+            return false;
+        }
         pending.SentAt = Environment.TickCount64;
-        _outgoing.Writer.TryWrite(pending.Frame.ToJsonString());
+        _outgoing.Writer.TryWrite(text);
+        return true;
     }
 
     public void SendSubscribe(SubscriptionState sub)

@@ -87,7 +87,10 @@ public sealed partial class LockstepClient
         }
         try
         {
-            return await _breakers[index].ExecuteAsync(static (s, ct) => s.Self.ConnectToAsync(s.Url, ct), (Self: this, Url: _urls[index]), cancellationToken).ConfigureAwait(false);
+            // With one URL there is nowhere else to go: its circuit would only add a wait.
+            return _urls.Length == 1
+                ? await ConnectToAsync(_urls[0], cancellationToken).ConfigureAwait(false)
+                : await _breakers[index].ExecuteAsync(static (s, ct) => s.Self.ConnectToAsync(s.Url, ct), (Self: this, Url: _urls[index]), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !_disposing.IsCancellationRequested)
         {
@@ -170,9 +173,9 @@ public sealed partial class LockstepClient
             }
             // Replayed in their original order with their original numbers: the server answers each
             // one it already applied with its original result.
-            foreach (var pending in _pending.Where(p => p.Ack is null))
+            foreach (var pending in _pending.Where(p => p.Ack is null).ToList())
             {
-                connection.SendWrite(pending);
+                Send(connection, pending);
             }
             _connection = connection;
             SetState(ConnectionState.Online);

@@ -25,7 +25,10 @@ public sealed partial class LockstepClient
             {
                 Touch(CollectionStateOf(collection), id, null);
             }
-            _connection?.SendWrite(pending);
+            if (_connection is { } connection)
+            {
+                Send(connection, pending);
+            }
         }
         // The write stays queued if the caller stops waiting: cancelling only stops the wait.
         return pending.Completion.WaitAsync(cancellationToken);
@@ -160,9 +163,28 @@ public sealed partial class LockstepClient
             // On a new connection the write was replayed already.
             if (_connection == connection && _pendingByMid.ContainsKey(pending.Mid) && pending.Ack is null && pending.SentAt is null)
             {
-                connection?.SendWrite(pending);
+                if (connection is not null)
+                {
+                    Send(connection, pending);
+                }
             }
         }
+    }
+
+    /// <summary>Sends a write on a connection; one too large for the server is refused here, as the server would. Under the lock.</summary>
+    private void Send(Connection connection, PendingWrite pending)
+    {
+        if (connection.SendWrite(pending))
+        {
+            return;
+        }
+        Log.WriteRefused(_logger, pending.Mid, ErrorCodes.FrameTooLarge.Code);
+        RemoveFromStore(pending);
+        _pending.Remove(pending);
+        _pendingByMid.Remove(pending.Mid);
+        TouchOps(pending);
+        pending.Fail(new LockstepException(ErrorCodes.FrameTooLarge.Code,
+            $"The write is larger than the server's limit of {connection.MaxFrameBytes} bytes per frame; split it."));
     }
 
     private void RemoveFromStore(PendingWrite pending)

@@ -254,8 +254,10 @@ public sealed partial class LockstepClient : IAsyncDisposable
         clientId ??= _options.ClientId ?? "c-" + Guid.NewGuid().ToString("N");
         store.SetMeta("clientId", clientId);
 
+        // Never below the clock: a store that is new (or was wiped) under a client id the server
+        // already knows must not number writes from 1 again, or they would be taken for replays.
         var reserved = long.Parse(store.GetMeta("midReserved") ?? "0", CultureInfo.InvariantCulture);
-        _nextMid = reserved;
+        _nextMid = Math.Max(reserved, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000);
         _midReserved = reserved;
         _cursor = long.Parse(store.GetMeta("cursor") ?? "0", CultureInfo.InvariantCulture);
 

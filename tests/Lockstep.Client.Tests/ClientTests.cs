@@ -417,6 +417,51 @@ public sealed class ClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_over_the_servers_frame_limit_is_refused_locally_and_the_queue_goes_on()
+    {
+        await using var server = await TestServer.StartAsync(o => o.MaxFrameBytes = 4096);
+        await using var client = Harness.Client(server.SyncUrl);
+        await client.StartAsync();
+        var docs = client.Collection(Harness.Unique("docs"));
+        var big = docs.PutAsync("big", new JsonObject { ["text"] = new string('x', 10_000) });
+        var small = docs.PutAsync("small", new JsonObject { ["text"] = "ok" });
+
+        var error = await Assert.ThrowsAsync<LockstepException>(() => big);
+        Assert.Equal("frame_too_large", error.Code);
+        await small.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Null(docs.Get("big"));
+        Assert.Equal(0, client.PendingCount);
+        Assert.Equal(ConnectionState.Online, client.State);
+    }
+
+    [Fact]
+    public async Task A_known_client_id_on_a_fresh_store_does_not_reuse_mutation_numbers()
+    {
+        var clientId = Harness.Unique("fixed");
+        var name = Harness.Unique("counters");
+        foreach (var run in new[] { 1, 2 })
+        {
+            // Each run gets a new, empty store under the same client id (a reinstall, a wiped cache).
+            var store = Harness.TempStore();
+            try
+            {
+                await using var client = Harness.Client(_server.SyncUrl, store, o => o.ClientId = clientId);
+                await client.StartAsync();
+                for (var i = 0; i < 3; i++)
+                {
+                    var ack = await client.Collection(name).IncrementAsync("c", "n");
+                    Assert.False(ack.Duplicate, $"run {run}: a new write was taken for a replay");
+                }
+            }
+            finally
+            {
+                Harness.DeleteStore(store);
+            }
+        }
+        Assert.Equal(6, (int?)(await Harness.GetAsync(_server.Http, name, "c"))?["n"]);
+    }
+
+    [Fact]
     public async Task Two_clients_may_not_share_a_local_store()
     {
         var store = Harness.TempStore();

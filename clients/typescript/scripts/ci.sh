@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The TypeScript client, from a clean clone: install (from the committed lockfile), strict type check,
+# unit tests, build, then integration tests against the real server. The server must be built
+# already: LOCKSTEP_CLI_DLL names its lockstep.dll (default: the Release build, as ./test.sh makes it).
+set -euo pipefail
+caller="$PWD"
+cd "$(dirname "$0")/.."
+
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  echo "clients/typescript needs Node 20 or later (found $(node --version))" >&2
+  exit 1
+fi
+
+# A path given by the caller is relative to where they stand; the default, to this package.
+case "${LOCKSTEP_CLI_DLL:-}" in
+  "") LOCKSTEP_CLI_DLL="$PWD/../../src/Lockstep.Cli/bin/Release/net10.0/lockstep.dll" ;;
+  /*) ;;
+  *) LOCKSTEP_CLI_DLL="$caller/$LOCKSTEP_CLI_DLL" ;;
+esac
+export LOCKSTEP_CLI_DLL
+if [ ! -f "$LOCKSTEP_CLI_DLL" ]; then
+  echo "no server at $LOCKSTEP_CLI_DLL: build src/Lockstep.Cli first, or set LOCKSTEP_CLI_DLL" >&2
+  exit 1
+fi
+
+echo "== npm ci"
+npm ci --no-audit --no-fund
+echo "== typecheck (strict)"
+npm run --silent typecheck
+echo "== unit tests"
+npm test
+echo "== build"
+npm run --silent build
+echo "== integration tests (server: $LOCKSTEP_CLI_DLL)"
+npm run test:integration

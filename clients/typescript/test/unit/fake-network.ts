@@ -1,0 +1,127 @@
+// A scripted stand-in for the server, at the WebSocket seam: the test reads what the client sent
+// and answers frame by frame, so the client's protocol logic runs without timing luck.
+import type { JsonObject, WebSocketConstructor, WebSocketLike } from "../../src/index.js";
+
+export class FakeSocket implements WebSocketLike {
+  readyState = 0;
+  readonly sent: JsonObject[] = [];
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: { readonly data: unknown }) => void) | null = null;
+  onclose: ((event: { readonly code: number; readonly reason: string }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  closedByClient = false;
+
+  constructor(
+    readonly url: string,
+    private readonly network: FakeNetwork,
+  ) {}
+
+  send(data: string): void {
+    if (this.readyState !== 1) {
+      throw new Error("send on a socket that is not open");
+    }
+    const frame = JSON.parse(data) as JsonObject;
+    this.sent.push(frame);
+    this.network.onFrame(this, frame);
+  }
+
+  close(): void {
+    this.closedByClient = true;
+    this.readyState = 3;
+  }
+
+  /** The server sends a frame. */
+  deliver(frame: JsonObject): void {
+    if (this.readyState === 1) {
+      this.onmessage?.({ data: JSON.stringify(frame) });
+    }
+  }
+
+  /** The server closes the connection. */
+  drop(code = 1006): void {
+    if (this.readyState === 3) {
+      return;
+    }
+    this.readyState = 3;
+    this.onclose?.({ code, reason: "" });
+  }
+
+  /** Frames of a type the client sent on this socket. */
+  framesOf(type: string): JsonObject[] {
+    return this.sent.filter((f) => f["t"] === type);
+  }
+}
+
+/**
+ * Every socket the client opens. By default a socket opens at once and a hello is answered with a
+ * welcome (`head`, `resumable` when a cursor came); `refuse` makes new sockets fail to open;
+ * `answer` may reply to any frame.
+ */
+export class FakeNetwork {
+  readonly sockets: FakeSocket[] = [];
+  refuse = false;
+  head = 0;
+  resumable = true;
+  heartbeatMs = 15_000;
+  maxFrameBytes = 1 << 20;
+  answer: ((socket: FakeSocket, frame: JsonObject) => void) | undefined;
+  readonly WebSocket: WebSocketConstructor;
+
+  constructor() {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const network = this;
+    this.WebSocket = class extends FakeSocket {
+      constructor(url: string) {
+        super(url, network);
+        network.sockets.push(this);
+        setTimeout(() => {
+          if (network.refuse) {
+            this.drop(1006);
+            return;
+          }
+          this.readyState = 1;
+          this.onopen?.({});
+        }, 0);
+      }
+    };
+  }
+
+  get last(): FakeSocket {
+    const socket = this.sockets[this.sockets.length - 1];
+    if (socket === undefined) {
+      throw new Error("no socket yet");
+    }
+    return socket;
+  }
+
+  onFrame(socket: FakeSocket, frame: JsonObject): void {
+    if (frame["t"] === "hello") {
+      const welcome: JsonObject = { t: "welcome", id: frame["id"]!, session: `s-${this.sockets.length}`, head: this.head, horizon: 0, heartbeatMs: this.heartbeatMs, idleTimeoutMs: 45_000, maxFrameBytes: this.maxFrameBytes, protocol: 1 };
+      if (typeof frame["cursor"] === "number") {
+        welcome["resumable"] = this.resumable;
+        welcome["cursor"] = this.resumable ? frame["cursor"] : this.head;
+      } else {
+        welcome["cursor"] = this.head;
+      }
+      queueMicrotask(() => socket.deliver(welcome));
+      return;
+    }
+    this.answer?.(socket, frame);
+  }
+}
+
+/** Lets timers and socket events run. */
+export function tick(ms = 0): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits (bounded) until a condition holds. */
+export async function until(what: string, condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out waiting for ${what}.`);
+    }
+    await tick(2);
+  }
+}
