@@ -32,7 +32,10 @@ public sealed class Cluster : IAsyncDisposable
             ? cs
             : throw new InvalidOperationException("LOCKSTEP_TEST_POSTGRES is not set: run ./test.sh, which starts a throw-away PostgreSQL, or set it to a superuser connection string.");
 
-    public static async Task<Cluster> StartAsync(int nodes, params string[] extra)
+    public static Task<Cluster> StartAsync(int nodes, params string[] extra) => StartAsync(nodes, new Dictionary<string, string>(), extra);
+
+    /// <summary>Starts the nodes with extra environment variables (options: <c>Lockstep__RetainedChanges</c>, …).</summary>
+    public static async Task<Cluster> StartAsync(int nodes, IReadOnlyDictionary<string, string> environment, params string[] extra)
     {
         var admin = AdminConnectionString;
         var database = "lockstep_cluster_" + Guid.NewGuid().ToString("N")[..12];
@@ -48,7 +51,7 @@ public sealed class Cluster : IAsyncDisposable
         {
             for (var i = 0; i < nodes; i++)
             {
-                await cluster.StartNodeAsync(extra);
+                await cluster.StartNodeAsync(environment, extra);
             }
         }
         catch
@@ -59,11 +62,11 @@ public sealed class Cluster : IAsyncDisposable
         return cluster;
     }
 
-    public async Task<ServerProcess> StartNodeAsync(params string[] extra)
+    public async Task<ServerProcess> StartNodeAsync(IReadOnlyDictionary<string, string> environment, params string[] extra)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "lockstep-node-" + Guid.NewGuid().ToString("N"));
         _dataDirs.Add(dataDir);
-        var node = await ServerProcess.StartAsync(dataDir, null, ["--postgres", ConnectionString, .. extra]);
+        var node = await ServerProcess.StartAsync(dataDir, environment, null, ["--postgres", ConnectionString, .. extra]);
         Nodes.Add(node);
         return node;
     }

@@ -326,6 +326,30 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.True(process.ExitCode == 0, "pg_ctl restart failed: " + await stderr);
     }
 
+    [Fact]
+    public async Task Compaction_on_the_lease_holder_moves_the_horizon_that_every_node_reports()
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["Lockstep__RetainedChanges"] = "10",
+            ["Lockstep__CompactionInterval"] = "00:00:00.500",
+        };
+        await using var cluster = await Cluster.StartAsync(2, options);
+        var collection = "h" + Guid.NewGuid().ToString("N")[..8];
+        using (var http = new HttpClient { BaseAddress = cluster.Node(0).HttpUrl })
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                using var response = await http.PutAsJsonAsync($"/v1/collections/{collection}/docs/d{i}", new JsonObject { ["n"] = i });
+                response.EnsureSuccessStatusCode();
+            }
+        }
+        // Only one node compacts; both report the horizon it reached (health and hello say the same).
+        await WaitForAsync(() => Enumerable.Range(0, 2).All(i =>
+            (long)Cluster.GetJsonAsync(cluster.Node(i), "/healthz").GetAwaiter().GetResult()["horizon"]! >= 30),
+            TimeSpan.FromSeconds(20), "every node reports the compacted horizon");
+    }
+
     private static void AssertVersionsConsecutive(FollowingReader reader)
     {
         foreach (var group in reader.Changes.GroupBy(c => c.Id))

@@ -47,7 +47,11 @@ public sealed class ServerProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<ServerProcess> StartAsync(string dataDir, int? port = null, params string[] extra)
+    public static Task<ServerProcess> StartAsync(string dataDir, int? port = null, params string[] extra) =>
+        StartAsync(dataDir, new Dictionary<string, string>(), port, extra);
+
+    /// <summary>Starts `lockstep serve` with extra environment variables (for example <c>Lockstep__RetainedChanges</c>).</summary>
+    public static async Task<ServerProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string> environment, int? port, params string[] extra)
     {
         var p = port ?? FreePort();
         var info = new ProcessStartInfo("dotnet")
@@ -56,6 +60,10 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
         foreach (var arg in new[] { CliPath, "serve", "--urls", $"http://127.0.0.1:{p}", "--data", dataDir }.Concat(extra))
         {
             info.ArgumentList.Add(arg);

@@ -36,7 +36,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         Clock = new HybridClock(_time);
         FanOut = new FanOut();
         _shared = store as ISharedChangeStore;
-        Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger);
+        Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger, ObserveHorizon);
         Sequencer = new Sequencer(store, FanOut, Clock, Options, Metrics, logger, Follower);
     }
 
@@ -68,7 +68,28 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     internal IChangeStore Store => _store;
 
     /// <summary>The oldest seq still in the log minus one (changes at or below it were compacted).</summary>
-    public long Horizon { get; private set; }
+    public long Horizon
+    {
+        get => Interlocked.Read(ref _horizon);
+        private set => ObserveHorizon(value);
+    }
+
+    private long _horizon;
+
+    /// <summary>Moves the horizon forward (never back): this node's compaction, or another node's seen in the store.</summary>
+    private void ObserveHorizon(long horizon)
+    {
+        var current = Interlocked.Read(ref _horizon);
+        while (horizon > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _horizon, horizon, current);
+            if (seen == current)
+            {
+                return;
+            }
+            current = seen;
+        }
+    }
 
     /// <summary>The seq of the last committed change.</summary>
     public long Head => FanOut.Head;

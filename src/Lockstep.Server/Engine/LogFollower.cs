@@ -29,8 +29,11 @@ internal sealed class LogFollower
     private long _lastBodiesBytes;
     private const long LastBodiesMaxBytes = 32L << 20;
 
-    public LogFollower(IChangeStore store, FanOut fanOut, LockstepOptions options, ILogger logger)
+    private readonly Action<long> _observeHorizon;
+
+    public LogFollower(IChangeStore store, FanOut fanOut, LockstepOptions options, ILogger logger, Action<long> observeHorizon)
     {
+        _observeHorizon = observeHorizon;
         _store = store;
         _fanOut = fanOut;
         _options = options;
@@ -134,6 +137,8 @@ internal sealed class LogFollower
         while (true)
         {
             await using var reader = await _store.BeginReadAsync(cancellationToken);
+            // Another node may have compacted: hellos on this node must hear the true horizon.
+            _observeHorizon(reader.Horizon);
             var after = _fanOut.Head;
             if (reader.Head <= after)
             {
