@@ -82,16 +82,26 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         {
             _engine.FanOut.Remove(this);
             await _shutdown.DisposeAsync();
-            if (Volatile.Read(ref _closeStarted) != 0 && _socket.State == WebSocketState.CloseSent)
+            if (_socket.State == WebSocketState.CloseSent)
             {
                 // Let the client read what was sent and answer the close: aborting now would reset the
-                // connection and could discard the error frame that explains the close.
+                // connection and could discard the error frame that explains the close. The close may
+                // be the WebSocket layer's own (1007 for invalid UTF-8), so bound the wait here too.
+                if (Interlocked.Exchange(ref _closeStarted, 1) == 0)
+                {
+                    _closing.CancelAfter(TimeSpan.FromSeconds(2));
+                }
                 await Quietly(DrainUntilClosedAsync(_closing.Token));
             }
             await _closing.CancelAsync();
             _inbox.Writer.TryComplete();
             await Task.WhenAll(Quietly(pump), Quietly(timer));
-            _socket.Abort();
+            if (_socket.State is not (WebSocketState.Closed or WebSocketState.CloseSent))
+            {
+                _socket.Abort();
+            }
+            // After a close frame went out, ending the request lets the server flush it and close the
+            // connection cleanly; an abort could reset the connection before the client reads it.
             Dispose();
         }
     }
