@@ -74,6 +74,12 @@ public static class ErrorCodes
     /// <summary>The request is not authenticated (reserved for the authentication layer).</summary>
     public static readonly ErrorCode Unauthorized = new("unauthorized", 401, false, "Unauthorized");
 
+    /// <summary>A write would make a document larger than the server's document limit.</summary>
+    public static readonly ErrorCode DocumentTooLarge = new("document_too_large", 413, false, "Document too large");
+
+    /// <summary>The connection already holds as many subscriptions as the server allows.</summary>
+    public static readonly ErrorCode TooManySubscriptions = new("too_many_subscriptions", 429, false, "Too many subscriptions");
+
     /// <summary>The caller may not do this (reserved for the rules layer).</summary>
     public static readonly ErrorCode Forbidden = new("forbidden", 403, false, "Forbidden");
 
@@ -87,7 +93,7 @@ public static class ErrorCodes
         FrameTooLarge, BodyTooLarge, HelloRequired, NotFound, VersionConflict, PreconditionRequired,
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
-        Forbidden, InternalError,
+        Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -31,6 +31,8 @@ export const ErrorCodes = {
   unauthorized: false,
   forbidden: false,
   internal_error: true,
+  document_too_large: false,
+  too_many_subscriptions: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

@@ -52,10 +52,12 @@ internal sealed class MutationScope
             return (null, rejection);
         }
         var afterJson = write!.Document?.ToJsonString(LockstepJson.Options);
-        if (afterJson is not null && afterJson.Length > _options.MaxFrameBytes)
+        // Characters first: a UTF-8 byte count is only needed when the text could be over the limit.
+        if (afterJson is not null && afterJson.Length * 3L > _options.MaxDocumentBytes
+            && System.Text.Encoding.UTF8.GetByteCount(afterJson) is var bytes && bytes > _options.MaxDocumentBytes)
         {
-            return (null, new Rejection(Protocol.ErrorCodes.InvalidDocument,
-                $"{op.Collection}/{op.Id} would be {afterJson.Length} bytes, over the {_options.MaxFrameBytes}-byte document limit."));
+            return (null, new Rejection(Protocol.ErrorCodes.DocumentTooLarge,
+                $"{op.Collection}/{op.Id} would be {bytes} bytes, over the {_options.MaxDocumentBytes}-byte document limit."));
         }
         _local[(op.Collection, op.Id)] = new StoredDocument(op.Collection, op.Id, write.Version, 0, write.Deleted, afterJson, default);
         // Seq 0 marks a version written earlier in this same mutation: CommitTo fills it in.

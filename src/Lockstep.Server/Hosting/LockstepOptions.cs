@@ -82,6 +82,16 @@ public sealed class LockstepOptions
     /// <value>60 seconds.</value>
     public TimeSpan MaxLongPollWait { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>The largest a document may become, in UTF-8 bytes of its JSON; a write over it is refused with <c>document_too_large</c>.</summary>
+    /// <value>1 MiB (1,048,576).</value>
+    [Range(64, 64 * 1024 * 1024)]
+    public int MaxDocumentBytes { get; set; } = 1 << 20;
+
+    /// <summary>How many subscriptions one connection may hold; one more is refused with <c>too_many_subscriptions</c>.</summary>
+    /// <value>100.</value>
+    [Range(1, 100_000)]
+    public int MaxSubscriptionsPerConnection { get; set; } = 100;
+
     /// <summary>This node's id in a cluster (shared store): unique per process run.</summary>
     /// <value>A random id, <c>n-</c> and 12 hex digits.</value>
     public string NodeId { get; set; } = "n-" + Guid.NewGuid().ToString("N")[..12];

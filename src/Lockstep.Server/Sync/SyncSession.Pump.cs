@@ -84,6 +84,12 @@ internal sealed partial class SyncSession
             await ReplyErrorAsync(command.RequestId, ErrorCodes.DuplicateSubscription, $"Subscription '{sub.Id}' already exists on this connection.", cancellationToken);
             return;
         }
+        if (_subs.Count >= _options.MaxSubscriptionsPerConnection)
+        {
+            await ReplyErrorAsync(command.RequestId, ErrorCodes.TooManySubscriptions,
+                $"A connection may hold {_options.MaxSubscriptionsPerConnection} subscriptions; unsubscribe one first.", cancellationToken);
+            return;
+        }
         // Register interest before reading the snapshot, so that no batch committed after the
         // snapshot can slip past this session; batches the snapshot already covers are skipped.
         var existing = _subs.Values.ToList();

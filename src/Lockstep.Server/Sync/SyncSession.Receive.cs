@@ -88,6 +88,13 @@ internal sealed partial class SyncSession
             await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
             return false;
         }
+        if (subs.Count > _options.MaxSubscriptionsPerConnection)
+        {
+            await ReplyErrorAsync(id, ErrorCodes.TooManySubscriptions,
+                $"A connection may hold {_options.MaxSubscriptionsPerConnection} subscriptions; the hello resumes {subs.Count}.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManySubscriptions.Code);
+            return false;
+        }
         ClientId = clientId;
         var head = _engine.Head;
         var horizon = _engine.Horizon;
