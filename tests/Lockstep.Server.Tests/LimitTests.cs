@@ -50,6 +50,22 @@ public sealed class LimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_document_with_a_duplicate_field_is_refused_and_does_not_fail_the_batch_it_would_share()
+    {
+        // Found by the fuzz harness: duplicate keys used to fail the whole group-commit batch.
+        var c = Ops.Unique();
+        using var content = new StringContent("""{"n":1,"n":2}""", Encoding.UTF8, "application/json");
+        using var response = await _server.Http.PutAsync($"/v1/collections/{c}/docs/d", content);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        await using var client = await _server.ConnectAsync("dup");
+        await client.SendRawAsync("""{"t":"mut","id":7,"ops":[{"op":"patch","collection":"C","id":"d","set":{"o":{"p":1,"p":2}}}]}""".Replace("\"C\"", "\"" + c + "\"", StringComparison.Ordinal));
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
+        Assert.Equal("bad_frame", (string?)error["code"]);
+        var ok = await client.MutateAsync(Ops.Put(c, "d", new { n = 1 }));
+        Assert.Equal("ack", (string?)ok["t"]);
+    }
+
+    [Fact]
     public async Task Multibyte_characters_count_as_their_utf8_bytes()
     {
         var c = Ops.Unique();

@@ -18,6 +18,7 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
     [InlineData("[1,2,3]", "bad_frame")]
     [InlineData("{\"id\":1}", "bad_frame")]
     [InlineData("{\"t\":\"launch\",\"id\":1}", "unknown_type")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":{\"n\":1,\"n\":2}}]}", "bad_frame")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":\"nope\"}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"bad name\",\"id\":\"x\",\"doc\":{}}]}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":{\"a.b\":1}}]}", "invalid_document")]

@@ -228,7 +228,7 @@ internal sealed partial class SyncSession
         error = null;
         try
         {
-            var doc = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = 64 });
+            var doc = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 doc.Dispose();

@@ -127,9 +127,10 @@ public static class FuzzDriver
                         report.Errors++;
                         var code = json.RootElement.GetProperty("code").GetString() ?? "?";
                         report.Codes[code] = report.Codes.GetValueOrDefault(code) + 1;
-                        if (code == "internal_error")
+                        // Bad input must never look like a server or store failure.
+                        if (code is "internal_error" or "storage_unavailable" or "mutator_failed")
                         {
-                            report.Problems.Add($"internal_error for {frame}");
+                            report.Problems.Add($"{code} for {frame}");
                         }
                     }
                     else
