@@ -50,6 +50,9 @@ internal static partial class Log
     [LoggerMessage(4000, LogLevel.Trace, "Committed {Mutations} mutations, {Changes} changes, head {Head}")]
     public static partial void BatchCommitted(ILogger logger, int mutations, int changes, long head);
 
+    [LoggerMessage(4002, LogLevel.Error, "A write failed unexpectedly; only its mutation was refused")]
+    public static partial void WriteFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(4001, LogLevel.Warning, "Mutator {Name} threw")]
     public static partial void MutatorFailed(ILogger logger, Exception exception, string name);
 

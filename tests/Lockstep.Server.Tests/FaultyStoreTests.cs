@@ -10,6 +10,9 @@ namespace Lockstep.Server.Tests;
 /// <summary>The real SQLite store with commits that fail on demand, as a full disk or an I/O error would.</summary>
 public sealed class FaultyStore(IChangeStore inner) : IChangeStore
 {
+    /// <summary>Reading this document id throws as an unexpected bug would.</summary>
+    public const string PoisonId = "poison";
+
     private volatile bool _failCommits;
 
     public bool FailCommits
@@ -33,7 +36,8 @@ public sealed class FaultyStore(IChangeStore inner) : IChangeStore
     {
         public long Head => inner.Head;
 
-        public ValueTask<StoredDocument?> GetDocumentAsync(string collection, string id, CancellationToken cancellationToken) => inner.GetDocumentAsync(collection, id, cancellationToken);
+        public ValueTask<StoredDocument?> GetDocumentAsync(string collection, string id, CancellationToken cancellationToken) =>
+            id == PoisonId ? throw new InvalidOperationException("a bug meeting odd input (injected)") : inner.GetDocumentAsync(collection, id, cancellationToken);
 
         public ValueTask<MutationRecord?> GetMutationAsync(string clientId, long mutationNo, CancellationToken cancellationToken) => inner.GetMutationAsync(clientId, mutationNo, cancellationToken);
 
@@ -95,5 +99,19 @@ public sealed class FaultyStoreTests : IAsyncLifetime
         Assert.Equal([(long)first["seq"]!, (long)retried["seq"]!], changes);
         var doc = JsonNode.Parse(await _server.Http.GetStringAsync($"/v1/collections/{c}/docs/a"))!;
         Assert.Equal(2, (int)doc["n"]!);
+    }
+
+    [Fact]
+    public async Task An_unexpected_failure_in_one_mutation_refuses_only_that_one_and_the_batch_commits_the_rest()
+    {
+        var c = Ops.Unique();
+        await using var a = await _server.ConnectAsync("poison-a");
+        await using var b = await _server.ConnectAsync("poison-b");
+        // Sent together, so that they usually share a group-commit batch.
+        var poisoned = a.MutateAsync(Ops.Put(c, FaultyStore.PoisonId, new { n = 1 }));
+        var fine = b.MutateAsync(Ops.Put(c, "fine", new { n = 1 }));
+        Assert.Equal("internal_error", (string?)(await poisoned)["code"]);
+        Assert.Equal("ack", (string?)(await fine)["t"]);
+        Assert.Equal(1, (int)JsonNode.Parse(await _server.Http.GetStringAsync($"/v1/collections/{c}/docs/fine"))!["n"]!);
     }
 }

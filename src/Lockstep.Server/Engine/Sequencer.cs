@@ -198,8 +198,19 @@ internal sealed class Sequencer
         var scope = new MutationScope(state, _options);
         for (var i = 0; i < request.Ops.Count; i++)
         {
-            var (_, rejection) = await scope.ApplyAsync(request.Ops[i], cancellationToken);
-            if (rejection is not null)
+            (AppliedWrite? Write, Rejection? Rejection) applied;
+            try
+            {
+                applied = await scope.ApplyAsync(request.Ops[i], cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not System.Data.Common.DbException && e is not IOException)
+            {
+                // A bug meeting odd input must cost this mutation only, not the batch it shares with
+                // other clients' writes: nothing of it reached the batch yet (the scope is private).
+                Log.WriteFailed(_logger, e);
+                return WriteResult.Rejected(new Rejection(ErrorCodes.InternalError, "The write could not be applied; nothing was written. It has been logged.") with { OpIndex = i });
+            }
+            if (applied.Rejection is { } rejection)
             {
                 return WriteResult.Rejected(rejection with { OpIndex = i });
             }
