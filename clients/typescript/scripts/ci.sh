@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The TypeScript client, from a clean clone: install (from the committed lockfile), strict type check,
-# unit tests, build, then integration tests against the real server. The server must be built
+# unit tests, build, integration tests against the real server, then the browser samples end to end
+# in Debian's Chromium (installed with apt-get when missing; CI runs as root). The server must be built
 # already: LOCKSTEP_CLI_DLL names its lockstep.dll (default: the Release build, as ./test.sh makes it).
 set -euo pipefail
 caller="$PWD"
@@ -34,3 +35,19 @@ echo "== build"
 npm run --silent build
 echo "== integration tests (server: $LOCKSTEP_CLI_DLL)"
 npm run test:integration
+
+# playwright-core drives the system's Chromium; browser downloads are not used.
+chromium="${LOCKSTEP_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get > /dev/null; then
+    echo "no Chromium at $chromium: install Debian's package chromium (as root: apt-get install -y chromium), or set LOCKSTEP_CHROMIUM" >&2
+    exit 1
+  fi
+  echo "== installing Chromium (apt-get install chromium)"
+  started=$SECONDS
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+  echo "Chromium installed in $((SECONDS - started)) s"
+fi
+echo "== browser tests (samples/web in $("$chromium" --version 2>/dev/null | head -n 1))"
+npm run test:browser

@@ -67,7 +67,8 @@ export class Dialer {
     let index = -1;
     for (let k = 0; k < urls.length; k++) {
       const candidate = (this.urlIndex + k) % urls.length;
-      if (this.breakers[candidate]!.available) {
+      // With one URL there is nowhere else to go: its circuit would only add a wait (as in the .NET client).
+      if (urls.length === 1 || this.breakers[candidate]!.available) {
         index = candidate;
         break;
       }

@@ -20,7 +20,12 @@ internal static class ServeCommand
         var synchronous = new Option<SqliteSynchronous>("--synchronous") { Description = "Durability of each commit: full (fsync, the default), normal (fsync at checkpoints), off.", DefaultValueFactory = _ => SqliteSynchronous.Full };
         var strict = new Option<string[]>("--strict") { Description = "A collection whose writes need ifVersion (optimistic concurrency); repeatable.", AllowMultipleArgumentsPerToken = true };
         var postgres = new Option<string?>("--postgres") { Description = "Keep the log in PostgreSQL instead (an Npgsql connection string); nodes given the same database form a cluster. --data and --synchronous are then unused." };
-        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store, or on PostgreSQL with --postgres.") { data, urls, synchronous, strict, postgres };
+        var samples = new Option<string?>("--samples")
+        {
+            Description = "Serve the browser samples at /samples/ from this Lockstep checkout (its samples/web and clients/typescript/dist; "
+                + "the collection approvals is then strict), or 'off'. Default: the checkout holding the current directory or lockstep itself, if any.",
+        };
+        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store, or on PostgreSQL with --postgres.") { data, urls, synchronous, strict, postgres, samples };
         command.SetAction(async (result, cancellationToken) =>
         {
             var strictCollections = result.GetValue(strict) ?? [];
@@ -32,12 +37,20 @@ internal static class ServeCommand
                     return 2;
                 }
             }
-            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, result.GetValue(postgres), cancellationToken);
+            var samplesDir = result.GetValue(samples);
+            var sampleFiles = samplesDir == "off" ? null : SampleFiles.Find(samplesDir);
+            if (samplesDir is not null and not "off" && sampleFiles is null)
+            {
+                Console.Error.WriteLine($"lockstep serve: '{samplesDir}' holds no samples/web (give a Lockstep checkout, or 'off').");
+                return 2;
+            }
+            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, result.GetValue(postgres), sampleFiles, cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(DirectoryInfo data, string urls, SqliteSynchronous synchronous, string[] strict, string? postgres, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DirectoryInfo data, string urls, SqliteSynchronous synchronous, string[] strict, string? postgres, SampleFiles? samples,
+        CancellationToken cancellationToken)
     {
         var started = Stopwatch.StartNew();
         var path = Path.Combine(data.FullName, "lockstep.db");
@@ -54,7 +67,7 @@ internal static class ServeCommand
                 {
                     options.Collection(name, ConflictPolicy.Strict);
                 }
-            }, postgres: postgres);
+            }, postgres: postgres, samples: samples);
         }
         catch (ArgumentException e)
         {
@@ -76,6 +89,12 @@ internal static class ServeCommand
             ? $"data in {path} (synchronous={synchronous.ToString().ToLowerInvariant()}, head {engine.Head})"
             : $"log in PostgreSQL, node {engine.Options.NodeId} (head {engine.Head})";
         Console.WriteLine($"lockstep: listening on {string.Join(", ", app.Urls)}; {where}; ready in {started.ElapsedMilliseconds} ms");
+        if (samples is not null)
+        {
+            Console.WriteLine(samples.LibraryBuilt
+                ? $"lockstep: browser samples at {app.Urls.FirstOrDefault()}{SampleFiles.RequestPath}/ (from {samples.Checkout}; collection {SampleFiles.StrictCollection} is strict)"
+                : $"lockstep: browser samples at {app.Urls.FirstOrDefault()}{SampleFiles.RequestPath}/ need the TypeScript client built first: {samples.Library} is missing");
+        }
         await app.WaitForShutdownAsync(cancellationToken);
         return 0;
     }

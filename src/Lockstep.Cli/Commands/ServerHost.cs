@@ -1,3 +1,4 @@
+using Lockstep.Core;
 using Lockstep.Server;
 using Lockstep.Storage.Sqlite;
 using Microsoft.AspNetCore.Builder;
@@ -11,7 +12,7 @@ namespace Lockstep.Cli.Commands;
 internal static class ServerHost
 {
     public static WebApplication Build(string databasePath, string urls, SqliteSynchronous synchronous, Action<LockstepOptions>? configure = null, bool quiet = false,
-        string? postgres = null)
+        string? postgres = null, SampleFiles? samples = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(urls);
@@ -25,6 +26,10 @@ internal static class ServerHost
         {
             // The first URL is where other nodes' clients are told to find this one (GET /v1/cluster).
             options.NodeUrl = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+            if (samples is not null)
+            {
+                options.Collection(SampleFiles.StrictCollection, ConflictPolicy.Strict);
+            }
             configure?.Invoke(options);
         });
         if (postgres is null)
@@ -37,6 +42,7 @@ internal static class ServerHost
         }
         var app = builder.Build();
         app.MapLockstep("/v1");
+        samples?.Map(app);
         return app;
     }
 }
