@@ -74,6 +74,9 @@ export function bindForm<T extends object>(form: HTMLFormElement, collection: Lo
     }
   };
 
+  // The value this binding last wrote for each field: a browser `change` that only confirms it (fired on
+  // blur, after the `input`s that already wrote it) must not write it again over a newer remote edit.
+  const written = new Map<string, JsonValue>();
   const onEdit = (event: Event): void => {
     const control = event.target;
     if (!isControl(control) || !bound(control.name) || !controls(control.name).includes(control)) {
@@ -84,6 +87,10 @@ export function bindForm<T extends object>(form: HTMLFormElement, collection: Lo
     if (jsonEquals(value, current(control.name) ?? null)) {
       return;
     }
+    if (event.type === "change" && written.has(control.name) && jsonEquals(value, written.get(control.name)!)) {
+      return;
+    }
+    written.set(control.name, value);
     collection.patch(docId, { [control.name]: value } as JsonObject).catch((error: unknown) => {
       // A write cut short by disposal stays queued in the store: not a refusal.
       if (!(error instanceof ClientDisposedError)) {

@@ -90,7 +90,14 @@ async function setUp(doc: JsonObject) {
   const remote = (set: JsonObject): void => network.last.deliver({ t: "chg", sub: query.name, seq: ++seq, id: "f1", v: ++version, set });
   /** What the client has sent as patches so far. */
   const patches = (): JsonObject[] => network.last.framesOf("mut").map((m) => (m["ops"] as JsonObject[])[0]!["set"] as JsonObject);
-  return { network, client, forms, remote, patches };
+  /** The server confirms this client's last write: its ack, then its own change frame (with its mid). */
+  const confirmLast = (): void => {
+    const mut = network.last.framesOf("mut").at(-1)!;
+    const set = (mut["ops"] as JsonObject[])[0]!["set"] as JsonObject;
+    network.last.deliver({ t: "ack", id: mut["id"]!, seq: ++seq, results: [{ collection: "forms", id: "f1", v: ++version }] });
+    network.last.deliver({ t: "chg", sub: query.name, seq, id: "f1", v: version, mid: mut["mid"]!, set });
+  };
+  return { network, client, forms, remote, patches, confirmLast };
 }
 
 describe("bindForm", () => {
@@ -135,6 +142,28 @@ describe("bindForm", () => {
     form.focus(null);
     await tick();
     assert.equal(notes.value, "my draf", "my pending write still sits on top of theirs");
+  });
+
+  test("leaving a field does not write its older value over a newer edit from someone else", async () => {
+    const { forms, remote, patches, confirmLast } = await setUp({ title: "Q3" });
+    const form = new FakeForm();
+    const title = form.add("title");
+    bindForm(form as unknown as HTMLFormElement, forms, "f1");
+    form.focus(title);
+    form.type(title, "mine");
+    await until("my patch", () => patches().length === 1);
+    confirmLast();
+    await until("my write confirmed", () => forms.getVersion("f1") === 2);
+    // Someone else edits the same field later; the focused control keeps showing what I typed.
+    remote({ title: "theirs" });
+    await tick();
+    assert.equal(title.value, "mine");
+    // Leaving the field fires the browser's `change` for my (already written) edit: it must not be written again.
+    form.dispatch("change", title);
+    form.focus(null);
+    await tick();
+    assert.equal(patches().length, 1, "no second write of the older value");
+    assert.equal(title.value, "theirs", "the later writer wins");
   });
 
   test("a control that lost focus shows what arrived meanwhile", async () => {
