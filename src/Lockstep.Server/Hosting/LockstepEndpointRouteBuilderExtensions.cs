@@ -39,6 +39,25 @@ public static class LockstepEndpointRouteBuilderExtensions
         return group;
     }
 
+    /// <summary>
+    /// No Origin (not a browser), an Origin of the same host and port as the request, or one listed in
+    /// <see cref="LockstepOptions.AllowedOrigins"/> (<c>*</c> allows any).
+    /// </summary>
+    internal static bool OriginAllowed(HttpContext context, LockstepOptions options)
+    {
+        var origin = context.Request.Headers.Origin.ToString();
+        if (string.IsNullOrEmpty(origin))
+        {
+            return true;
+        }
+        if (options.AllowedOrigins.Contains("*") || options.AllowedOrigins.Contains(origin.TrimEnd('/')))
+        {
+            return true;
+        }
+        return Uri.TryCreate(origin, UriKind.Absolute, out var url)
+            && string.Equals(url.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
+    }
+
     private static async Task HandleSyncAsync(HttpContext context)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -47,6 +66,13 @@ public static class LockstepEndpointRouteBuilderExtensions
             return;
         }
         var engine = context.RequestServices.GetRequiredService<LockstepEngine>();
+        if (!OriginAllowed(context, engine.Options))
+        {
+            // Cross-site WebSocket hijacking: a page elsewhere must not ride on the user's browser.
+            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Forbidden,
+                $"WebSocket connections from origin '{context.Request.Headers.Origin}' are not allowed (LockstepOptions.AllowedOrigins).", 403);
+            return;
+        }
         await engine.Started;
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");

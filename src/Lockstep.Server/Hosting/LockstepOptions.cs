@@ -92,6 +92,14 @@ public sealed class LockstepOptions
     [Range(1, 100_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 100;
 
+    /// <summary>
+    /// Browser origins (<c>https://app.example.com</c>) whose pages may open the sync WebSocket besides
+    /// the server's own; <c>*</c> allows any. Requests without an <c>Origin</c> (not from a browser) are
+    /// always allowed. Guards against cross-site WebSocket hijacking.
+    /// </summary>
+    /// <value>Empty: only pages served from the same host and port.</value>
+    public HashSet<string> AllowedOrigins { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>This node's id in a cluster (shared store): unique per process run.</summary>
     /// <value>A random id, <c>n-</c> and 12 hex digits.</value>
     public string NodeId { get; set; } = "n-" + Guid.NewGuid().ToString("N")[..12];
