@@ -80,6 +80,9 @@ public static class ErrorCodes
     /// <summary>The connection already holds as many subscriptions as the server allows.</summary>
     public static readonly ErrorCode TooManySubscriptions = new("too_many_subscriptions", 429, false, "Too many subscriptions");
 
+    /// <summary>The client id already has as many open connections as the server allows.</summary>
+    public static readonly ErrorCode TooManyConnections = new("too_many_connections", 429, false, "Too many connections");
+
     /// <summary>The caller may not do this (reserved for the rules layer).</summary>
     public static readonly ErrorCode Forbidden = new("forbidden", 403, false, "Forbidden");
 
@@ -93,7 +96,7 @@ public static class ErrorCodes
         FrameTooLarge, BodyTooLarge, HelloRequired, NotFound, VersionConflict, PreconditionRequired,
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
-        Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions,
+        Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -14,6 +14,7 @@ public sealed class LimitTests : IAsyncLifetime
     {
         o.MaxDocumentBytes = 1000;
         o.MaxSubscriptionsPerConnection = 3;
+        o.MaxConnectionsPerClient = 2;
     });
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
@@ -93,6 +94,40 @@ public sealed class LimitTests : IAsyncLifetime
         Assert.Equal("ok", (string?)(await client.RequestAsync(new JsonObject { ["t"] = "unsub", ["sub"] = "s0" }))["t"]);
         await client.SubscribeAsync("s3", c);
         Assert.Empty(client.Violations);
+    }
+
+    [Fact]
+    public async Task A_client_id_over_its_connection_limit_is_refused_and_room_comes_back_when_one_closes()
+    {
+        var clientId = Ops.Unique();
+        await using var first = await _server.ConnectAsync(clientId);
+        var second = await _server.ConnectAsync(clientId);
+        Assert.Equal("welcome", (string?)second.Welcome["t"]);
+
+        await using (var third = await _server.ConnectAsync(clientId))
+        {
+            Assert.Equal("too_many_connections", (string?)third.Welcome["code"]);
+            Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, await third.WaitClosedAsync());
+        }
+        // Another client id is not affected.
+        await using (var other = await _server.ConnectAsync(Ops.Unique()))
+        {
+            Assert.Equal("welcome", (string?)other.Welcome["t"]);
+        }
+
+        await second.CloseAsync();
+        await second.DisposeAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            await using var again = await _server.ConnectAsync(clientId);
+            if ((string?)again.Welcome["t"] == "welcome")
+            {
+                break;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "the closed connection's place was never given back");
+            await Task.Delay(50);
+        }
     }
 
     [Fact]

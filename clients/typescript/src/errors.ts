@@ -33,6 +33,7 @@ export const ErrorCodes = {
   internal_error: true,
   document_too_large: false,
   too_many_subscriptions: false,
+  too_many_connections: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

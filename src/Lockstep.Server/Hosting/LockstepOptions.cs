@@ -92,6 +92,11 @@ public sealed class LockstepOptions
     [Range(1, 100_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 100;
 
+    /// <summary>How many connections may be open at once with one client id; one more is refused with <c>too_many_connections</c> and closed.</summary>
+    /// <value>16.</value>
+    [Range(1, 100_000)]
+    public int MaxConnectionsPerClient { get; set; } = 16;
+
     /// <summary>
     /// Browser origins (<c>https://app.example.com</c>) whose pages may open the sync WebSocket besides
     /// the server's own; <c>*</c> allows any. Requests without an <c>Origin</c> (not from a browser) are

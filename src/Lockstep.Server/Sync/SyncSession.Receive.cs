@@ -95,6 +95,17 @@ internal sealed partial class SyncSession
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManySubscriptions.Code);
             return false;
         }
+        if (clientId is not null)
+        {
+            if (!_engine.TryOpenClientConnection(clientId))
+            {
+                await ReplyErrorAsync(id, ErrorCodes.TooManyConnections,
+                    $"Client '{clientId}' already has {_options.MaxConnectionsPerClient} connections open.", cancellationToken);
+                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManyConnections.Code);
+                return false;
+            }
+            _countedClient = clientId;
+        }
         ClientId = clientId;
         var head = _engine.Head;
         var horizon = _engine.Horizon;

@@ -53,6 +53,9 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
 
     public string? ClientId { get; private set; }
 
+    /// <summary>The client id this session counts against <see cref="LockstepOptions.MaxConnectionsPerClient"/>.</summary>
+    private string? _countedClient;
+
     /// <summary>Runs the connection until it closes.</summary>
     public async Task RunAsync()
     {
@@ -81,6 +84,10 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         finally
         {
             _engine.FanOut.Remove(this);
+            if (_countedClient is not null)
+            {
+                _engine.CloseClientConnection(_countedClient);
+            }
             await _shutdown.DisposeAsync();
             if (_socket.State == WebSocketState.CloseSent)
             {
