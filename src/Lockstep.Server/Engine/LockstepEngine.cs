@@ -222,6 +222,24 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _connectionsByClient = new(StringComparer.Ordinal);
+    private int _connections;
+
+    /// <summary>Open sync connections on this server.</summary>
+    public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>Counts a new sync connection; false (nothing counted) at <see cref="LockstepOptions.MaxConnections"/>.</summary>
+    internal bool TryOpenConnection()
+    {
+        if (Interlocked.Increment(ref _connections) <= Options.MaxConnections)
+        {
+            return true;
+        }
+        Interlocked.Decrement(ref _connections);
+        return false;
+    }
+
+    /// <summary>Forgets a connection counted by <see cref="TryOpenConnection"/>.</summary>
+    internal void CloseConnection() => Interlocked.Decrement(ref _connections);
 
     /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
     internal bool TryOpenClientConnection(string clientId)

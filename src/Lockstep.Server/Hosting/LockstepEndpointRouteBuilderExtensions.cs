@@ -74,10 +74,26 @@ public static class LockstepEndpointRouteBuilderExtensions
             return;
         }
         await engine.Started;
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
-        var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var session = new SyncSession(socket, engine, logger, time, context.RequestAborted);
-        await session.RunAsync();
+        if (!engine.TryOpenConnection())
+        {
+            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Overloaded,
+                $"This server holds its limit of {engine.Options.MaxConnections} connections; retry with backoff, or another node.", 503);
+            return;
+        }
+        try
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                DangerousEnableCompression = engine.Options.EnableCompression,
+            });
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
+            var time = context.RequestServices.GetRequiredService<TimeProvider>();
+            var session = new SyncSession(socket, engine, logger, time, context.RequestAborted);
+            await session.RunAsync();
+        }
+        finally
+        {
+            engine.CloseConnection();
+        }
     }
 }

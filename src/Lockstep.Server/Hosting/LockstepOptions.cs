@@ -97,6 +97,19 @@ public sealed class LockstepOptions
     [Range(1, 100_000)]
     public int MaxConnectionsPerClient { get; set; } = 16;
 
+    /// <summary>How many sync WebSocket connections one server accepts at once; an upgrade beyond it is refused with 503 <c>overloaded</c>.</summary>
+    /// <value>100,000.</value>
+    [Range(1, 10_000_000)]
+    public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>
+    /// Whether to accept WebSocket per-message compression (permessage-deflate) when a client offers it.
+    /// Off by default: compression trades CPU for bandwidth and widens the attack surface. When on,
+    /// <see cref="MaxFrameBytes"/> still bounds every message after it is inflated.
+    /// </summary>
+    /// <value>False.</value>
+    public bool EnableCompression { get; set; }
+
     /// <summary>
     /// Browser origins (<c>https://app.example.com</c>) whose pages may open the sync WebSocket besides
     /// the server's own; <c>*</c> allows any. Requests without an <c>Origin</c> (not from a browser) are
