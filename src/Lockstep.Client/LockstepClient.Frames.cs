@@ -58,12 +58,39 @@ public sealed partial class LockstepClient
         var id = frame["id"] is JsonValue value && value.TryGetValue(out string? text) ? text : null;
         if (id is not null && id.StartsWith("s:", StringComparison.Ordinal) && _subs.TryGetValue(id[2..], out var sub))
         {
+            var error = LockstepException.FromFrame(frame);
+            if (error.IsTransient)
+            {
+                // Refused for now (rate_limited, overloaded): asked again after a backoff on the same connection.
+                sub.Requested = false;
+                _ = ResubscribeLaterAsync(sub, _connection, BackoffDelay(1));
+                return;
+            }
             // A refused subscription (an invalid filter, later: forbidden) is given up; its queries fault.
             RemoveSubscription(sub);
-            sub.Ready.TrySetException(LockstepException.FromFrame(frame));
+            sub.Ready.TrySetException(error);
             return;
         }
         Log.ServerError(_logger, (string?)frame["code"] ?? "?", (string?)frame["message"] ?? "");
+    }
+
+    private async Task ResubscribeLaterAsync(SubscriptionState sub, Connection? connection, TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _disposing.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            if (connection is not null && _connection == connection && _subs.TryGetValue(sub.Name, out var current) && current == sub && !sub.Requested)
+            {
+                connection.SendSubscribe(sub);
+            }
+        }
     }
 
     private void OnSnapshot(JsonObject frame)

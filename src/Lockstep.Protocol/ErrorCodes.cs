@@ -83,6 +83,9 @@ public static class ErrorCodes
     /// <summary>The client id already has as many open connections as the server allows.</summary>
     public static readonly ErrorCode TooManyConnections = new("too_many_connections", 429, false, "Too many connections");
 
+    /// <summary>The client sent more than its rate allows; retry after a short wait.</summary>
+    public static readonly ErrorCode RateLimited = new("rate_limited", 429, true, "Rate limited");
+
     /// <summary>The caller may not do this (reserved for the rules layer).</summary>
     public static readonly ErrorCode Forbidden = new("forbidden", 403, false, "Forbidden");
 
@@ -96,7 +99,7 @@ public static class ErrorCodes
         FrameTooLarge, BodyTooLarge, HelloRequired, NotFound, VersionConflict, PreconditionRequired,
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
-        Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections,
+        Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -462,6 +462,26 @@ public sealed class ClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rate_limited_write_or_subscription_is_retried_until_it_goes_through()
+    {
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.RateLimitPerSecond = 10;
+            o.RateLimitBurst = 4;
+        });
+        await using var client = Harness.Client(server.SyncUrl);
+        await client.StartAsync();
+        var docs = client.Collection(Harness.Unique("docs"));
+        // Ten writes at once against a bucket of four: the refused ones come back and are retried with the same mid.
+        var writes = Enumerable.Range(0, 10).Select(i => docs.PutAsync("d" + i, new JsonObject { ["i"] = i })).ToList();
+        await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(20));
+        // The bucket is low now: a subscription (bulk) is refused at first, then asked again.
+        await using var query = docs.Subscribe();
+        await query.ReadyAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(10, query.Count);
+    }
+
+    [Fact]
     public async Task Two_clients_may_not_share_a_local_store()
     {
         var store = Harness.TempStore();

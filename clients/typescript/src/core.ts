@@ -500,6 +500,18 @@ export class ClientCore {
     const id = frame["id"];
     if (typeof id === "string" && id.startsWith("s:")) {
       const sub = this.subs.get(id.slice(2));
+      const error = LockstepError.fromFrame(frame);
+      if (sub !== undefined && error.transient) {
+        // Refused for now (rate_limited, overloaded): asked again after a backoff on the same connection.
+        const connection = this.connection;
+        sub.requested = false;
+        setTimeout(() => {
+          if (this.connection === connection && this.subs.get(sub.name) === sub) {
+            this.sendSubscribe(sub);
+          }
+        }, this.backoff(1));
+        return;
+      }
       if (sub !== undefined) {
         // A refused subscription (an invalid filter, later: forbidden) is given up; its queries' ready() rejects.
         this.removeSubscription(sub);

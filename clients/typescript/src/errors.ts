@@ -34,6 +34,7 @@ export const ErrorCodes = {
   document_too_large: false,
   too_many_subscriptions: false,
   too_many_connections: false,
+  rate_limited: true,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

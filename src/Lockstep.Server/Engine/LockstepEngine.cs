@@ -33,6 +33,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         _logger = logger;
         _time = time ?? TimeProvider.System;
         Options = options.Value;
+        RateLimiter = new ClientRateLimiter(Options);
         Clock = new HybridClock(_time);
         FanOut = new FanOut();
         _shared = store as ISharedChangeStore;
@@ -224,6 +225,9 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _connectionsByClient = new(StringComparer.Ordinal);
     private int _connections;
 
+    /// <summary>Per-client rate limits (<see cref="LockstepOptions.RateLimitPerSecond"/>).</summary>
+    internal ClientRateLimiter RateLimiter { get; }
+
     /// <summary>Open sync connections on this server.</summary>
     public int Connections => Volatile.Read(ref _connections);
 
@@ -406,6 +410,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         await _stopping.CancelAsync();
         _stopping.Dispose();
         _closingConnections.Dispose();
+        RateLimiter.Dispose();
         Metrics.Dispose();
     }
 }

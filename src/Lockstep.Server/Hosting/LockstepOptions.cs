@@ -97,6 +97,29 @@ public sealed class LockstepOptions
     [Range(1, 100_000)]
     public int MaxConnectionsPerClient { get; set; } = 16;
 
+    /// <summary>
+    /// Requests per second each client may make on average (a token bucket per client id, or per
+    /// connection or address without one); 0 turns rate limiting off. Requests over it are refused with
+    /// <c>rate_limited</c> (transient).
+    /// </summary>
+    /// <value>5,000.</value>
+    [Range(0, 10_000_000)]
+    public int RateLimitPerSecond { get; set; } = 5_000;
+
+    /// <summary>How many requests a client may make at once before the average applies (the bucket's size).</summary>
+    /// <value>10,000.</value>
+    [Range(1, 100_000_000)]
+    public int RateLimitBurst { get; set; } = 10_000;
+
+    /// <summary>
+    /// The share of a client's bucket kept for interactive requests (writes, single reads): bulk sync —
+    /// new subscriptions' snapshots, listings, the change feed — is refused once fewer tokens than this
+    /// share are left, so bulk traffic never starves interactive traffic (the priority lanes).
+    /// </summary>
+    /// <value>0.5.</value>
+    [Range(0.0, 1.0)]
+    public double RateLimitInteractiveReserve { get; set; } = 0.5;
+
     /// <summary>How many sync WebSocket connections one server accepts at once; an upgrade beyond it is refused with 503 <c>overloaded</c>.</summary>
     /// <value>100,000.</value>
     [Range(1, 10_000_000)]

@@ -16,6 +16,7 @@ internal static partial class DocumentEndpoints
 {
     public static void Map(RouteGroupBuilder group)
     {
+        group.AddEndpointFilter(RateLimitAsync);
         group.MapGet("/collections/{collection}/docs/{id}", GetDocumentAsync);
         group.MapPut("/collections/{collection}/docs/{id}", PutDocumentAsync);
         group.MapPatch("/collections/{collection}/docs/{id}", PatchDocumentAsync);
@@ -310,6 +311,29 @@ internal static partial class DocumentEndpoints
             }
             w.WriteEndArray();
         });
+    }
+
+    /// <summary>
+    /// Per-client rate limits over REST: the bucket of the <c>Lockstep-Client-Id</c> header, else of the
+    /// remote address. Listings and the change feed are bulk; everything else is interactive.
+    /// </summary>
+    private static async ValueTask<object?> RateLimitAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
+        var key = client.Length > 0 ? "client:" + client : "ip:" + context.Connection.RemoteIpAddress;
+        var path = context.Request.Path.Value ?? "";
+        var bulk = HttpMethods.IsGet(context.Request.Method)
+            && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
+        var engine = Engine(context);
+        if (!engine.RateLimiter.TryAcquire(key, bulk))
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await Problems.Write(context, ErrorCodes.RateLimited,
+                $"Over {engine.Options.RateLimitPerSecond} requests per second for this client; retry shortly (listings and the change feed wait while interactive requests use the reserve).");
+            return Results.Empty;
+        }
+        return await next(invocation);
     }
 
     private static async Task GetClusterAsync(HttpContext context)

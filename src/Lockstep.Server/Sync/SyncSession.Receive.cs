@@ -327,6 +327,12 @@ internal sealed partial class SyncSession
                     await ReplyErrorAsync(id, rejection!, cancellationToken);
                     return;
                 }
+                // A snapshot is bulk sync: it waits while the client's interactive reserve is in use.
+                if (!_engine.RateLimiter.TryAcquire(RateKey, bulk: true))
+                {
+                    await ReplyRateLimitedAsync(id, cancellationToken);
+                    return;
+                }
                 _inbox.Writer.TryWrite(new SubscribeCommand(id, sub!, Reset: false));
                 return;
             case MessageTypes.Unsubscribe:
@@ -340,6 +346,11 @@ internal sealed partial class SyncSession
                 return;
             case MessageTypes.Mutate:
             case MessageTypes.Call:
+                if (!_engine.RateLimiter.TryAcquire(RateKey, bulk: false))
+                {
+                    await ReplyRateLimitedAsync(id, cancellationToken);
+                    return;
+                }
                 await HandleWriteAsync(root, id, type, cancellationToken);
                 return;
             case MessageTypes.Hello:
@@ -350,6 +361,13 @@ internal sealed partial class SyncSession
                 return;
         }
     }
+
+    /// <summary>The rate-limit bucket of this connection: its client id's, else its own.</summary>
+    private string RateKey => ClientId is { } client ? "client:" + client : "session:" + Id;
+
+    private ValueTask ReplyRateLimitedAsync(JsonElement id, CancellationToken cancellationToken) =>
+        ReplyErrorAsync(id, ErrorCodes.RateLimited,
+            $"Over {_options.RateLimitPerSecond} requests per second for this client; retry shortly (bulk sync waits while interactive requests use the reserve).", cancellationToken);
 
     private async Task HandleWriteAsync(JsonElement root, JsonElement id, string type, CancellationToken cancellationToken)
     {
