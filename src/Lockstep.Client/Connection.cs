@@ -14,7 +14,6 @@ internal sealed class Connection : IDisposable
     private readonly Channel<string> _outgoing = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private long _lastReceived = Environment.TickCount64;
-    private long _lastSent = Environment.TickCount64;
     private long _nextRequest;
 
     public Connection(ClientWebSocket socket, Uri url, JsonObject welcome)
@@ -29,8 +28,6 @@ internal sealed class Connection : IDisposable
     public JsonObject Welcome { get; }
 
     public long LastReceived => Interlocked.Read(ref _lastReceived);
-
-    public long LastSent => Interlocked.Read(ref _lastSent);
 
     public CancellationToken Stopping => _stop.Token;
 
@@ -88,7 +85,6 @@ internal sealed class Connection : IDisposable
         {
             var bytes = Encoding.UTF8.GetBytes(text);
             await _socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, token).ConfigureAwait(false);
-            Interlocked.Exchange(ref _lastSent, Environment.TickCount64);
         }
     }
 

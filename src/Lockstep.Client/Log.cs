@@ -13,9 +13,6 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "Connection to {Url} lost: {Reason}")]
     public static partial void Disconnected(ILogger logger, Uri url, string reason);
 
-    [LoggerMessage(1003, LogLevel.Warning, "Connection to {Url} given up: {Reason}")]
-    public static partial void ConnectionGivenUp(ILogger logger, Uri url, string reason);
-
     [LoggerMessage(2000, LogLevel.Warning, "Server error without a request: {Code}: {Message}")]
     public static partial void ServerError(ILogger logger, string code, string message);
 

@@ -37,33 +37,52 @@ public static class DocumentWriter
         }
 
         var previous = exists ? ParseBody(current!) : null;
+        var (after, rejection) = Transform(previous, op, current);
+        if (rejection is not null)
+        {
+            return (null, rejection);
+        }
+        return after is null
+            ? Done(new AppliedWrite(op.Collection, op.Id, currentVersion + 1, Deleted: true, Created: false, null, Delta.Empty, previous))
+            : Done(Written(op, currentVersion, exists, after, previous));
+    }
+
+    /// <summary>
+    /// The body <paramref name="op"/> makes of <paramref name="before"/> (null: no document), without
+    /// version checks: a new object (null for a delete), or the rejection. <paramref name="before"/> is
+    /// not changed. The server applies it after its version checks; a client applies it to show its
+    /// unconfirmed writes, so the two cannot disagree.
+    /// </summary>
+    /// <param name="before">The document before the op, or null.</param>
+    /// <param name="op">The op.</param>
+    /// <param name="current">The stored document, carried by rejections that show it.</param>
+    public static (JsonObject? After, Rejection? Rejection) Transform(JsonObject? before, DocumentOp op, StoredDocument? current = null)
+    {
+        ArgumentNullException.ThrowIfNull(op);
         switch (op)
         {
             case DeleteOp:
-                if (!exists)
-                {
-                    return Reject(ErrorCodes.NotFound, $"{op.Collection}/{op.Id} does not exist.", current);
-                }
-                return Done(new AppliedWrite(op.Collection, op.Id, currentVersion + 1, Deleted: true, Created: false, null, Delta.Empty, previous));
+                return before is null
+                    ? Refuse(ErrorCodes.NotFound, $"{op.Collection}/{op.Id} does not exist.", current)
+                    : (null, null);
 
             case PutOp put:
                 {
                     if (DocumentValidator.Validate(put.Document) is { } invalid)
                     {
-                        return Reject(ErrorCodes.InvalidDocument, invalid, null);
+                        return Refuse(ErrorCodes.InvalidDocument, invalid, null);
                     }
-                    var after = (JsonObject)put.Document.DeepClone();
-                    return Done(Written(op, currentVersion, exists, after, previous));
+                    return ((JsonObject)put.Document.DeepClone(), null);
                 }
 
             case PatchOp patch:
                 {
-                    var after = previous is null ? [] : (JsonObject)previous.DeepClone();
+                    var after = before is null ? [] : (JsonObject)before.DeepClone();
                     foreach (var path in patch.Unset)
                     {
                         if (!Names.TrySplitPath(path, out var segments))
                         {
-                            return Reject(ErrorCodes.InvalidRequest, $"'{path}' is not a valid field path.", null);
+                            return Refuse(ErrorCodes.InvalidRequest, $"'{path}' is not a valid field path.", null);
                         }
                         DocumentPaths.Unset(after, segments);
                     }
@@ -71,44 +90,44 @@ public static class DocumentWriter
                     {
                         if (!Names.TrySplitPath(path, out var segments))
                         {
-                            return Reject(ErrorCodes.InvalidRequest, $"'{path}' is not a valid field path.", null);
+                            return Refuse(ErrorCodes.InvalidRequest, $"'{path}' is not a valid field path.", null);
                         }
                         if (DocumentValidator.ValidateValue(value, segments.Length, path) is { } invalid)
                         {
-                            return Reject(ErrorCodes.InvalidDocument, invalid, null);
+                            return Refuse(ErrorCodes.InvalidDocument, invalid, null);
                         }
                         if (DocumentPaths.TrySet(after, segments, value?.DeepClone()) is { } error)
                         {
-                            return Reject(ErrorCodes.InvalidOperation, error, current);
+                            return Refuse(ErrorCodes.InvalidOperation, error, current);
                         }
                     }
-                    return Done(Written(op, currentVersion, exists, after, previous));
+                    return (after, null);
                 }
 
             case MergePatchOp merge:
                 {
-                    var after = previous is null ? [] : (JsonObject)previous.DeepClone();
+                    var after = before is null ? [] : (JsonObject)before.DeepClone();
                     MergePatch(after, merge.Patch);
                     if (DocumentValidator.Validate(after) is { } invalid)
                     {
-                        return Reject(ErrorCodes.InvalidDocument, invalid, null);
+                        return Refuse(ErrorCodes.InvalidDocument, invalid, null);
                     }
-                    return Done(Written(op, currentVersion, exists, after, previous));
+                    return (after, null);
                 }
 
             case IncOp inc:
                 {
                     if (!Names.TrySplitPath(inc.Path, out var segments))
                     {
-                        return Reject(ErrorCodes.InvalidRequest, $"'{inc.Path}' is not a valid field path.", null);
+                        return Refuse(ErrorCodes.InvalidRequest, $"'{inc.Path}' is not a valid field path.", null);
                     }
-                    var after = previous is null ? [] : (JsonObject)previous.DeepClone();
+                    var after = before is null ? [] : (JsonObject)before.DeepClone();
                     decimal start = 0;
                     if (DocumentPaths.TryGet(after, segments, out var existing) && existing is not null)
                     {
                         if (!TryReadNumber(existing, out start))
                         {
-                            return Reject(ErrorCodes.InvalidOperation, $"'{inc.Path}' is not a number, so it cannot be incremented.", current);
+                            return Refuse(ErrorCodes.InvalidOperation, $"'{inc.Path}' is not a number, so it cannot be incremented.", current);
                         }
                     }
                     decimal sum;
@@ -118,19 +137,22 @@ public static class DocumentWriter
                     }
                     catch (OverflowException)
                     {
-                        return Reject(ErrorCodes.InvalidOperation, $"Incrementing '{inc.Path}' overflows.", current);
+                        return Refuse(ErrorCodes.InvalidOperation, $"Incrementing '{inc.Path}' overflows.", current);
                     }
                     if (DocumentPaths.TrySet(after, segments, NumberNode(sum)) is { } error)
                     {
-                        return Reject(ErrorCodes.InvalidOperation, error, current);
+                        return Refuse(ErrorCodes.InvalidOperation, error, current);
                     }
-                    return Done(Written(op, currentVersion, exists, after, previous));
+                    return (after, null);
                 }
 
             default:
                 throw new ArgumentException($"Unknown operation type {op.GetType().Name}.", nameof(op));
         }
     }
+
+    private static (JsonObject?, Rejection?) Refuse(ErrorCode code, string message, StoredDocument? current) =>
+        (null, new Rejection(code, message, current));
 
     private static AppliedWrite Written(DocumentOp op, long currentVersion, bool exists, JsonObject after, JsonObject? previous) =>
         new(op.Collection, op.Id, currentVersion + 1, Deleted: false, Created: !exists, after, Delta.Compute(previous, after), previous);

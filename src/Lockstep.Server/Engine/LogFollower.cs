@@ -40,9 +40,6 @@ internal sealed class LogFollower
         _logger = logger;
     }
 
-    /// <summary>Changes read from the store because another node wrote them (or they arrived out of turn).</summary>
-    public long ChangesFollowed { get; private set; }
-
     /// <summary>Called by the sequencer after its commit: publishes the batch when it continues the head, else wakes the reader.</summary>
     public void OnLocalCommit(ChangeBatch batch)
     {
@@ -192,7 +189,6 @@ internal sealed class LogFollower
                 {
                     Remember(fresh);
                     _fanOut.Publish(new ChangeBatch(fresh, fresh[^1].Seq));
-                    ChangesFollowed += fresh.Count;
                 }
             }
             if (page.Count < PageSize)

@@ -89,26 +89,16 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
                 _engine.CloseClientConnection(_countedClient);
             }
             await _shutdown.DisposeAsync();
-            if (_socket.State == WebSocketState.CloseSent)
+            if (Volatile.Read(ref _closeStarted) != 0 && _socket.State == WebSocketState.CloseSent)
             {
                 // Let the client read what was sent and answer the close: aborting now would reset the
-                // connection and could discard the error frame that explains the close. The close may
-                // be the WebSocket layer's own (1007 for invalid UTF-8), so bound the wait here too.
-                if (Interlocked.Exchange(ref _closeStarted, 1) == 0)
-                {
-                    _closing.CancelAfter(TimeSpan.FromSeconds(2));
-                }
+                // connection and could discard the error frame that explains the close.
                 await Quietly(DrainUntilClosedAsync(_closing.Token));
             }
             await _closing.CancelAsync();
             _inbox.Writer.TryComplete();
             await Task.WhenAll(Quietly(pump), Quietly(timer));
-            if (_socket.State is not (WebSocketState.Closed or WebSocketState.CloseSent))
-            {
-                _socket.Abort();
-            }
-            // After a close frame went out, ending the request lets the server flush it and close the
-            // connection cleanly; an abort could reset the connection before the client reads it.
+            _socket.Abort();
             Dispose();
         }
     }
@@ -214,10 +204,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         if (queued > _options.SendBufferChanges && queued != batch.Changes.Count)
         {
             Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
-            if (Interlocked.Exchange(ref _overflowed, 1) == 0)
-            {
-                _inbox.Writer.TryWrite(OverflowCommand.Instance);
-            }
+            Overflow();
             return;
         }
         _engine.Metrics.Queued(queued);
