@@ -21,6 +21,12 @@ public static class CloseCodes
     /// <summary>Nothing arrived for longer than the idle timeout.</summary>
     public const int IdleTimeout = 4000;
 
+    /// <summary>The connection's token expired: reconnect with a fresh one.</summary>
+    public const int TokenExpired = 4001;
+
+    /// <summary>A frame took longer than the frame timeout to arrive whole (a slow sender holding a buffer).</summary>
+    public const int FrameTimeout = 4002;
+
     /// <summary>A binary frame arrived; protocol version 1 is JSON text only.</summary>
     public const int UnsupportedData = 1003;
 }

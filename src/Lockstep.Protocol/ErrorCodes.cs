@@ -86,7 +86,13 @@ public static class ErrorCodes
     /// <summary>The client sent more than its rate allows; retry after a short wait.</summary>
     public static readonly ErrorCode RateLimited = new("rate_limited", 429, true, "Rate limited");
 
-    /// <summary>The caller may not do this (reserved for the rules layer).</summary>
+    /// <summary>The connection's token expired; reconnect with a fresh token (transient: the SDKs do so through their token provider).</summary>
+    public static readonly ErrorCode TokenExpired = new("token_expired", 401, true, "Token expired");
+
+    /// <summary>A frame was sent so slowly that it did not arrive whole within the frame timeout.</summary>
+    public static readonly ErrorCode FrameTimeout = new("frame_timeout", 408, false, "Frame timeout");
+
+    /// <summary>The caller may not do this: the collection's access rules, or an API key's scopes, do not allow it.</summary>
     public static readonly ErrorCode Forbidden = new("forbidden", 403, false, "Forbidden");
 
     /// <summary>An unexpected server error; it has been logged.</summary>
@@ -100,6 +106,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
+        TokenExpired, FrameTimeout,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Warning, "Session {Session} failed")]
     public static partial void SessionFailed(ILogger logger, Exception exception, string session);
 
+    [LoggerMessage(1003, LogLevel.Information, "Session {Session} refused at hello: {Reason}")]
+    public static partial void SessionRefused(ILogger logger, string session, string reason);
+
     [LoggerMessage(2000, LogLevel.Debug, "Session {Session} sent a bad frame: {Code} {Message}")]
     public static partial void BadFrame(ILogger logger, string session, string code, string message);
 

@@ -24,9 +24,15 @@ public sealed class CliTests : IAsyncLifetime
         }
     }
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    private static Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
         info.ArgumentList.Add(ServerProcess.CliPath);
         foreach (var arg in args)
         {
@@ -50,6 +56,61 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     private string Url => _server.HttpUrl.ToString();
+
+    [Fact]
+    public async Task An_API_key_made_by_apikey_new_and_configured_with_config_is_required_and_accepted()
+    {
+        var made = await RunAsync("apikey", "new", "--name", "billing", "--scope", "read", "--scope", "write");
+        Assert.Equal(0, made.Exit);
+        var lines = made.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var key = lines.Single(l => l.StartsWith("key:", StringComparison.Ordinal))["key:".Length..].Trim();
+        var entry = JsonNode.Parse(lines.Single(l => l.StartsWith("entry:", StringComparison.Ordinal))["entry:".Length..])!;
+        Assert.StartsWith("lsk_", key, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, made.Out.Replace("key:   " + key, "", StringComparison.Ordinal), StringComparison.Ordinal); // only the hash goes in the entry
+
+        var dir = Path.Combine(Path.GetTempPath(), "lockstep-cli-auth-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var config = Path.Combine(dir, "lockstep.json");
+            await File.WriteAllTextAsync(config, new JsonObject { ["Lockstep"] = new JsonObject { ["Auth"] = new JsonObject { ["ApiKeys"] = new JsonArray(entry.DeepClone()) } } }.ToJsonString());
+            await using var secured = await ServerProcess.StartAsync(Path.Combine(dir, "data"), null, "--config", config);
+            var url = secured.HttpUrl.ToString();
+
+            var anonymous = await RunAsync("put", "tasks", "t1", """{"title":"x"}""", "--url", url);
+            Assert.NotEqual(0, anonymous.Exit);
+            Assert.Contains("unauthorized", anonymous.Err + anonymous.Out, StringComparison.Ordinal);
+
+            var withKey = new Dictionary<string, string> { ["LOCKSTEP_TOKEN"] = key };
+            Assert.Equal(0, (await RunAsync(withKey, "put", "tasks", "t1", """{"title":"x"}""", "--url", url)).Exit);
+            var got = await RunAsync(withKey, "get", "tasks", "t1", "--url", url);
+            Assert.Equal(0, got.Exit);
+            Assert.Equal("x", (string?)JsonNode.Parse(got.Out)!["title"]);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Serve_beyond_loopback_without_authentication_refuses_to_start_unless_opened()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lockstep-cli-open-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var refused = await RunAsync("serve", "--data", dir, "--urls", $"http://0.0.0.0:{ServerProcess.FreePort()}", "--samples", "off");
+            Assert.Equal(2, refused.Exit);
+            Assert.Contains("--open", refused.Err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
 
     [Fact]
     public async Task Put_get_patch_and_tail_work_and_a_stale_version_fails_with_its_code()

@@ -49,7 +49,7 @@ public sealed class SyncClient : IAsyncDisposable
     public bool Reading { get; set; } = true;
 
     public static async Task<SyncClient> ConnectAsync(Uri url, string? clientId = null, long? cursor = null, object[]? subs = null, bool hello = true,
-        Dictionary<string, Dictionary<string, (long Version, JsonObject Doc)>>? views = null)
+        Dictionary<string, Dictionary<string, (long Version, JsonObject Doc)>>? views = null, string? token = null)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
@@ -63,6 +63,10 @@ public sealed class SyncClient : IAsyncDisposable
         if (hello)
         {
             var request = new JsonObject { ["t"] = "hello", ["clientId"] = clientId, ["protocol"] = 1 };
+            if (token is not null)
+            {
+                request["token"] = token;
+            }
             if (cursor is not null)
             {
                 request["cursor"] = cursor;

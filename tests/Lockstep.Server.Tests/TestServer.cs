@@ -36,7 +36,11 @@ public sealed class TestServer : IAsyncDisposable
 
     public LockstepEngine Engine => _app.Services.GetRequiredService<LockstepEngine>();
 
-    public static async Task<TestServer> StartAsync(Action<LockstepOptions>? configure = null, Action<LockstepBuilder>? build = null, string? dataDir = null)
+    /// <param name="configure">Options on top of the test defaults.</param>
+    /// <param name="build">Mutators and such.</param>
+    /// <param name="dataDir">Where the store lives (a new temp directory by default).</param>
+    /// <param name="open">Open to anyone (the default here); auth tests pass false and configure credentials.</param>
+    public static async Task<TestServer> StartAsync(Action<LockstepOptions>? configure = null, Action<LockstepBuilder>? build = null, string? dataDir = null, bool open = true)
     {
         dataDir ??= Path.Combine(Path.GetTempPath(), "lockstep-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
@@ -48,12 +52,26 @@ public sealed class TestServer : IAsyncDisposable
         {
             o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
             o.IdleTimeout = TimeSpan.FromSeconds(30);
+            if (open)
+            {
+                o.Auth.OpenToAnyone();
+            }
             configure?.Invoke(o);
         }).AddSqliteStore(Path.Combine(dataDir, "lockstep.db"), Lockstep.Storage.Sqlite.SqliteSynchronous.Normal);
         build?.Invoke(lockstep);
         var app = builder.Build();
         app.MapLockstep("/v1");
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            // A server that fails to start (a configuration test) leaves nothing behind.
+            await app.DisposeAsync();
+            Directory.Delete(dataDir, recursive: true);
+            throw;
+        }
         return new TestServer(app, dataDir);
     }
 

@@ -25,7 +25,9 @@ internal static class ServeCommand
             Description = "Serve the browser samples at /samples/ from this Lockstep checkout (its samples/web and clients/typescript/dist; "
                 + "the collection approvals is then strict), or 'off'. Default: the checkout holding the current directory or lockstep itself, if any.",
         };
-        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store, or on PostgreSQL with --postgres.") { data, urls, synchronous, strict, postgres, samples };
+        var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file (the section Lockstep: authentication, rules, limits; docs/security.md). appsettings.json and environment variables such as Lockstep__Auth__AllowAnonymous=true also apply." };
+        var open = new Option<bool>("--open") { Description = "Serve anyone without credentials, read and write everything (default only when listening on loopback with no authentication configured)." };
+        var command = new Command("serve", "Run the Lockstep server on an embedded SQLite store, or on PostgreSQL with --postgres.") { data, urls, synchronous, strict, postgres, samples, config, open };
         command.SetAction(async (result, cancellationToken) =>
         {
             var strictCollections = result.GetValue(strict) ?? [];
@@ -44,13 +46,20 @@ internal static class ServeCommand
                 Console.Error.WriteLine($"lockstep serve: '{samplesDir}' holds no samples/web (give a Lockstep checkout, or 'off').");
                 return 2;
             }
-            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, result.GetValue(postgres), sampleFiles, cancellationToken);
+            var configFile = result.GetValue(config);
+            if (configFile is { Exists: false })
+            {
+                Console.Error.WriteLine($"lockstep serve: the configuration file '{configFile.FullName}' does not exist.");
+                return 2;
+            }
+            return await RunAsync(result.GetValue(data)!, result.GetValue(urls)!, result.GetValue(synchronous), strictCollections, result.GetValue(postgres), sampleFiles,
+                configFile?.FullName, result.GetValue(open), cancellationToken);
         });
         return command;
     }
 
     private static async Task<int> RunAsync(DirectoryInfo data, string urls, SqliteSynchronous synchronous, string[] strict, string? postgres, SampleFiles? samples,
-        CancellationToken cancellationToken)
+        string? configFile, bool open, CancellationToken cancellationToken)
     {
         var started = Stopwatch.StartNew();
         var path = Path.Combine(data.FullName, "lockstep.db");
@@ -67,7 +76,7 @@ internal static class ServeCommand
                 {
                     options.Collection(name, ConflictPolicy.Strict);
                 }
-            }, postgres: postgres, samples: samples);
+            }, postgres: postgres, samples: samples, configFile: configFile, open: open);
         }
         catch (ArgumentException e)
         {
@@ -79,16 +88,27 @@ internal static class ServeCommand
         {
             await app.StartAsync(cancellationToken);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or Npgsql.NpgsqlException or Microsoft.Extensions.Options.OptionsValidationException)
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or FormatException or Npgsql.NpgsqlException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             Console.Error.WriteLine($"lockstep serve: {e.Message}");
             return 1;
         }
         var engine = app.Services.GetRequiredService<LockstepEngine>();
+        var auth = engine.Options.Auth;
+        if (!auth.HasCredentials && !auth.AllowAnonymous)
+        {
+            Console.Error.WriteLine("lockstep serve: no authentication is configured and the server listens beyond loopback, so it would refuse every request. "
+                + "Configure API keys or JWT (Lockstep:Auth, docs/security.md), or pass --open to serve anyone.");
+            await app.StopAsync(CancellationToken.None);
+            return 2;
+        }
         var where = postgres is null
             ? $"data in {path} (synchronous={synchronous.ToString().ToLowerInvariant()}, head {engine.Head})"
             : $"log in PostgreSQL, node {engine.Options.NodeId} (head {engine.Head})";
         Console.WriteLine($"lockstep: listening on {string.Join(", ", app.Urls)}; {where}; ready in {started.ElapsedMilliseconds} ms");
+        Console.WriteLine(auth.HasCredentials
+            ? $"lockstep: authentication on ({auth.ApiKeys.Count} API keys{(auth.Jwt.IsConfigured ? ", JWT" : "")}){(auth.AllowAnonymous ? "; anonymous requests allowed" : "")}"
+            : "lockstep: open to anyone who can reach it (no authentication configured; docs/security.md)");
         if (samples is not null)
         {
             Console.WriteLine(samples.LibraryBuilt

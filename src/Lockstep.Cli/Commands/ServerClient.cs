@@ -31,7 +31,16 @@ internal static class ServerClient
         return null;
     }
 
-    public static HttpClient Create(Uri url) => new() { BaseAddress = url, Timeout = Timeout.InfiniteTimeSpan };
+    /// <summary>An HTTP client for the server; with <c>LOCKSTEP_TOKEN</c> set (an API key or a JWT), it authenticates with it.</summary>
+    public static HttpClient Create(Uri url)
+    {
+        var http = new HttpClient { BaseAddress = url, Timeout = Timeout.InfiniteTimeSpan };
+        if (Environment.GetEnvironmentVariable("LOCKSTEP_TOKEN") is { Length: > 0 } token)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return http;
+    }
 
     /// <summary>Runs a call, printing a one-line message for an unreachable server.</summary>
     public static async Task<int> RunAsync(string command, Uri url, Func<HttpClient, Task<int>> call)

@@ -12,9 +12,13 @@ namespace Lockstep.Cli.Commands;
 internal static class ServerHost
 {
     public static WebApplication Build(string databasePath, string urls, SqliteSynchronous synchronous, Action<LockstepOptions>? configure = null, bool quiet = false,
-        string? postgres = null, SampleFiles? samples = null)
+        string? postgres = null, SampleFiles? samples = null, string? configFile = null, bool open = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        if (configFile is not null)
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+        }
         builder.WebHost.UseUrls(urls);
         if (quiet)
         {
@@ -32,6 +36,16 @@ internal static class ServerHost
             }
             configure?.Invoke(options);
         });
+        // With no credentials configured, a server reachable only from this machine is open to anyone on
+        // it (development); one reachable from elsewhere must be opened explicitly (--open).
+        var loopbackOnly = IsLoopbackOnly(urls);
+        builder.Services.PostConfigure<LockstepOptions>(options =>
+        {
+            if (open || (loopbackOnly && !options.Auth.HasCredentials && !options.Auth.AllowAnonymous))
+            {
+                options.Auth.OpenToAnyone();
+            }
+        });
         if (postgres is null)
         {
             lockstep.AddSqliteStore(databasePath, synchronous);
@@ -45,4 +59,10 @@ internal static class ServerHost
         samples?.Map(app);
         return app;
     }
+
+    /// <summary>True when every URL listens on a loopback address (127.0.0.0/8, ::1 or localhost).</summary>
+    public static bool IsLoopbackOnly(string urls) =>
+        urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).All(url =>
+            Uri.TryCreate(url.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var u)
+            && (u.IsLoopback || (System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip))));
 }

@@ -34,11 +34,12 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         _time = time ?? TimeProvider.System;
         Options = options.Value;
         RateLimiter = new ClientRateLimiter(Options);
+        Access = new AccessPolicy(Options);
         Clock = new HybridClock(_time);
         FanOut = new FanOut();
         _shared = store as ISharedChangeStore;
         Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger, ObserveHorizon);
-        Sequencer = new Sequencer(store, FanOut, Clock, Options, Metrics, logger, Follower);
+        Sequencer = new Sequencer(store, FanOut, Clock, Options, Access, Metrics, logger, Follower);
     }
 
     private readonly ISharedChangeStore? _shared;
@@ -61,6 +62,11 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     public LockstepOptions Options { get; }
 
     internal HybridClock Clock { get; }
+
+    /// <summary>The access rules and API keys, parsed from the options.</summary>
+    internal AccessPolicy Access { get; }
+
+    internal TimeProvider Time => _time;
 
     internal FanOut FanOut { get; }
 

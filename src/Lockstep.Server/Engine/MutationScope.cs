@@ -43,13 +43,29 @@ internal sealed class MutationScope
     }
 
     /// <summary>Applies one op to the overlay; returns the rejection, or null when it applied.</summary>
-    public async ValueTask<(AppliedWrite? Write, Rejection? Rejection)> ApplyAsync(DocumentOp op, CancellationToken cancellationToken)
+    /// <param name="op">The op.</param>
+    /// <param name="cancellationToken">Cancels the store read.</param>
+    /// <param name="grant">
+    /// What the caller may write (null: anything, for trusted code). Under an owner grant the document must
+    /// be absent or the caller's before the op, and deleted or the caller's after it.
+    /// </param>
+    public async ValueTask<(AppliedWrite? Write, Rejection? Rejection)> ApplyAsync(DocumentOp op, CancellationToken cancellationToken, Grant? grant = null)
     {
         var current = await GetAsync(op.Collection, op.Id, cancellationToken);
+        var owned = grant is { All: false };
+        // Checked before the op, so that a refusal (a version conflict carries the current document) shows nothing of another's document.
+        if (owned && current is { Deleted: false } && !grant!.Allows(DocumentWriter.ParseBody(current)))
+        {
+            return (null, Forbidden(op));
+        }
         var (write, rejection) = DocumentWriter.Apply(current, op, _options.PolicyOf(op.Collection));
         if (rejection is not null)
         {
             return (null, rejection);
+        }
+        if (owned && !write!.Deleted && !grant!.Allows(write.Document))
+        {
+            return (null, Forbidden(op));
         }
         var afterJson = write!.Document?.ToJsonString(LockstepJson.Options);
         // Characters first: a UTF-8 byte count is only needed when the text could be over the limit.
@@ -64,6 +80,9 @@ internal sealed class MutationScope
         _writes.Add((write, afterJson, current is { Deleted: false } ? current.Json : null, current?.Seq ?? 0));
         return (write, null);
     }
+
+    private static Rejection Forbidden(DocumentOp op) =>
+        new(Protocol.ErrorCodes.Forbidden, $"{op.Collection}/{op.Id} is not yours to write (the collection's owner rule); nothing was written.");
 
     /// <summary>Moves the mutation's writes into the batch, giving each change its seq and clock stamp.</summary>
     public List<DocumentVersion> CommitTo(HybridClock clock, string? clientId, long? mutationNo)

@@ -12,14 +12,22 @@ public sealed class MutatorContext
 {
     private readonly MutationScope _scope;
 
-    internal MutatorContext(MutationScope scope, string? clientId)
+    internal MutatorContext(MutationScope scope, string? clientId, Caller? caller = null)
     {
         _scope = scope;
         ClientId = clientId;
+        User = caller?.Principal;
+        UserId = caller?.Id;
     }
 
     /// <summary>The calling client's id, when it sent one.</summary>
     public string? ClientId { get; }
+
+    /// <summary>The authenticated caller's claims (a JWT's, or an API key's); null for anonymous callers and trusted code.</summary>
+    public System.Security.Claims.ClaimsPrincipal? User { get; }
+
+    /// <summary>The caller's id: a user's <c>sub</c>, or <c>key:NAME</c> for an API key; null when anonymous.</summary>
+    public string? UserId { get; }
 
     /// <summary>A copy of a document's body, or null when it does not exist (or is deleted).</summary>
     public async ValueTask<JsonObject?> GetAsync(string collection, string id, CancellationToken cancellationToken = default)

@@ -20,6 +20,7 @@ internal sealed class Sequencer
     private readonly LockstepOptions _options;
     private readonly ILogger _logger;
     private readonly EngineMetrics _metrics;
+    private readonly AccessPolicy _access;
     private readonly Channel<WriteRequest> _queue;
     private readonly DocumentCache _cache;
     private readonly LogFollower? _follower;
@@ -30,8 +31,9 @@ internal sealed class Sequencer
     /// <summary>The head after this sequencer's last commit; -1 before the first.</summary>
     private long _lastCommittedHead = -1;
 
-    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, EngineMetrics metrics, ILogger logger, LogFollower? follower = null)
+    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, AccessPolicy access, EngineMetrics metrics, ILogger logger, LogFollower? follower = null)
     {
+        _access = access;
         _follower = follower;
         _metrics = metrics;
         _cache = new DocumentCache(options.DocumentCacheBytes);
@@ -198,10 +200,16 @@ internal sealed class Sequencer
         var scope = new MutationScope(state, _options);
         for (var i = 0; i < request.Ops.Count; i++)
         {
+            var op = request.Ops[i];
+            var grant = request.Caller is { } caller ? _access.Write(caller, op.Collection) : Grant.Everything;
+            if (grant.None)
+            {
+                return WriteResult.Rejected(new Rejection(ErrorCodes.Forbidden, $"You may not write to '{op.Collection}'; nothing was written.") with { OpIndex = i });
+            }
             (AppliedWrite? Write, Rejection? Rejection) applied;
             try
             {
-                applied = await scope.ApplyAsync(request.Ops[i], cancellationToken);
+                applied = await scope.ApplyAsync(op, cancellationToken, grant);
             }
             catch (Exception e) when (e is not OperationCanceledException && e is not System.Data.Common.DbException && e is not IOException)
             {
@@ -225,10 +233,14 @@ internal sealed class Sequencer
         {
             return WriteResult.Rejected(new Rejection(ErrorCodes.UnknownMutator, $"No mutator is registered as '{request.MutatorName}'."));
         }
+        if (request.Caller is { } caller && !_access.CanCallMutators(caller))
+        {
+            return WriteResult.Rejected(new Rejection(ErrorCodes.Forbidden, $"You may not call mutators; nothing was written."));
+        }
         var scope = new MutationScope(state, _options);
         try
         {
-            var value = await mutator(new MutatorContext(scope, request.ClientId), request.Args, cancellationToken);
+            var value = await mutator(new MutatorContext(scope, request.ClientId, request.Caller), request.Args, cancellationToken);
             var versions = scope.CommitTo(_clock, request.ClientId, request.MutationNo);
             return WriteResult.Committed(state.Head, versions, value);
         }

@@ -26,6 +26,9 @@ internal sealed class WriteRequest
 
     public IReadOnlyList<DocumentOp> Ops { get; }
 
+    /// <summary>Who sent it; the access rules judge its writes. Null for trusted code (no checks).</summary>
+    public Caller? Caller { get; init; }
+
     public string? MutatorName { get; }
 
     public JsonElement Args { get; }

@@ -73,6 +73,17 @@ public static class LockstepEndpointRouteBuilderExtensions
                 $"WebSocket connections from origin '{context.Request.Headers.Origin}' are not allowed (LockstepOptions.AllowedOrigins).", 403);
             return;
         }
+        Caller? caller = null;
+        if (context.Request.Headers.Authorization.Count > 0)
+        {
+            // Clients that can set headers may authenticate the upgrade itself; browsers send the token in hello.
+            (caller, var refusal) = await LockstepAuthentication.AuthenticateAsync(context, engine);
+            if (caller is null)
+            {
+                await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Unauthorized, refusal!, 401);
+                return;
+            }
+        }
         await engine.Started;
         if (!engine.TryOpenConnection())
         {
@@ -88,7 +99,7 @@ public static class LockstepEndpointRouteBuilderExtensions
             });
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
             var time = context.RequestServices.GetRequiredService<TimeProvider>();
-            var session = new SyncSession(socket, engine, logger, time, context.RequestAborted);
+            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.RequestAborted);
             await session.RunAsync();
         }
         finally

@@ -27,6 +27,13 @@ public sealed class LockstepOptions
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How long one WebSocket message may take to arrive whole once its first bytes came: a client
+    /// trickling a large frame (slow loris) is closed with 4002 instead of holding its buffer forever.
+    /// </summary>
+    /// <value>30 seconds.</value>
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// How many committed changes may wait for one connection before it falls back to reading the
     /// log instead (bounded memory per slow reader).
     /// </summary>
@@ -164,7 +171,10 @@ public sealed class LockstepOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ClusterNodeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Per-collection settings by collection name; collections not listed use the defaults (policy <c>lww</c>).</summary>
+    /// <summary>Authentication (API keys, JWT), anonymous access and the default access rules (docs/security.md).</summary>
+    public AuthOptions Auth { get; } = new();
+
+    /// <summary>Per-collection settings by collection name; collections not listed use the defaults (policy <c>lww</c>, the default access rules).</summary>
     public Dictionary<string, CollectionOptions> Collections { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Server-side mutators by name.</summary>
@@ -173,12 +183,42 @@ public sealed class LockstepOptions
     /// <summary>Sets a collection's conflict policy.</summary>
     public LockstepOptions Collection(string name, ConflictPolicy policy)
     {
+        CollectionOf(name).Policy = policy;
+        return this;
+    }
+
+    /// <summary>
+    /// Sets who may read and who may write a collection (<see cref="AccessRule"/>s, any of which
+    /// allows); null leaves that side to the defaults of <see cref="Auth"/>.
+    /// </summary>
+    public LockstepOptions Rules(string name, IEnumerable<AccessRule>? read, IEnumerable<AccessRule>? write)
+    {
+        var collection = CollectionOf(name);
+        if (read is not null)
+        {
+            collection.Read.Clear();
+            collection.Read.AddRange(read.Select(r => r.ToString()));
+        }
+        if (write is not null)
+        {
+            collection.Write.Clear();
+            collection.Write.AddRange(write.Select(r => r.ToString()));
+        }
+        return this;
+    }
+
+    private CollectionOptions CollectionOf(string name)
+    {
         if (!Names.IsValidCollection(name))
         {
             throw new ArgumentException($"'{name}' is not a valid collection name.", nameof(name));
         }
-        Collections[name] = new CollectionOptions { Policy = policy };
-        return this;
+        if (!Collections.TryGetValue(name, out var collection))
+        {
+            collection = new CollectionOptions();
+            Collections[name] = collection;
+        }
+        return collection;
     }
 
     /// <summary>Registers a server-side mutator that clients call by name.</summary>

@@ -33,6 +33,7 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<LockstepEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
         services.TryAddSingleton<LockstepMarker>();
+        LockstepAuthentication.Register(services);
         return new LockstepBuilder(services);
     }
 

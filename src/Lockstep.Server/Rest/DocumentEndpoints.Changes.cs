@@ -47,12 +47,25 @@ internal static partial class DocumentEndpoints
             }
         }
 
+        // Read rules: a collection asked for by name must be readable; otherwise unreadable ones are left
+        // out, and under an owner rule only the caller's documents show.
+        var caller = CallerOf(context);
+        var grants = new Dictionary<string, Grant>(StringComparer.Ordinal);
+        Grant GrantOf(string collection) =>
+            grants.TryGetValue(collection, out var known) ? known : grants[collection] = engine.Access.Read(caller, collection);
+        if (collections?.FirstOrDefault(c => GrantOf(c).None) is { } denied)
+        {
+            await Problems.Write(context, ErrorCodes.Forbidden, $"You may not read '{denied}'.");
+            return;
+        }
+
         var wait = TimeSpan.FromSeconds(Math.Min(waitSeconds, engine.Options.MaxLongPollWait.TotalSeconds));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, engine.Stopping);
         deadline.CancelAfter(wait);
         while (true)
         {
             IReadOnlyList<Change> changes;
+            List<(Change Change, bool Removed)> visible;
             long head;
             long horizon;
             await using (var reader = await engine.Store.BeginReadAsync(context.RequestAborted))
@@ -66,13 +79,19 @@ internal static partial class DocumentEndpoints
                     return;
                 }
                 changes = await reader.ReadChangesAsync(after, collections, limit, context.RequestAborted);
+                visible = await VisibleChangesAsync(changes, GrantOf, reader, context.RequestAborted);
             }
-            if (changes.Count > 0 || wait == TimeSpan.Zero || deadline.IsCancellationRequested)
+            // With a full page the cursor is the last change; otherwise everything up to head was seen.
+            var cursor = changes.Count == limit ? changes[^1].Seq : Math.Max(after, head);
+            if (visible.Count > 0 || wait == TimeSpan.Zero || deadline.IsCancellationRequested)
             {
-                // With a full page the cursor is the last change; otherwise everything up to head was seen.
-                var cursor = changes.Count == limit ? changes[^1].Seq : Math.Max(after, head);
-                await WriteChangesAsync(context, changes, cursor);
+                await WriteChangesAsync(context, visible, cursor);
                 return;
+            }
+            if (changes.Count > 0)
+            {
+                after = cursor; // nothing here for this caller: keep waiting past it
+                continue;
             }
             try
             {
@@ -85,17 +104,69 @@ internal static partial class DocumentEndpoints
         }
     }
 
-    private static Task WriteChangesAsync(HttpContext context, IReadOnlyList<Change> changes, long cursor) =>
+    /// <summary>
+    /// The changes the caller may see: all of readable collections, and under an owner rule the changes
+    /// that leave a document the caller's, plus a bodiless "removed" entry for one that stops being the
+    /// caller's (deleted, or given to another). When the document's previous version is compacted away,
+    /// whether it was the caller's is unknown and the change is left out.
+    /// </summary>
+    private static async Task<List<(Change Change, bool Removed)>> VisibleChangesAsync(IReadOnlyList<Change> changes, Func<string, Grant> grantOf, IStoreReader reader, CancellationToken cancellationToken)
+    {
+        var visible = new List<(Change, bool)>(changes.Count);
+        foreach (var change in changes)
+        {
+            var grant = grantOf(change.Collection);
+            if (grant.All)
+            {
+                visible.Add((change, false));
+            }
+            else if (grant.None)
+            {
+                continue;
+            }
+            else if (!change.Deleted && grant.Allows(change.Document))
+            {
+                visible.Add((change, false));
+            }
+            else if (!change.Created && change.PreviousSeq > 0
+                && await reader.GetBodyAsync(change.PreviousSeq, cancellationToken) is (true, { } previous) && grant.Allows(Parse(previous)))
+            {
+                visible.Add((change, true));
+            }
+        }
+        return visible;
+    }
+
+    private static Task WriteChangesAsync(HttpContext context, List<(Change Change, bool Removed)> changes, long cursor) =>
         WriteJsonAsync(context, (changes, cursor), static (w, s) =>
         {
             w.WriteStartArray("changes");
-            foreach (var c in s.changes)
+            foreach (var (c, removed) in s.changes)
             {
-                WriteChange(w, c);
+                if (removed)
+                {
+                    WriteRemoved(w, c);
+                }
+                else
+                {
+                    WriteChange(w, c);
+                }
             }
             w.WriteEndArray();
             w.WriteNumber("cursor", s.cursor);
         });
+
+    /// <summary>A document that left what the caller may read: no body, no delta.</summary>
+    private static void WriteRemoved(Utf8JsonWriter w, Change c)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("seq", c.Seq);
+        w.WriteString("collection", c.Collection);
+        w.WriteString("id", c.Id);
+        w.WriteNumber("version", c.Version);
+        w.WriteBoolean("removed", true);
+        w.WriteEndObject();
+    }
 
     /// <summary>One change as the feed shows it: position, identity, version, clock, origin, delta and the whole document.</summary>
     internal static void WriteChange(Utf8JsonWriter w, Change c)

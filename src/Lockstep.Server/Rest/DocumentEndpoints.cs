@@ -16,6 +16,7 @@ internal static partial class DocumentEndpoints
 {
     public static void Map(RouteGroupBuilder group)
     {
+        group.AddEndpointFilter(AuthenticateAsync);
         group.AddEndpointFilter(RateLimitAsync);
         group.MapGet("/collections/{collection}/docs/{id}", GetDocumentAsync);
         group.MapPut("/collections/{collection}/docs/{id}", PutDocumentAsync);
@@ -30,6 +31,40 @@ internal static partial class DocumentEndpoints
 
     private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
 
+    /// <summary>The caller <see cref="AuthenticateAsync"/> found for this request.</summary>
+    private static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
+
+    /// <summary>Every REST request is authenticated first (API key or JWT in <c>Authorization: Bearer</c>); 401 when it cannot be.</summary>
+    private static async ValueTask<object?> AuthenticateAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        if (context.WebSockets.IsWebSocketRequest)
+        {
+            return await next(invocation); // the sync socket authenticates at hello (or its upgrade's header)
+        }
+        var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, Engine(context));
+        if (caller is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await Problems.Write(context, ErrorCodes.Unauthorized, refusal!);
+            return Results.Empty;
+        }
+        context.Items[typeof(Caller)] = caller;
+        return await next(invocation);
+    }
+
+    /// <summary>What the caller may read of a collection; writes 403 and returns null when nothing.</summary>
+    private static async ValueTask<Grant?> ReadGrantAsync(HttpContext context, string collection)
+    {
+        var grant = Engine(context).Access.Read(CallerOf(context), collection);
+        if (grant.None)
+        {
+            await Problems.Write(context, ErrorCodes.Forbidden, $"You may not read '{collection}'.");
+            return null;
+        }
+        return grant;
+    }
+
     private static async Task GetDocumentAsync(HttpContext context, string collection, string id)
     {
         if (!CheckNames(context, collection, id, out var problem))
@@ -37,10 +72,15 @@ internal static partial class DocumentEndpoints
             await problem;
             return;
         }
+        if (await ReadGrantAsync(context, collection) is not { } grant)
+        {
+            return;
+        }
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
         var doc = await reader.GetDocumentAsync(collection, id, context.RequestAborted);
-        if (doc is not { Deleted: false })
+        // Another's document under an owner rule is "not found": its existence is not the caller's to know.
+        if (doc is not { Deleted: false } || (!grant.All && !grant.Allows(Parse(doc.Json))))
         {
             await Problems.Write(context, ErrorCodes.NotFound, $"{collection}/{id} does not exist.");
             return;
@@ -102,7 +142,7 @@ internal static partial class DocumentEndpoints
     private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
     {
         var (clientId, mid) = IdempotencyKey(context);
-        var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid), context.RequestAborted);
+        var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid) { Caller = CallerOf(context) }, context.RequestAborted);
         if (result.Rejection is { } rejection)
         {
             // A failed If-Match is 412 Precondition Failed in HTTP terms.
@@ -136,7 +176,7 @@ internal static partial class DocumentEndpoints
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
         var mid = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
         return !string.IsNullOrEmpty(client) && long.TryParse(mid, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? (client, n)
+            ? (CallerOf(context).ScopeClientId(client), n)
             : (null, null);
     }
 
@@ -190,6 +230,10 @@ internal static partial class DocumentEndpoints
             return;
         }
         var after = query["after"].ToString();
+        if (await ReadGrantAsync(context, collection) is not { } grant)
+        {
+            return;
+        }
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
         var docs = new List<StoredDocument>(limit);
@@ -203,7 +247,7 @@ internal static partial class DocumentEndpoints
             for (var i = 0; i < page.Count; i++)
             {
                 cursor = page[i].Id;
-                if (filter.MatchesAll || filter.Matches(Parse(page[i].Json)))
+                if ((filter.MatchesAll && grant.All) || Visible(filter, grant, Parse(page[i].Json)))
                 {
                     docs.Add(page[i]);
                     if (docs.Count == limit)
@@ -262,10 +306,12 @@ internal static partial class DocumentEndpoints
             return;
         }
         WriteRequest request;
+        var caller = CallerOf(context);
+        clientId = clientId is null ? null : caller.ScopeClientId(clientId);
         if (RequestParser.GetString(root, "name") is { } name)
         {
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, clientId, clientId is null ? null : mid);
+            request = new WriteRequest(name, args, clientId, clientId is null ? null : mid) { Caller = caller };
         }
         else if (root.TryGetProperty("ops", out var ops))
         {
@@ -274,7 +320,7 @@ internal static partial class DocumentEndpoints
                 await Problems.Write(context, rejection!);
                 return;
             }
-            request = new WriteRequest(parsed, clientId, clientId is null ? null : mid);
+            request = new WriteRequest(parsed, clientId, clientId is null ? null : mid) { Caller = caller };
         }
         else
         {
@@ -321,7 +367,7 @@ internal static partial class DocumentEndpoints
     {
         var context = invocation.HttpContext;
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var key = client.Length > 0 ? "client:" + client : "ip:" + context.Connection.RemoteIpAddress;
+        var key = client.Length > 0 ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
@@ -367,6 +413,8 @@ internal static partial class DocumentEndpoints
             w.WriteEndArray();
         });
     }
+
+    private static bool Visible(Filter filter, Grant grant, JsonElement? document) => filter.Matches(document) && grant.Allows(document);
 
     internal static bool CheckNames(HttpContext context, string collection, string id, out Task problem)
     {

@@ -12,6 +12,9 @@ internal sealed partial class SyncSession
     /// <summary>The stream position: every change up to here that concerns this session has been sent. Pump-owned.</summary>
     private long _position;
 
+    /// <summary>Subscriptions to send again as fresh snapshots once the current delivery is done (<see cref="ResyncAsync"/>).</summary>
+    private readonly HashSet<string> _resync = new(StringComparer.Ordinal);
+
     /// <summary>The largest seq the client has been sent in any frame.</summary>
     private long _sentPosition;
 
@@ -29,18 +32,22 @@ internal sealed partial class SyncSession
                         {
                             await DeliverAsync(batch.Changes, reader: null, cancellationToken);
                             _position = batch.Head;
+                            await ResyncAsync(cancellationToken);
                         }
                         break;
                     case OverflowCommand:
                         Log.FellBehind(_logger, Id, _position);
                         _engine.Metrics.CatchUp();
                         await CatchUpAsync(cancellationToken);
+                        await ResyncAsync(cancellationToken);
                         break;
                     case SubscribeCommand subscribe:
                         await SubscribeAsync(subscribe, cancellationToken);
+                        await ResyncAsync(cancellationToken);
                         break;
                     case ResumeCommand resume:
                         await ResumeAsync(resume, cancellationToken);
+                        await ResyncAsync(cancellationToken);
                         break;
                     case UnsubscribeCommand unsubscribe:
                         await UnsubscribeAsync(unsubscribe, cancellationToken);
@@ -114,7 +121,7 @@ internal sealed partial class SyncSession
             var page = await reader.ListDocumentsAsync(sub.Collection, after, _options.SnapshotPageSize, includeDeleted: false, cancellationToken);
             foreach (var doc in page)
             {
-                if (sub.Filter.MatchesAll || sub.Filter.Matches(ParseElement(doc.Json)))
+                if (sub.MatchesAll || sub.Matches(ParseElement(doc.Json)))
                 {
                     docs.Add(doc);
                     if (docs.Count == _options.SnapshotPageSize)
@@ -247,6 +254,21 @@ internal sealed partial class SyncSession
         }
     }
 
+    /// <summary>Sends the subscriptions marked for it as fresh snapshots marked reset.</summary>
+    private async Task ResyncAsync(CancellationToken cancellationToken)
+    {
+        while (_resync.Count > 0)
+        {
+            var id = _resync.First();
+            _resync.Remove(id);
+            if (_subs.Remove(id, out var sub))
+            {
+                UpdateCollections();
+                await SubscribeAsync(new SubscribeCommand(default, sub, Reset: true), cancellationToken);
+            }
+        }
+    }
+
     /// <summary>Delivers the changes after the position up to <paramref name="upTo"/> from an open read to the given subscriptions.</summary>
     private async Task DeliverFromLogAsync(IStoreReader reader, List<Subscription> subs, long upTo, CancellationToken cancellationToken)
     {
@@ -297,13 +319,13 @@ internal sealed partial class SyncSession
         Removed,
     }
 
-    private static async ValueTask<FrameKind> ClassifyAsync(Subscription sub, Change change, IStoreReader? reader, CancellationToken cancellationToken)
+    private async ValueTask<FrameKind> ClassifyAsync(Subscription sub, Change change, IStoreReader? reader, CancellationToken cancellationToken)
     {
-        if (sub.Filter.MatchesAll)
+        if (sub.MatchesAll)
         {
             return change.Deleted ? FrameKind.Deleted : change.Created ? FrameKind.Whole : FrameKind.Delta;
         }
-        var matchesNow = !change.Deleted && sub.Filter.Matches(change.Document);
+        var matchesNow = !change.Deleted && sub.Matches(change.Document);
         bool? matchedBefore;
         if (change.Created)
         {
@@ -311,16 +333,30 @@ internal sealed partial class SyncSession
         }
         else if (change.PreviousKnown)
         {
-            matchedBefore = sub.Filter.Matches(change.Previous);
+            matchedBefore = sub.Matches(change.Previous);
         }
         else if (reader is not null)
         {
-            var (found, json) = change.PreviousSeq > 0 ? await reader.GetBodyAsync(change.PreviousSeq, cancellationToken) : (false, null);
-            matchedBefore = found ? json is not null && sub.Filter.Matches(ParseElement(json)) : null;
+            matchedBefore = await MatchedBeforeAsync(sub, change, reader, cancellationToken);
+        }
+        else if (!sub.Access.All && !matchesNow)
+        {
+            // A subscription narrowed to the caller's documents must not hear of others' documents, not
+            // even as "removed": find out whether this one was in it.
+            await using var own = await _engine.Store.BeginReadAsync(cancellationToken);
+            matchedBefore = await MatchedBeforeAsync(sub, change, own, cancellationToken) ?? false;
         }
         else
         {
             matchedBefore = null;
+        }
+        if (matchedBefore is null && !matchesNow && !sub.Access.All)
+        {
+            // The before image is compacted away, so it is unknown whether the caller had this document:
+            // "removed" could tell of another's document, silence could leave a stale one. A fresh
+            // snapshot of the subscription is both safe and right.
+            _resync.Add(sub.Id);
+            return FrameKind.None;
         }
         return (matchedBefore, matchesNow) switch
         {
@@ -329,6 +365,13 @@ internal sealed partial class SyncSession
             (true, false) or (null, false) => change.Deleted ? FrameKind.Deleted : FrameKind.Removed,
             _ => FrameKind.None,
         };
+    }
+
+    /// <summary>Whether the document's previous version belonged to the subscription; null when that version is no longer in the log.</summary>
+    private static async ValueTask<bool?> MatchedBeforeAsync(Subscription sub, Change change, IStoreReader reader, CancellationToken cancellationToken)
+    {
+        var (found, json) = change.PreviousSeq > 0 ? await reader.GetBodyAsync(change.PreviousSeq, cancellationToken) : (false, null);
+        return found ? json is not null && sub.Matches(ParseElement(json)) : null;
     }
 
     private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, FrameKind kind)

@@ -10,6 +10,9 @@ internal sealed partial class SyncSession
 {
     private byte[] _receiveBuffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
 
+    /// <summary>When the first piece of a message still incomplete arrived (a timestamp), or 0.</summary>
+    private long _frameStarted;
+
     /// <summary>Reads one whole message; null when the connection closed (or was closed for a bad frame).</summary>
     private async Task<ReadOnlyMemory<byte>?> ReceiveFrameAsync(CancellationToken cancellationToken)
     {
@@ -24,7 +27,10 @@ internal sealed partial class SyncSession
                 _receiveBuffer = bigger;
             }
             var result = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(length), cancellationToken);
-            Interlocked.Exchange(ref _lastReceived, _time.GetTimestamp());
+            var now = _time.GetTimestamp();
+            Interlocked.Exchange(ref _lastReceived, now);
+            // A message arriving in pieces is timed from its first piece (FrameTimeout, checked by the timer).
+            Interlocked.Exchange(ref _frameStarted, result.EndOfMessage ? 0 : length == 0 ? now : Interlocked.Read(ref _frameStarted));
             if (result.MessageType == WebSocketMessageType.Close)
             {
                 await CloseAsync(CloseCodes.Normal, "bye");
@@ -87,6 +93,33 @@ internal sealed partial class SyncSession
             await ReplyErrorAsync(id, rejection!, cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
             return false;
+        }
+        if (_caller is null)
+        {
+            var (caller, refusal) = await LockstepAuthentication.AuthenticateTokenAsync(RequestParser.GetString(root, "token"), _services, _engine);
+            if (caller is null)
+            {
+                Log.SessionRefused(_logger, Id, refusal!);
+                await ReplyErrorAsync(id, ErrorCodes.Unauthorized, refusal!, cancellationToken);
+                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.Unauthorized.Code);
+                return false;
+            }
+            _caller = caller;
+        }
+        for (var i = 0; i < subs.Count; i++)
+        {
+            var grant = _engine.Access.Read(_caller, subs[i].Collection);
+            if (grant.None)
+            {
+                await ReplyErrorAsync(id, ErrorCodes.Forbidden, $"You may not read '{subs[i].Collection}' (subscription '{subs[i].Id}').", cancellationToken);
+                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.Forbidden.Code);
+                return false;
+            }
+            subs[i] = subs[i] with { Access = grant };
+        }
+        if (clientId is not null)
+        {
+            clientId = _caller.ScopeClientId(clientId);
         }
         if (subs.Count > _options.MaxSubscriptionsPerConnection)
         {
@@ -327,13 +360,20 @@ internal sealed partial class SyncSession
                     await ReplyErrorAsync(id, rejection!, cancellationToken);
                     return;
                 }
+                var grant = _engine.Access.Read(_caller!, sub!.Collection);
+                if (grant.None)
+                {
+                    await ReplyErrorAsync(id, ErrorCodes.Forbidden, $"You may not read '{sub.Collection}'.", cancellationToken);
+                    return;
+                }
+                sub = sub with { Access = grant };
                 // A snapshot is bulk sync: it waits while the client's interactive reserve is in use.
                 if (!_engine.RateLimiter.TryAcquire(RateKey, bulk: true))
                 {
                     await ReplyRateLimitedAsync(id, cancellationToken);
                     return;
                 }
-                _inbox.Writer.TryWrite(new SubscribeCommand(id, sub!, Reset: false));
+                _inbox.Writer.TryWrite(new SubscribeCommand(id, sub, Reset: false));
                 return;
             case MessageTypes.Unsubscribe:
                 var subId = RequestParser.GetString(root, "sub");
@@ -394,7 +434,7 @@ internal sealed partial class SyncSession
                 await ReplyErrorAsync(id, rejection!, cancellationToken);
                 return;
             }
-            request = new WriteRequest(parsed, ClientId, ClientId is null ? null : mid);
+            request = new WriteRequest(parsed, ClientId, ClientId is null ? null : mid) { Caller = _caller };
         }
         else
         {
@@ -405,7 +445,7 @@ internal sealed partial class SyncSession
                 return;
             }
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, ClientId, ClientId is null ? null : mid);
+            request = new WriteRequest(name, args, ClientId, ClientId is null ? null : mid) { Caller = _caller };
         }
 
         // Backpressure: a connection with too many writes in flight stops being read.

@@ -33,8 +33,15 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private long _lastReceived;
     private int _closeStarted;
 
-    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, CancellationToken aborted)
+    private readonly IServiceProvider _services;
+
+    /// <summary>Who is on the other end: from the upgrade request's Authorization header, else from the hello's token.</summary>
+    private Caller? _caller;
+
+    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller, CancellationToken aborted)
     {
+        _services = services;
+        _caller = caller;
         _socket = socket;
         _engine = engine;
         _options = engine.Options;
@@ -70,6 +77,10 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
             }
             pump = Task.Run(() => PumpAsync(token), CancellationToken.None);
             timer = Task.Run(() => TimerAsync(token), CancellationToken.None);
+            if (_caller?.Expires is { } expires)
+            {
+                _ = ExpireAsync(expires, token);
+            }
             await ReceiveLoopAsync(token);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
@@ -236,6 +247,26 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         return false;
     }
 
+    /// <summary>Closes the connection when its credentials expire: the client reconnects with a fresh token (the SDKs ask their token provider at every connection).</summary>
+    private async Task ExpireAsync(DateTimeOffset expires, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var delay = expires - _time.GetUtcNow();
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, _time, cancellationToken);
+            }
+            Log.SessionClosed(_logger, Id, "token expired");
+            await ReplyErrorAsync(default, ErrorCodes.TokenExpired, "The token expired; reconnect with a fresh one.", cancellationToken);
+            await CloseAsync(CloseCodes.TokenExpired, ErrorCodes.TokenExpired.Code);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // the session ended first
+        }
+    }
+
     private async Task TimerAsync(CancellationToken cancellationToken)
     {
         var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks,
@@ -244,6 +275,13 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         var lastTick = _time.GetTimestamp();
         while (await timer.WaitForNextTickAsync(cancellationToken))
         {
+            if (Interlocked.Read(ref _frameStarted) is var started && started != 0 && _time.GetElapsedTime(started) > _options.FrameTimeout)
+            {
+                Log.SessionClosed(_logger, Id, "frame timeout");
+                await ReplyErrorAsync(default, ErrorCodes.FrameTimeout, $"A frame must arrive whole within {_options.FrameTimeout.TotalSeconds} s.", cancellationToken);
+                await CloseAsync(CloseCodes.FrameTimeout, ErrorCodes.FrameTimeout.Code);
+                return;
+            }
             if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceived)) > _options.IdleTimeout)
             {
                 Log.SessionClosed(_logger, Id, "idle timeout");

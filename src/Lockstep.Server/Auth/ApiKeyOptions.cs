@@ -1,0 +1,21 @@
+namespace Lockstep.Server;
+
+/// <summary>
+/// One API key a service authenticates with, as configured: its name, the SHA-256 hash of the key
+/// (<c>lockstep apikey new</c> makes both) and its scopes.
+/// </summary>
+public sealed class ApiKeyOptions
+{
+    /// <summary>The service's name: its identity in logs and the id mutators see (<c>key:NAME</c>).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The key's hash, <c>sha256:</c> and 64 hex digits (<see cref="ApiKeys.Hash"/>).</summary>
+    public string Hash { get; set; } = "";
+
+    /// <summary>
+    /// What the key may do: <c>read</c> and <c>write</c> on every collection, <c>read:NAME</c> and
+    /// <c>write:NAME</c> on one, <c>*</c> for everything. Writing does not imply reading. Calling
+    /// mutators needs <c>write</c>. Collection rules do not apply to API keys: their scopes do.
+    /// </summary>
+    public List<string> Scopes { get; } = [];
+}
