@@ -61,4 +61,22 @@ internal static partial class Log
 
     [LoggerMessage(5000, LogLevel.Debug, "Session {Session} fell behind at {Position}; catching up from the log")]
     public static partial void FellBehind(ILogger logger, string session, long position);
+
+    [LoggerMessage(6000, LogLevel.Information, "Webhook {Webhook} delivers from seq {Seq}")]
+    public static partial void WebhookStarted(ILogger logger, string webhook, long seq);
+
+    [LoggerMessage(6001, LogLevel.Warning, "Webhook {Webhook}: attempt {Attempt} of {MaxAttempts} for seqs {First}-{Last} failed: {Error}")]
+    public static partial void WebhookAttemptFailed(ILogger logger, string webhook, int attempt, int maxAttempts, long first, long last, string error);
+
+    [LoggerMessage(6002, LogLevel.Error, "Webhook {Webhook}: gave up on seqs {First}-{Last} after {Attempts} attempts; dead-lettered as {DeadLetter}")]
+    public static partial void WebhookDeadLettered(ILogger logger, string webhook, long first, long last, int attempts, string deadLetter);
+
+    [LoggerMessage(6003, LogLevel.Warning, "Webhook {Webhook}: its cursor moved elsewhere ({Code}); this node stops delivering it")]
+    public static partial void WebhookCursorLost(ILogger logger, string webhook, string code);
+
+    [LoggerMessage(6004, LogLevel.Error, "Webhook {Webhook} failed; restarting in a moment")]
+    public static partial void WebhookFailed(ILogger logger, Exception exception, string webhook);
+
+    [LoggerMessage(6005, LogLevel.Warning, "Webhook {Webhook}: changes {From}-{To} were compacted before delivery; recorded as {DeadLetter}")]
+    public static partial void WebhookGap(ILogger logger, string webhook, long from, long to, string deadLetter);
 }

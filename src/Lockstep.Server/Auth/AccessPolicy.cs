@@ -81,10 +81,15 @@ internal sealed class AccessPolicy
     }
 
     public Grant Read(Caller caller, string collection) =>
-        Decide(caller, collection, "read", _read.TryGetValue(collection, out var rules) ? rules : _defaultRead);
+        SystemCollections.IsSystem(collection)
+            ? caller.Kind == CallerKind.Service && (caller.Scopes.Contains("*") || caller.Scopes.Contains("read:" + collection)) ? Grant.Everything : Grant.Nothing
+            : Decide(caller, collection, "read", _read.TryGetValue(collection, out var rules) ? rules : _defaultRead);
 
+    /// <summary>What the caller may write; system collections are the server's alone.</summary>
     public Grant Write(Caller caller, string collection) =>
-        Decide(caller, collection, "write", _write.TryGetValue(collection, out var rules) ? rules : _defaultWrite);
+        SystemCollections.IsSystem(collection)
+            ? Grant.Nothing
+            : Decide(caller, collection, "write", _write.TryGetValue(collection, out var rules) ? rules : _defaultWrite);
 
     public bool CanCallMutators(Caller caller) =>
         caller.Kind == CallerKind.Service ? HasScope(caller, "write", null) : Decide(caller, "", "write", _mutators).All;

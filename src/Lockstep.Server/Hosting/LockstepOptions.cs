@@ -177,6 +177,9 @@ public sealed class LockstepOptions
     /// <summary>Per-collection settings by collection name; collections not listed use the defaults (policy <c>lww</c>, the default access rules).</summary>
     public Dictionary<string, CollectionOptions> Collections { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Webhooks by name: HTTP endpoints committed changes are delivered to (docs/microservices.md, "Webhooks").</summary>
+    public Dictionary<string, WebhookOptions> Webhooks { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Server-side mutators by name.</summary>
     internal Dictionary<string, Mutator> Mutators { get; } = new(StringComparer.Ordinal);
 

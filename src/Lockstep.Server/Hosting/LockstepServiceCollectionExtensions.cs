@@ -32,6 +32,8 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<LockstepEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
+        services.TryAddSingleton<WebhookDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.TryAddSingleton<LockstepMarker>();
         LockstepAuthentication.Register(services);
         return new LockstepBuilder(services);

@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lockstep.Core;
+using Lockstep.Protocol;
+using Lockstep.Server.Rest;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// One webhook's delivery: reads the log after its cursor, POSTs the changes in batches in seq order,
+/// and after each delivered (or dead-lettered) batch records the new cursor in
+/// <see cref="SystemCollections.WebhookCursors"/> — under its version, so two deliverers never both
+/// advance it. At least once: a crash between a delivery and its cursor write sends that batch again.
+/// </summary>
+internal sealed class WebhookChannel
+{
+    private readonly string _name;
+    private readonly WebhookOptions _options;
+    private readonly LockstepEngine _engine;
+    private readonly HttpClient _http;
+    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly byte[] _secret;
+
+    public WebhookChannel(string name, WebhookOptions options, LockstepEngine engine, HttpClient http, ResiliencePipeline<HttpResponseMessage> pipeline, ILogger logger, TimeProvider time)
+    {
+        _name = name;
+        _options = options;
+        _engine = engine;
+        _http = http;
+        _pipeline = pipeline;
+        _logger = logger;
+        _time = time;
+        _secret = Encoding.UTF8.GetBytes(options.Secret);
+    }
+
+    /// <summary>The endpoint's circuit breaker and per-request timeout (Polly v8).</summary>
+    public static ResiliencePipeline<HttpResponseMessage> Pipeline(WebhookOptions options, TimeProvider time) =>
+        new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
+            {
+                // Opens when every one of at least N requests in the last minute failed.
+                FailureRatio = 1.0,
+                MinimumThroughput = Math.Max(2, options.CircuitBreakerFailures),
+                SamplingDuration = TimeSpan.FromMinutes(1),
+                BreakDuration = options.CircuitBreakDuration,
+                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
+                    .Handle<HttpRequestException>()
+                    .Handle<TimeoutRejectedException>()
+                    .HandleResult(r => !r.IsSuccessStatusCode),
+            })
+            .AddTimeout(options.Timeout)
+            .Build();
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DeliverAsync(cancellationToken);
+                return; // the cursor moved elsewhere
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.WebhookFailed(_logger, e, _name);
+                await Task.Delay(_options.InitialBackoff, _time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task DeliverAsync(CancellationToken cancellationToken)
+    {
+        var (position, version) = await LoadCursorAsync(cancellationToken);
+        if (version == 0)
+        {
+            // A new webhook starts at the present: it delivers what is written from now on.
+            if (await SaveAsync(position, version, null, cancellationToken) is not { } created)
+            {
+                return;
+            }
+            version = created;
+        }
+        Log.WebhookStarted(_logger, _name, position);
+        IReadOnlyCollection<string>? collections = _options.Collections.Count > 0 ? _options.Collections : null;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            IReadOnlyList<Change> page;
+            long head;
+            long horizon;
+            await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
+            {
+                head = reader.Head;
+                horizon = reader.Horizon;
+                page = position < horizon ? [] : await reader.ReadChangesAsync(position, collections, _options.BatchSize, cancellationToken);
+            }
+            if (position < horizon)
+            {
+                // Delivery fell behind the log's retention: what was compacted cannot be sent. Say so, and go on.
+                var gap = Gap(position, horizon);
+                Log.WebhookGap(_logger, _name, position + 1, horizon, gap.Id);
+                if (await SaveAsync(horizon, version, gap, cancellationToken) is not { } saved)
+                {
+                    return;
+                }
+                (position, version) = (horizon, saved);
+                continue;
+            }
+            if (page.Count == 0)
+            {
+                using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                poll.CancelAfter(_engine.Options.ClusterPollInterval);
+                await _engine.FanOut.WaitPastAsync(head, poll.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                continue;
+            }
+            var events = page.Where(c => !SystemCollections.IsSystem(c.Collection)).ToList();
+            if (events.Count == 0)
+            {
+                // Only the server's own bookkeeping: skipped without a cursor write (which would itself be a change).
+                position = page[^1].Seq;
+                continue;
+            }
+            var deadLetter = await SendAsync(events, cancellationToken);
+            if (await SaveAsync(page[^1].Seq, version, deadLetter, cancellationToken) is not { } next)
+            {
+                return;
+            }
+            (position, version) = (page[^1].Seq, next);
+        }
+    }
+
+    /// <summary>Sends one batch until it is accepted (null) or its attempts run out (the dead letter to record).</summary>
+    private async Task<DeadLetter?> SendAsync(List<Change> events, CancellationToken cancellationToken)
+    {
+        var delivery = $"{_name}:{events[0].Seq}-{events[^1].Seq}";
+        var body = Body(delivery, events);
+        var attempts = 0;
+        string error;
+        while (true)
+        {
+            try
+            {
+                using var response = await _pipeline.ExecuteAsync(async ct =>
+                {
+                    attempts++;
+                    using var request = Request(delivery, body);
+                    return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                }, cancellationToken);
+                if (response.IsSuccessStatusCode)
+                {
+                    return null;
+                }
+                error = $"HTTP {(int)response.StatusCode}";
+            }
+            catch (BrokenCircuitException e)
+            {
+                // The endpoint's circuit is open: nothing is sent, and no attempt is spent, until it half-opens.
+                await Task.Delay(e.RetryAfter ?? _options.CircuitBreakDuration, _time, cancellationToken);
+                continue;
+            }
+            catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException)
+            {
+                error = e.Message;
+            }
+            Log.WebhookAttemptFailed(_logger, _name, attempts, _options.MaxAttempts, events[0].Seq, events[^1].Seq, error);
+            if (attempts >= _options.MaxAttempts)
+            {
+                var letter = new DeadLetter($"{_name}-{events[0].Seq}-{events[^1].Seq}", events, attempts, error);
+                Log.WebhookDeadLettered(_logger, _name, events[0].Seq, events[^1].Seq, attempts, letter.Id);
+                return letter;
+            }
+            await Task.Delay(Backoff(attempts), _time, cancellationToken);
+        }
+    }
+
+    /// <summary>Exponential backoff with full jitter: a random delay up to InitialBackoff × 2^(attempt−1), capped.</summary>
+    private TimeSpan Backoff(int attempt)
+    {
+        var ceiling = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30)));
+        return TimeSpan.FromMilliseconds(Math.Max(_options.InitialBackoff.TotalMilliseconds / 2, Random.Shared.NextDouble() * ceiling));
+    }
+
+    private HttpRequestMessage Request(string delivery, byte[] body)
+    {
+        var timestamp = _time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var request = new HttpRequestMessage(HttpMethod.Post, _options.Url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add("Lockstep-Webhook", _name);
+        request.Headers.Add("Lockstep-Delivery", delivery);
+        request.Headers.Add("Lockstep-Signature", $"t={timestamp},v1={Sign(_secret, timestamp, body)}");
+        return request;
+    }
+
+    /// <summary>The signature: hex HMAC-SHA256 of "<c>{t}.{body}</c>" with the webhook's secret (the receiver recomputes and compares it, and checks t is recent).</summary>
+    public static string Sign(byte[] secret, string timestamp, byte[] body)
+    {
+        var signed = new byte[timestamp.Length + 1 + body.Length];
+        Encoding.ASCII.GetBytes(timestamp, signed);
+        signed[timestamp.Length] = (byte)'.';
+        body.CopyTo(signed, timestamp.Length + 1);
+        return Convert.ToHexStringLower(HMACSHA256.HashData(secret, signed));
+    }
+
+    private byte[] Body(string delivery, List<Change> events)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, LockstepJson.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("webhook", _name);
+            w.WriteString("delivery", delivery);
+            w.WriteStartArray("events");
+            foreach (var change in events)
+            {
+                DocumentEndpoints.WriteChange(w, change);
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
+    private async Task<(long Seq, long Version)> LoadCursorAsync(CancellationToken cancellationToken)
+    {
+        await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+        var doc = await reader.GetDocumentAsync(SystemCollections.WebhookCursors, _name, cancellationToken);
+        if (doc is { Deleted: false, Json: { } json } && JsonNode.Parse(json)?["seq"]?.GetValue<long>() is { } seq)
+        {
+            return (seq, doc.Version);
+        }
+        return (reader.Head, doc?.Version ?? 0);
+    }
+
+    /// <summary>Moves the cursor (and records a dead letter with it, atomically); the new version, or null when another deliverer moved it first.</summary>
+    private async Task<long?> SaveAsync(long seq, long version, DeadLetter? deadLetter, CancellationToken cancellationToken)
+    {
+        var cursor = new JsonObject
+        {
+            ["seq"] = seq,
+            ["url"] = _options.Url!.ToString(),
+            ["updatedAt"] = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+        };
+        var ops = new List<DocumentOp> { new PutOp(SystemCollections.WebhookCursors, _name, cursor) { IfVersion = version } };
+        if (deadLetter is not null)
+        {
+            ops.Add(new PutOp(SystemCollections.WebhookDeadLetters, deadLetter.Id, deadLetter.ToJson(_name, _options.Url!, _time.GetUtcNow())));
+        }
+        var result = await _engine.Sequencer.SubmitAsync(new WriteRequest(ops, null, null), cancellationToken);
+        if (result.Rejection is { } rejection)
+        {
+            if (rejection.Error == ErrorCodes.VersionConflict)
+            {
+                Log.WebhookCursorLost(_logger, _name, rejection.Error.Code);
+                return null;
+            }
+            throw new IOException($"Webhook {_name}: the cursor could not be saved: {rejection.Error.Code} {rejection.Message}");
+        }
+        return result.Results[0].Version;
+    }
+
+    private static DeadLetter Gap(long position, long horizon) =>
+        new($"gap-{position + 1}-{horizon}", [], 0, $"Changes {position + 1}-{horizon} were compacted out of the log before they could be delivered.");
+}
