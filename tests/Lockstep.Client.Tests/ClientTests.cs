@@ -259,7 +259,9 @@ public sealed class ClientTests : IAsyncLifetime
 
             second.Start();
             proxy.RefuseNew = false;
-            await Harness.EventuallyAsync(() => docs.Get("d2") is not null);
+            // Hooks run on the event dispatcher, after the view changed: wait for the hook too.
+            await Harness.EventuallyAsync(() => docs.Get("d2") is not null && !updates.IsEmpty);
+            await Task.Delay(200);
             // Resumed, not reloaded: only what it missed arrived.
             Assert.Equal(["d2"], updates.Select(u => u.Id));
         }

@@ -186,10 +186,7 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         foreach (var connection in _connections.Values)
         {
-            if (connection.Abort())
-            {
-                Interlocked.Increment(ref _cuts);
-            }
+            connection.Abort(cut: true);
         }
     }
 
@@ -413,11 +410,16 @@ public sealed class FaultProxy : IAsyncDisposable
         }
 
         /// <summary>Resets both sockets; false when the connection had already ended.</summary>
-        public bool Abort()
+        /// <summary>Resets both sides once; a fault's cut is counted before the peers can see the reset.</summary>
+        public bool Abort(bool cut = false)
         {
             if (Interlocked.Exchange(ref _closed, 1) != 0)
             {
                 return false;
+            }
+            if (cut)
+            {
+                Interlocked.Increment(ref proxy._cuts);
             }
             proxy._connections.TryRemove(Id, out _);
             // Close(0) is an abortive close: linger 0, so both peers get a RST rather than a FIN.
@@ -502,10 +504,7 @@ public sealed class FaultProxy : IAsyncDisposable
                     proxy.CountDelivered(direction, deliver);
                     if (cutAt >= 0)
                     {
-                        if (Abort())
-                        {
-                            Interlocked.Increment(ref proxy._cuts);
-                        }
+                        Abort(cut: true);
                         return;
                     }
                     offset += size;
