@@ -89,6 +89,9 @@ public static class ErrorCodes
     /// <summary>The connection's token expired; reconnect with a fresh token (transient: the SDKs do so through their token provider).</summary>
     public static readonly ErrorCode TokenExpired = new("token_expired", 401, true, "Token expired");
 
+    /// <summary>A consumer group member's lease on a partition is gone (expired, or another member took it): its commit was not recorded.</summary>
+    public static readonly ErrorCode LeaseLost = new("lease_lost", 409, false, "Lease lost");
+
     /// <summary>A frame was sent so slowly that it did not arrive whole within the frame timeout.</summary>
     public static readonly ErrorCode FrameTimeout = new("frame_timeout", 408, false, "Frame timeout");
 
@@ -106,7 +109,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
-        TokenExpired, FrameTimeout,
+        TokenExpired, FrameTimeout, LeaseLost,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -35,6 +35,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         Options = options.Value;
         RateLimiter = new ClientRateLimiter(Options);
         Access = new AccessPolicy(Options);
+        ConsumerGroups.Register(Options.Mutators);
         Clock = new HybridClock(_time);
         FanOut = new FanOut();
         _shared = store as ISharedChangeStore;

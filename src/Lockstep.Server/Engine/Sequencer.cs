@@ -229,7 +229,8 @@ internal sealed class Sequencer
 
     private async ValueTask<WriteResult> CallMutatorAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
     {
-        if (!_options.Mutators.TryGetValue(request.MutatorName!, out var mutator))
+        // The server's own mutators (consumer groups) are not for clients to call.
+        if (!_options.Mutators.TryGetValue(request.MutatorName!, out var mutator) || (request.Caller is not null && SystemCollections.IsSystem(request.MutatorName!)))
         {
             return WriteResult.Rejected(new Rejection(ErrorCodes.UnknownMutator, $"No mutator is registered as '{request.MutatorName}'."));
         }

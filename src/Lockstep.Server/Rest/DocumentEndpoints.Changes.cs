@@ -172,6 +172,13 @@ internal static partial class DocumentEndpoints
     internal static void WriteChange(Utf8JsonWriter w, Change c)
     {
         w.WriteStartObject();
+        WriteChangeFields(w, c);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The fields of <see cref="WriteChange"/>, into an object already started.</summary>
+    internal static void WriteChangeFields(Utf8JsonWriter w, Change c)
+    {
         w.WriteNumber("seq", c.Seq);
         w.WriteString("collection", c.Collection);
         w.WriteString("id", c.Id);
@@ -205,6 +212,5 @@ internal static partial class DocumentEndpoints
             w.WritePropertyName("doc");
             w.WriteRawValue(c.DocumentJson ?? "{}", skipInputValidation: true);
         }
-        w.WriteEndObject();
     }
 }

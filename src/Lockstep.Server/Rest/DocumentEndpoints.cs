@@ -27,6 +27,7 @@ internal static partial class DocumentEndpoints
         group.MapGet("/changes", GetChangesAsync);
         group.MapGet("/status", GetStatusAsync);
         group.MapGet("/cluster", GetClusterAsync);
+        MapGroups(group);
     }
 
     private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();

@@ -15,6 +15,9 @@ public static class SystemCollections
     /// <summary>Batches a webhook gave up on after its last attempt, with the events, the attempts and the last error.</summary>
     public const string WebhookDeadLetters = "_lockstep.webhook-deadletters";
 
+    /// <summary>Consumer groups: one document per group (its collections and partition count) and one per partition (holder, epoch, checkpoint).</summary>
+    public const string Groups = "_lockstep.groups";
+
     /// <summary>True for a system collection's name.</summary>
     public static bool IsSystem(string collection) => collection.StartsWith(Prefix, StringComparison.Ordinal);
 }

@@ -1,5 +1,11 @@
 using System.Globalization;
 using Lockstep.Client;
+using Microsoft.Data.Sqlite;
+
+if (args.Length == 6 && args[0] == "consume")
+{
+    return await Consume(args);
+}
 
 // Usage: Lockstep.Client.Crasher <sync-url> <store-path> <collection> <count> online|offline
 // Queues <count> increments of <collection>/counter.n through a client with a local store (each one
@@ -40,3 +46,42 @@ Console.WriteLine("queued");
 Console.Out.Flush();
 await Task.Delay(Timeout.Infinite);
 return 0;
+
+// Usage: Lockstep.Client.Crasher consume <server-url> <group> <collection> <sqlite-path> <member>
+// A consumer group member whose handler applies each change to a SQLite file exactly once: in one
+// transaction it records the change in the inbox and, the first time only, adds one to the document's
+// total; every delivery (duplicates too) is logged. Prints "joined", then runs until it is killed.
+static async Task<int> Consume(string[] args)
+{
+    var path = args[4];
+    await using var consumer = new LockstepConsumer([new Uri(args[1])], args[2], [args[3]], async (change, ct) =>
+    {
+        await using var connection = new SqliteConnection($"Data Source={path};Default Timeout=30");
+        await connection.OpenAsync(ct);
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, ct);
+        await using (var log = connection.CreateCommand())
+        {
+            log.Transaction = tx;
+            log.CommandText = "INSERT INTO deliveries (seq, member) VALUES ($s, $m)";
+            log.Parameters.AddWithValue("$s", change.Seq);
+            log.Parameters.AddWithValue("$m", args[5]);
+            await log.ExecuteNonQueryAsync(ct);
+        }
+        if (await LockstepInbox.TryMarkAsync(tx, change, ct))
+        {
+            await using var effect = connection.CreateCommand();
+            effect.Transaction = tx;
+            effect.CommandText = "INSERT INTO totals (id, n) VALUES ($id, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1";
+            effect.Parameters.AddWithValue("$id", change.Id);
+            await effect.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+    }, new ConsumerOptions { Member = args[5], Lease = TimeSpan.FromSeconds(2), Partitions = 8, CommitInterval = TimeSpan.FromMilliseconds(300) });
+    await consumer.StartAsync(CancellationToken.None);
+    await consumer.Joined;
+    Console.WriteLine("joined");
+    Console.Out.Flush();
+    await Task.Delay(Timeout.Infinite);
+    return 0;
+}
+

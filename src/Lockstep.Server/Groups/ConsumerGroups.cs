@@ -1,0 +1,157 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lockstep.Core;
+using Lockstep.Protocol;
+
+namespace Lockstep.Server;
+
+/// <summary>
+/// Consumer groups' state, kept as documents of <see cref="SystemCollections.Groups"/> and changed only by
+/// the internal mutators here, which run on the sequencer like any mutation: atomic, and the same on
+/// every node of a cluster. Claims (joins and heartbeats), commits and leaves go through them; reading
+/// changes does not (<see cref="ConsumerGroupReader"/>).
+/// </summary>
+internal static class ConsumerGroups
+{
+    public const string ClaimMutator = SystemCollections.Prefix + "groups.claim";
+    public const string CommitMutator = SystemCollections.Prefix + "groups.commit";
+    public const string LeaveMutator = SystemCollections.Prefix + "groups.leave";
+    public const int DefaultPartitions = 16;
+    public const int MaxPartitions = 1024;
+
+    public static void Register(Dictionary<string, Mutator> mutators)
+    {
+        mutators[ClaimMutator] = ClaimAsync;
+        mutators[CommitMutator] = CommitAsync;
+        mutators[LeaveMutator] = LeaveAsync;
+    }
+
+    public static bool IsValidName(string? name) => Names.IsValidId(name) && name.Length <= 64 && !name.Contains('~', StringComparison.Ordinal);
+
+    public static string PartitionId(string group, int partition) => group + "~" + partition.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The group's settings (collections, partitions); null when it does not exist yet.</summary>
+    public static (List<string> Collections, int Partitions)? ParseGroup(JsonObject? doc) =>
+        doc is null ? null : ([.. doc["collections"]!.AsArray().Select(c => (string)c!)], (int)doc["partitions"]!);
+
+    public static PartitionLease ParseLease(int partition, JsonObject? doc) =>
+        doc is null
+            ? new PartitionLease(partition, null, DateTimeOffset.MinValue, 0, 0)
+            : new PartitionLease(partition, (string?)doc["owner"], DateTimeOffset.FromUnixTimeMilliseconds((long)doc["expiresAt"]!), (long)doc["epoch"]!, (long)doc["checkpoint"]!);
+
+    private static JsonObject LeaseJson(string group, PartitionLease lease) => new()
+    {
+        ["group"] = group,
+        ["partition"] = lease.Partition,
+        ["owner"] = lease.Owner,
+        ["expiresAt"] = lease.ExpiresAt.ToUnixTimeMilliseconds(),
+        ["epoch"] = lease.Epoch,
+        ["checkpoint"] = lease.Checkpoint,
+    };
+
+    /// <summary>
+    /// Args: <c>{group, member, collections, partitions?, leaseMs, now}</c>. Creates the group on first use,
+    /// balances (<see cref="PartitionBalancer"/>), and returns the member's partitions with their epochs and checkpoints.
+    /// </summary>
+    private static async ValueTask<JsonNode?> ClaimAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
+    {
+        var group = args.GetProperty("group").GetString()!;
+        var member = args.GetProperty("member").GetString()!;
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(args.GetProperty("now").GetInt64());
+        var lease = TimeSpan.FromMilliseconds(args.GetProperty("leaseMs").GetInt64());
+        var collections = args.GetProperty("collections").EnumerateArray().Select(c => c.GetString()!).Order(StringComparer.Ordinal).ToList();
+        var settings = ParseGroup(await context.GetAsync(SystemCollections.Groups, group, cancellationToken));
+        if (settings is null)
+        {
+            var partitions = args.TryGetProperty("partitions", out var p) && p.ValueKind == JsonValueKind.Number ? p.GetInt32() : DefaultPartitions;
+            settings = (collections, partitions);
+            await context.PutAsync(SystemCollections.Groups, group, new JsonObject
+            {
+                ["collections"] = new JsonArray([.. collections.Select(c => JsonValue.Create(c))]),
+                ["partitions"] = partitions,
+                ["createdAt"] = now.ToString("O", CultureInfo.InvariantCulture),
+            }, cancellationToken: cancellationToken);
+        }
+        else if (!settings.Value.Collections.SequenceEqual(collections, StringComparer.Ordinal))
+        {
+            throw new MutatorOpRejectedException(new Rejection(ErrorCodes.InvalidRequest,
+                $"Group '{group}' reads [{string.Join(", ", settings.Value.Collections)}]; a member asked for [{string.Join(", ", collections)}]. Use another group name."));
+        }
+        var before = new PartitionLease[settings.Value.Partitions];
+        for (var i = 0; i < before.Length; i++)
+        {
+            before[i] = ParseLease(i, await context.GetAsync(SystemCollections.Groups, PartitionId(group, i), cancellationToken));
+        }
+        var after = PartitionBalancer.Claim(before, member, now, lease);
+        var assigned = new JsonArray();
+        for (var i = 0; i < after.Count; i++)
+        {
+            if (after[i] != before[i])
+            {
+                await context.PutAsync(SystemCollections.Groups, PartitionId(group, i), LeaseJson(group, after[i]), cancellationToken: cancellationToken);
+            }
+            if (after[i].Owner == member && after[i].IsHeld(now))
+            {
+                assigned.Add(new JsonObject { ["partition"] = i, ["epoch"] = after[i].Epoch, ["checkpoint"] = after[i].Checkpoint });
+            }
+        }
+        return new JsonObject
+        {
+            ["group"] = group,
+            ["collections"] = new JsonArray([.. settings.Value.Collections.Select(c => JsonValue.Create(c))]),
+            ["partitions"] = settings.Value.Partitions,
+            ["leaseMs"] = (long)lease.TotalMilliseconds,
+            ["assigned"] = assigned,
+        };
+    }
+
+    /// <summary>
+    /// Args: <c>{group, member, now, commits: [{partition, epoch, seq}]}</c>. Each partition must still be the
+    /// member's under that epoch and unexpired; otherwise nothing is recorded (<c>lease_lost</c>). Checkpoints only move forward.
+    /// </summary>
+    private static async ValueTask<JsonNode?> CommitAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
+    {
+        var group = args.GetProperty("group").GetString()!;
+        var member = args.GetProperty("member").GetString()!;
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(args.GetProperty("now").GetInt64());
+        foreach (var commit in args.GetProperty("commits").EnumerateArray())
+        {
+            var partition = commit.GetProperty("partition").GetInt32();
+            var epoch = commit.GetProperty("epoch").GetInt64();
+            var seq = commit.GetProperty("seq").GetInt64();
+            var lease = ParseLease(partition, await context.GetAsync(SystemCollections.Groups, PartitionId(group, partition), cancellationToken));
+            if (lease.Owner != member || lease.Epoch != epoch || !lease.IsHeld(now))
+            {
+                throw new MutatorOpRejectedException(new Rejection(ErrorCodes.LeaseLost,
+                    $"Partition {partition} of group '{group}' is no longer held by '{member}' under epoch {epoch}; nothing was committed.") with { OpIndex = partition });
+            }
+            if (seq > lease.Checkpoint)
+            {
+                await context.PutAsync(SystemCollections.Groups, PartitionId(group, partition), LeaseJson(group, lease with { Checkpoint = seq }), cancellationToken: cancellationToken);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Args: <c>{group, member, now}</c>. Gives back every partition the member holds, so others take them at once.</summary>
+    private static async ValueTask<JsonNode?> LeaveAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
+    {
+        var group = args.GetProperty("group").GetString()!;
+        var member = args.GetProperty("member").GetString()!;
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(args.GetProperty("now").GetInt64());
+        if (ParseGroup(await context.GetAsync(SystemCollections.Groups, group, cancellationToken)) is not { } settings)
+        {
+            return null;
+        }
+        for (var i = 0; i < settings.Partitions; i++)
+        {
+            var lease = ParseLease(i, await context.GetAsync(SystemCollections.Groups, PartitionId(group, i), cancellationToken));
+            if (lease.Owner == member)
+            {
+                await context.PutAsync(SystemCollections.Groups, PartitionId(group, i), LeaseJson(group, lease with { Owner = null, ExpiresAt = now }), cancellationToken: cancellationToken);
+            }
+        }
+        return null;
+    }
+}
