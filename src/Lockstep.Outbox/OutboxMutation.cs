@@ -58,7 +58,7 @@ public sealed class OutboxMutation
     public static OutboxMutation FromJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
-        using var doc = JsonDocument.Parse(json);
+        using var doc = Parse(json);
         var root = doc.RootElement;
         var shaped = root.ValueKind == JsonValueKind.Object
             && (root.TryGetProperty("ops", out var ops) && ops.ValueKind == JsonValueKind.Array && !root.TryGetProperty("name", out _)
@@ -72,4 +72,16 @@ public sealed class OutboxMutation
 
     /// <inheritdoc />
     public override string ToString() => Json;
+
+    private static JsonDocument Parse(string json)
+    {
+        try
+        {
+            return JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException("An outbox mutation must be valid JSON: " + e.Message, nameof(json), e);
+        }
+    }
 }
