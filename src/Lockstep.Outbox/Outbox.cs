@@ -13,6 +13,7 @@ public sealed class Outbox
 {
     private readonly TimeProvider _time;
     private TaskCompletionSource _signal = NewSignal();
+    private long _lastEnqueuedId;
 
     /// <summary>Creates an outbox writer on the system clock.</summary>
     public Outbox()
@@ -29,6 +30,12 @@ public sealed class Outbox
 
     /// <summary>Completes at the next <see cref="Notify"/> (or enqueue) after it was read.</summary>
     internal Task Signaled => Volatile.Read(ref _signal).Task;
+
+    /// <summary>
+    /// The highest id this instance enqueued. A relay that has not seen it yet knows a transaction
+    /// is about to commit (or has rolled back), and looks again soon instead of at its next poll.
+    /// </summary>
+    internal long LastEnqueuedId => Volatile.Read(ref _lastEnqueuedId);
 
     /// <summary>
     /// Adds <paramref name="mutation"/> to the outbox in <paramref name="transaction"/> and returns its id,
@@ -52,7 +59,7 @@ public sealed class Outbox
         }
         await using var command = InsertCommand(connection, transaction, mutation);
         var id = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
-        Notify();
+        Enqueued(id);
         return id;
     }
 
@@ -79,7 +86,7 @@ public sealed class Outbox
         }
         using var command = InsertCommand(connection, transaction, mutation);
         var id = Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-        Notify();
+        Enqueued(id);
         return id;
     }
 
@@ -89,6 +96,16 @@ public sealed class Outbox
     /// commit for the shortest delay.
     /// </summary>
     public void Notify() => Interlocked.Exchange(ref _signal, NewSignal()).TrySetResult();
+
+    private void Enqueued(long id)
+    {
+        var last = Volatile.Read(ref _lastEnqueuedId);
+        while (id > last && Interlocked.CompareExchange(ref _lastEnqueuedId, id, last) is var seen && seen != last)
+        {
+            last = seen;
+        }
+        Notify();
+    }
 
     private DbCommand InsertCommand(DbConnection connection, DbTransaction transaction, OutboxMutation mutation)
     {

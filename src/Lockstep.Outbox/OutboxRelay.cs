@@ -20,7 +20,7 @@ public sealed partial class OutboxRelay : BackgroundService
 {
     private static readonly Task Never = new TaskCompletionSource().Task;
 
-    /// <summary>After a wake-up found nothing (the enqueuing transaction had not committed yet), look again this soon, then twice as late, up to the poll interval.</summary>
+    /// <summary>When a row enqueued in this process is not visible yet (its transaction had not committed), look again this soon, then twice as late, up to the poll interval.</summary>
     private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(10);
 
     private static readonly TimeSpan CleanupInterval = TimeSpan.FromHours(1);
@@ -35,6 +35,7 @@ public sealed partial class OutboxRelay : BackgroundService
     private readonly ResiliencePipeline<PublishOutcome> _pipeline;
     private readonly SemaphoreSlim _pass = new(1, 1);
     private string? _clientId;
+    private long _highestSeenId;
     private DateTimeOffset _nextCleanup;
 
     /// <summary>Creates a relay; <paramref name="options"/> is checked now and must not change afterwards.</summary>
@@ -97,17 +98,19 @@ public sealed partial class OutboxRelay : BackgroundService
             TimeSpan wait;
             try
             {
-                var summary = await PublishPendingAsync(cancellationToken).ConfigureAwait(false);
+                await PublishPendingAsync(cancellationToken).ConfigureAwait(false);
                 failures = 0;
-                if (summary.Published + summary.Refused > 0 || settle == TimeSpan.Zero)
+                if (_options.Outbox is { } outbox && outbox.LastEnqueuedId > Volatile.Read(ref _highestSeenId))
                 {
-                    settle = TimeSpan.Zero;
-                    wait = _options.PollInterval;
+                    // Enqueued in this process but not visible yet: its transaction is about to commit
+                    // (or rolled back). Look again soon, then less and less often, up to the poll interval.
+                    settle = settle == TimeSpan.Zero ? SettleDelay : TimeSpan.FromTicks(Math.Min(settle.Ticks * 2, _options.PollInterval.Ticks));
+                    wait = TimeSpan.FromTicks(Math.Min(settle.Ticks, _options.PollInterval.Ticks));
                 }
                 else
                 {
-                    wait = settle;
-                    settle = settle * 2 < _options.PollInterval ? settle * 2 : TimeSpan.Zero;
+                    settle = TimeSpan.Zero;
+                    wait = _options.PollInterval;
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -125,10 +128,7 @@ public sealed partial class OutboxRelay : BackgroundService
                 Log.PassFailed(_logger, e, wait);
             }
             // While failing, an enqueue does not cut the backoff short.
-            if (await WaitAsync(failures == 0 ? signal : Never, wait, cancellationToken).ConfigureAwait(false))
-            {
-                settle = SettleDelay;
-            }
+            await WaitAsync(failures == 0 ? signal : Never, wait, cancellationToken).ConfigureAwait(false);
         }
         Log.Stopped(_logger);
     }
@@ -194,6 +194,10 @@ public sealed partial class OutboxRelay : BackgroundService
                             throw new OutboxRelayException(outcome.Code, outcome.Status, outcome.Message);
                     }
                     after = id;
+                    if (id > Volatile.Read(ref _highestSeenId))
+                    {
+                        Volatile.Write(ref _highestSeenId, id);
+                    }
                 }
                 if (rows.Count < _options.BatchSize)
                 {
@@ -257,14 +261,13 @@ public sealed partial class OutboxRelay : BackgroundService
         return TimeSpan.FromTicks((long)Math.Min(ticks, _options.RetryMaxDelay.Ticks));
     }
 
-    /// <summary>Waits for the signal or the delay; true when the signal came first.</summary>
-    private async Task<bool> WaitAsync(Task signal, TimeSpan delay, CancellationToken cancellationToken)
+    /// <summary>Waits for the signal or the delay.</summary>
+    private async Task WaitAsync(Task signal, TimeSpan delay, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var timer = Task.Delay(delay, _time, stop.Token);
-        var first = await Task.WhenAny(signal, timer).ConfigureAwait(false);
+        await Task.WhenAny(signal, timer).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
-        return first == signal;
     }
 
     private async Task NotifyRefusedAsync(long id, string mutation, PublishOutcome outcome, DateTimeOffset refusedAt, CancellationToken cancellationToken)

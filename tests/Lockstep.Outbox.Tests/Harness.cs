@@ -67,10 +67,13 @@ internal static class Harness
         return path;
     }
 
-    public static OutboxRelayOptions Options(DbDataSource dataSource, ServerProcess server, Outbox? outbox = null) => new()
+    public static OutboxRelayOptions Options(DbDataSource dataSource, ServerProcess server, Outbox? outbox = null) =>
+        Options(dataSource, server.HttpUrl, outbox);
+
+    public static OutboxRelayOptions Options(DbDataSource dataSource, Uri serverRoot, Outbox? outbox = null) => new()
     {
         DataSource = dataSource,
-        ServerUrl = new Uri(server.HttpUrl, "/v1/"),
+        ServerUrl = new Uri(serverRoot, "/v1/"),
         Outbox = outbox,
         PollInterval = TimeSpan.FromMilliseconds(100),
         RetryBaseDelay = TimeSpan.FromMilliseconds(20),

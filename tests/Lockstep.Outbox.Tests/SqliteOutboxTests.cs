@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Lockstep.Server.Tests;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit;
 
 namespace Lockstep.Outbox.Tests;
@@ -167,8 +169,40 @@ public sealed class SqliteOutboxTests : IAsyncLifetime
             await Harness.EventuallyAsync(async () => await Harness.ReadNumberAsync(Server, collection, "totals", "count") == expected, $"order {i} published");
         }
 
+        // The enqueue wakes the relay before the commit: its passes find nothing for a while, and it
+        // must still look again once the transaction commits, not an hour later.
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await outbox.EnqueueAsync(transaction, [OutboxOp.Increment(collection, "totals", "count", 1)]);
+            await Task.Delay(300);
+            await transaction.CommitAsync();
+        }
+        await Harness.EventuallyAsync(async () => await Harness.ReadNumberAsync(Server, collection, "totals", "count") == 4, "a row committed after the wake-up published");
+
         await stop.CancelAsync();
         await run;
+    }
+
+    [Fact]
+    public async Task A_host_runs_the_relay_and_hands_out_the_outbox_that_wakes_it()
+    {
+        var collection = Harness.NewCollection();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddLockstepOutbox((_, options) =>
+        {
+            options.DataSource = _database.DataSource;
+            options.ServerUrl = new Uri(Server.HttpUrl, "/v1");
+            options.PollInterval = TimeSpan.FromHours(1);
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var outbox = host.Services.GetRequiredService<Outbox>();
+        await using var connection = await _database.OpenAsync();
+
+        await Harness.PlaceOrderAsync(connection, outbox, collection, "o1", 1);
+
+        await Harness.EventuallyAsync(async () => await Harness.ReadNumberAsync(Server, collection, "totals", "count") == 1, "the order published");
+        await host.StopAsync();
     }
 
     [Fact]
