@@ -119,8 +119,7 @@ internal static class Harness
     /// <summary>A numeric field of a document on the server, or null when the document does not exist.</summary>
     public static async Task<decimal?> ReadNumberAsync(ServerProcess server, string collection, string id, string field)
     {
-        using var http = new HttpClient { BaseAddress = server.HttpUrl };
-        using var response = await http.GetAsync(new Uri($"/v1/collections/{collection}/docs/{id}", UriKind.Relative));
+        using var response = await GetAsync(server, $"/v1/collections/{collection}/docs/{id}");
         if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
             return null;
@@ -133,9 +132,9 @@ internal static class Harness
     /// <summary>Every change of <paramref name="collection"/> in the log, in seq order: (id, clientId, mid).</summary>
     public static async Task<List<(string Id, string? ClientId, long Mid)>> ReadChangesAsync(ServerProcess server, string collection)
     {
-        using var http = new HttpClient { BaseAddress = server.HttpUrl };
-        var json = await http.GetStringAsync(new Uri($"/v1/changes?after=0&limit=10000&collections={collection}", UriKind.Relative));
-        using var doc = JsonDocument.Parse(json);
+        using var response = await GetAsync(server, $"/v1/changes?after=0&limit=10000&collections={collection}");
+        response.EnsureSuccessStatusCode();
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var list = new List<(string, string?, long)>();
         foreach (var change in doc.RootElement.GetProperty("changes").EnumerateArray())
         {
@@ -144,6 +143,22 @@ internal static class Harness
                 change.TryGetProperty("mid", out var m) ? m.GetInt64() : 0));
         }
         return list;
+    }
+
+    /// <summary>A GET that waits out the server's rate limit (some tests run it tight).</summary>
+    public static async Task<HttpResponseMessage> GetAsync(ServerProcess server, string pathAndQuery)
+    {
+        using var http = new HttpClient { BaseAddress = server.HttpUrl };
+        while (true)
+        {
+            var response = await http.GetAsync(new Uri(pathAndQuery, UriKind.Relative));
+            if (response.StatusCode != System.Net.HttpStatusCode.TooManyRequests)
+            {
+                return response;
+            }
+            response.Dispose();
+            await Task.Delay(200);
+        }
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds; fails after <see cref="Patience"/> (a hang, not a slow run).</summary>
