@@ -25,6 +25,9 @@ public sealed partial class OutboxRelay : BackgroundService
 
     private static readonly TimeSpan CleanupInterval = TimeSpan.FromHours(1);
 
+    /// <summary>The row being published, for the retry log.</summary>
+    private static readonly ResiliencePropertyKey<long> RowKey = new("lockstep.outbox.row");
+
     private readonly OutboxRelayOptions _options;
     private readonly DbDataSource _dataSource;
     private readonly TimeProvider _time;
@@ -76,8 +79,6 @@ public sealed partial class OutboxRelay : BackgroundService
             })
             .Build();
     }
-
-    private static readonly ResiliencePropertyKey<long> RowKey = new("lockstep.outbox.row");
 
     /// <summary>
     /// Publishes until stopped: every pending row, then again whenever the <see cref="OutboxRelayOptions.Outbox"/>
@@ -244,7 +245,7 @@ public sealed partial class OutboxRelay : BackgroundService
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => RunAsync(stoppingToken);
 
-    /// <inheritdoc />
+    /// <summary>Disposes the relay's own HTTP client. Stop <see cref="RunAsync"/> (or the host) first.</summary>
     public override void Dispose()
     {
         base.Dispose();
