@@ -267,6 +267,18 @@ public sealed partial class OutboxRelay : BackgroundService
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var timer = Task.Delay(delay, _time, stop.Token);
+        if (signal == Never)
+        {
+            try
+            {
+                await timer.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Stopping: RunAsync's loop ends.
+            }
+            return;
+        }
         await Task.WhenAny(signal, timer).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
     }
