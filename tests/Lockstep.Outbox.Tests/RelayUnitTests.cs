@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace Lockstep.Outbox.Tests;
+
+/// <summary>The pure parts: request bodies, what each answer means, options, op builders.</summary>
+public sealed class RelayUnitTests
+{
+    [Fact]
+    public void The_body_puts_the_client_id_and_the_row_id_in_front_of_the_stored_mutation()
+    {
+        var mutation = OutboxMutation.Ops(OutboxOp.Increment("stock", "sku-1", "count", -2, ifVersion: 4));
+        var body = JsonNode.Parse(OutboxRelay.Body("svc:abc", 17, mutation.Json))!;
+        Assert.Equal("""{"clientId":"svc:abc","mid":17,"ops":[{"op":"inc","collection":"stock","id":"sku-1","path":"count","by":-2,"ifVersion":4}]}""", body.ToJsonString());
+
+        var call = JsonNode.Parse(OutboxRelay.Body("svc:abc", 18, OutboxMutation.Call("reserveStock", new JsonObject { ["sku"] = "sku-1" }).Json))!;
+        Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserveStock","args":{"sku":"sku-1"}}""", call.ToJsonString());
+    }
+
+    [Theory]
+    [InlineData(200, """{"seq":12,"results":[]}""", "Applied", "")]
+    [InlineData(200, """{"seq":12,"results":[],"dup":true}""", "Applied", "")]
+    [InlineData(422, """{"code":"invalid_operation","transient":false,"detail":"no"}""", "Refused", "invalid_operation")]
+    [InlineData(409, """{"code":"version_conflict","transient":false,"detail":"no"}""", "Refused", "version_conflict")]
+    [InlineData(429, """{"code":"rate_limited","transient":true,"detail":"slow down"}""", "Transient", "rate_limited")]
+    [InlineData(503, """{"code":"overloaded","transient":true,"detail":"busy"}""", "Transient", "overloaded")]
+    [InlineData(503, """{"code":"storage_unavailable","transient":true,"detail":"db"}""", "Transient", "storage_unavailable")]
+    [InlineData(401, """{"code":"unauthorized","transient":false,"detail":"bad token"}""", "Halt", "unauthorized")]
+    [InlineData(403, """{"code":"forbidden","transient":false,"detail":"no"}""", "Halt", "forbidden")]
+    [InlineData(502, "<html>bad gateway</html>", "Transient", "http_502")]
+    [InlineData(404, "", "Halt", "http_404")]
+    [InlineData(401, "", "Halt", "http_401")]
+    [InlineData(200, "<html>a login page</html>", "Halt", "unknown")]
+    public void Each_answer_is_applied_refused_retried_or_halts(int status, string body, string kind, string code)
+    {
+        using var response = new HttpResponseMessage((HttpStatusCode)status) { Content = new StringContent(body, Encoding.UTF8) };
+        var outcome = OutboxRelay.Classify(response, Encoding.UTF8.GetBytes(body));
+        Assert.Equal(kind, outcome.Kind.ToString());
+        Assert.Equal(code, outcome.Code);
+        if (outcome.Kind == PublishOutcomeKind.Applied)
+        {
+            Assert.Equal(12, outcome.Seq);
+            Assert.Equal(body.Contains("dup", StringComparison.Ordinal), outcome.Duplicate);
+        }
+    }
+
+    [Fact]
+    public void A_retry_after_header_is_kept_for_the_retry_delay()
+    {
+        using var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(1));
+        var outcome = OutboxRelay.Classify(response, Encoding.UTF8.GetBytes("""{"code":"rate_limited","transient":true}"""));
+        Assert.Equal(TimeSpan.FromSeconds(1), outcome.RetryAfter);
+    }
+
+    [Fact]
+    public void Options_are_checked_when_the_relay_is_created()
+    {
+        Assert.Throws<ArgumentException>(() => new OutboxRelay(new OutboxRelayOptions { ServerUrl = new Uri("http://x/v1/") }));
+        using var source = Microsoft.Data.Sqlite.SqliteFactory.Instance.CreateDataSource("Data Source=:memory:");
+        Assert.Throws<ArgumentException>(() => new OutboxRelay(new OutboxRelayOptions { DataSource = source, ServerUrl = new Uri("ws://x/v1/") }));
+        Assert.Throws<ArgumentException>(() => new OutboxRelay(new OutboxRelayOptions { DataSource = source, ServerUrl = new Uri("http://x/v1/"), BatchSize = 0 }));
+        Assert.Equal(new Uri("http://x:5080/v1/mutations"), new OutboxRelayOptions { ServerUrl = new Uri("http://x:5080/v1") }.MutationsUrl);
+        Assert.Equal(new Uri("http://x:5080/v1/mutations"), new OutboxRelayOptions { ServerUrl = new Uri("http://x:5080/v1/") }.MutationsUrl);
+    }
+
+    [Fact]
+    public void Ops_and_mutations_refuse_what_the_server_would_refuse_anyway()
+    {
+        Assert.Throws<ArgumentException>(() => OutboxOp.Put("", "x", []));
+        Assert.Throws<ArgumentException>(() => OutboxOp.Patch("c", "x", new Dictionary<string, JsonNode?>()));
+        Assert.Throws<ArgumentException>(() => OutboxMutation.Ops());
+        Assert.Throws<ArgumentException>(() => OutboxMutation.FromJson("""{"ops":[],"mid":3}"""));
+        Assert.Throws<ArgumentException>(() => OutboxMutation.FromJson("[1]"));
+        Assert.Throws<ArgumentException>(() => OutboxMutation.FromJson("{"));
+        Assert.Equal("""{"name":"go"}""", OutboxMutation.FromJson("""{"name":"go"}""").Json);
+    }
+}
