@@ -92,6 +92,12 @@ public static class ErrorCodes
     /// <summary>An unexpected server error; it has been logged.</summary>
     public static readonly ErrorCode InternalError = new("internal_error", 500, true, "Internal error");
 
+    /// <summary>A job update (complete, fail, extend) carried a fencing token that is no longer the job's newest: its lease expired and another worker took the job, or it was finished.</summary>
+    public static readonly ErrorCode LeaseLost = new("lease_lost", 409, false, "Lease lost");
+
+    /// <summary>No job has that id (it never existed, or it was purged after completion).</summary>
+    public static readonly ErrorCode JobNotFound = new("job_not_found", 404, false, "Job not found");
+
     /// <summary>Every code, for lookups and for the docs test.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
@@ -100,6 +106,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
+        LeaseLost, JobNotFound,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -33,6 +33,9 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<LockstepEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
         services.TryAddSingleton<LockstepMarker>();
+        services.AddOptions<JobQueueOptions>().BindConfiguration(JobQueueOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<JobQueues>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobQueues>());
         return new LockstepBuilder(services);
     }
 
