@@ -127,6 +127,13 @@ public sealed class LockstepJobs : IDisposable
         }
     }
 
+    /// <summary>How many jobs of a queue are in each state (<c>GET queues/{queue}</c>).</summary>
+    public async Task<JobQueueCounts> GetQueueCountsAsync(string queue, CancellationToken cancellationToken)
+    {
+        var answer = await SendAsync(HttpMethod.Get, $"queues/{Escape(queue)}", null, cancellationToken);
+        return new JobQueueCounts((string)answer["queue"]!, (long)answer["ready"]!, (long)answer["leased"]!, (long)answer["done"]!, (long)answer["dead"]!);
+    }
+
     /// <summary>A page of a queue's dead letters with id &gt; <paramref name="afterId"/> (<c>GET queues/{queue}/dead</c>).</summary>
     public async Task<IReadOnlyList<JobInfo>> ListDeadAsync(string queue, long afterId, int limit, CancellationToken cancellationToken)
     {
