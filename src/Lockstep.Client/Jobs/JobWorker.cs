@@ -187,7 +187,7 @@ public sealed class JobWorker : IHostedService, IAsyncDisposable
         {
             if (failure is null)
             {
-                await _jobs.CompleteAsync(job.Id, job.Token, CancellationToken.None);
+                await WithRetriesAsync(() => _jobs.CompleteAsync(job.Id, job.Token, CancellationToken.None));
                 Log.JobDone(_logger, job.Id);
             }
             else
@@ -195,8 +195,8 @@ public sealed class JobWorker : IHostedService, IAsyncDisposable
                 Log.JobHandlerFailed(_logger, failure, job.Id, job.Attempts);
                 var stopped = failure is OperationCanceledException && _stopHandlers.IsCancellationRequested;
                 // A job cut short by a stopping worker goes back at once; a real failure waits its backoff.
-                await _jobs.FailAsync(job.Id, job.Token, stopped ? "worker stopped" : $"{failure.GetType().Name}: {failure.Message}",
-                    stopped ? TimeSpan.Zero : null, final: false, CancellationToken.None);
+                await WithRetriesAsync(() => _jobs.FailAsync(job.Id, job.Token, stopped ? "worker stopped" : $"{failure.GetType().Name}: {failure.Message}",
+                    stopped ? TimeSpan.Zero : null, final: false, CancellationToken.None));
             }
         }
         catch (JobLeaseLostException)
@@ -208,6 +208,27 @@ public sealed class JobWorker : IHostedService, IAsyncDisposable
 #pragma warning restore CA1031
         {
             Log.JobReportFailed(_logger, e, job.Id);
+        }
+    }
+
+    /// <summary>
+    /// Reports an outcome, retrying twice (after 200 and 400 ms) when the server could not be reached or
+    /// answered with a transient error: a short blip should not cost a redelivery. Repeating a report is
+    /// safe: a report that was applied makes its repeat answer <c>lease_lost</c>, which is dropped.
+    /// </summary>
+    private static async Task WithRetriesAsync(Func<Task> report)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await report();
+                return;
+            }
+            catch (Exception e) when (attempt < 3 && e is HttpRequestException or TaskCanceledException or LockstepException { IsTransient: true })
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+            }
         }
     }
 
