@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Lockstep.Core.Jobs;
 using Npgsql;
 
@@ -13,7 +15,7 @@ namespace Lockstep.Storage.PostgreSql;
 /// <c>state = 0</c>, so no job is leased twice. Updates under a lease match on (id, state, token).
 /// Every time is the database's <c>now()</c> (the transaction's start), never a node's clock.
 /// </summary>
-public sealed partial class PostgreSqlChangeStore : IJobStore
+public sealed partial class PostgreSqlChangeStore : ISharedJobStore
 {
     private const string JobColumns =
         "id, queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, lease_expires_at, last_error, enqueued_at, finished_at";
@@ -39,6 +41,7 @@ public sealed partial class PostgreSqlChangeStore : IJobStore
                 Add(insert, job.Queue, (short)job.Lane, job.Payload, (object?)job.IdempotencyKey ?? DBNull.Value, job.Delay.TotalMilliseconds, job.MaxAttempts);
                 if (await ReadJobsAsync(insert, cancellationToken) is [var created])
                 {
+                    await NotifyQueueAsync(connection, job.Queue, cancellationToken);
                     return new EnqueueResult(created, Created: true);
                 }
             }
@@ -193,7 +196,12 @@ public sealed partial class PostgreSqlChangeStore : IJobStore
             WHERE queue = $1 AND state = 3 AND ($2 OR id = ANY($3))
             """, connection);
         Add(replay, queue, ids is null, (ids ?? []).ToArray());
-        return await replay.ExecuteNonQueryAsync(cancellationToken);
+        var replayed = await replay.ExecuteNonQueryAsync(cancellationToken);
+        if (replayed > 0)
+        {
+            await NotifyQueueAsync(connection, queue, cancellationToken);
+        }
+        return replayed;
     }
 
     /// <inheritdoc />
@@ -218,6 +226,60 @@ public sealed partial class PostgreSqlChangeStore : IJobStore
         await using var purge = new NpgsqlCommand("DELETE FROM jobs WHERE state = 2 AND finished_at <= now() - $1 * interval '1 millisecond'", connection);
         Add(purge, olderThan.TotalMilliseconds);
         return await purge.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<string> WatchQueuesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(DedicatedConnectionString());
+        await connection.OpenAsync(cancellationToken);
+        var queues = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        connection.Notification += (_, e) => queues.Writer.TryWrite(e.Payload);
+        await using (var listen = new NpgsqlCommand($"LISTEN {Schema.JobsNotifyChannel}", connection))
+        {
+            await listen.ExecuteNonQueryAsync(cancellationToken);
+        }
+        var pump = Task.Run(async () =>
+        {
+            try
+            {
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(cancellationToken);
+                }
+                queues.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                queues.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await foreach (var queue in queues.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return queue;
+            }
+        }
+        finally
+        {
+            await connection.CloseAsync();
+            try
+            {
+                await pump;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Tells every node's waiting claims that the queue has a claimable job (after the commit: autocommit statements).</summary>
+    private static async Task NotifyQueueAsync(NpgsqlConnection connection, string queue, CancellationToken cancellationToken)
+    {
+        await using var notify = new NpgsqlCommand("SELECT pg_notify($1, $2)", connection);
+        Add(notify, Schema.JobsNotifyChannel, queue);
+        await notify.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>Why an update under a lease matched nothing: the job is gone, or the lease is not its newest.</summary>

@@ -28,6 +28,9 @@ internal static class Schema
     /// <summary>The channel a committed append notifies, with the new head as its payload (a wake-up hint for other nodes).</summary>
     public const string NotifyChannel = "lockstep_log";
 
+    /// <summary>The channel an enqueue or replay notifies, with the queue's name as its payload (a wake-up hint for waiting claims on other nodes).</summary>
+    public const string JobsNotifyChannel = "lockstep_jobs";
+
     /// <summary>
     /// <c>Migrations[v]</c> takes a database from version <c>v</c> to <c>v + 1</c>; version 0 is an
     /// empty database. Each runs inside the migration transaction, under <see cref="MigrationLockKey"/>.

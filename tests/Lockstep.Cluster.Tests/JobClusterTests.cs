@@ -11,6 +11,24 @@ namespace Lockstep.Cluster.Tests;
 public sealed class JobClusterTests
 {
     [Fact]
+    public async Task A_claim_waiting_on_one_node_is_woken_by_an_enqueue_on_another()
+    {
+        // Claims look again only every 30 s here, so an answer well within that came from the notification.
+        await using var cluster = await Cluster.StartAsync(2, new Dictionary<string, string> { ["Lockstep__Jobs__ClaimPollInterval"] = "00:00:30" });
+        using var first = new LockstepJobs(new LockstepJobsOptions { BaseUrl = new Uri(cluster.Node(0).HttpUrl, "/v1/") });
+        using var second = new LockstepJobs(new LockstepJobsOptions { BaseUrl = new Uri(cluster.Node(1).HttpUrl, "/v1/") });
+        await Task.Delay(1000); // the nodes' listeners start right after they report healthy
+        var clock = Stopwatch.StartNew();
+        var waiting = second.ClaimAsync("wake", 1, TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(25), CancellationToken.None);
+        await Task.Delay(500);
+        Assert.False(waiting.IsCompleted);
+        var job = await first.EnqueueAsync("wake", new JsonObject { ["hello"] = "node 1" }, CancellationToken.None);
+        var claimed = Assert.Single(await waiting);
+        Assert.Equal(job.Id, claimed.Id);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"answered after {clock.Elapsed}, not by the notification");
+    }
+
+    [Fact]
     public async Task Workers_on_two_nodes_share_one_queue_and_process_each_job_exactly_once()
     {
         await using var cluster = await Cluster.StartAsync(2);

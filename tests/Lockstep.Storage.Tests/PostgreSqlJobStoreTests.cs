@@ -53,6 +53,39 @@ public sealed class PostgreSqlJobStoreTests : JobStoreContract
     }
 
     [Fact]
+    public async Task Enqueues_and_replays_on_one_store_are_announced_to_the_others()
+    {
+        var watcher = (ISharedJobStore)await OpenAsync();
+        var writer = await OpenAsync();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var listening = Task.Run(async () =>
+        {
+            await foreach (var queue in watcher.WatchQueuesAsync(stop.Token))
+            {
+                seen.Enqueue(queue);
+                if (seen.Count(q => q == "second") == 2)
+                {
+                    return;
+                }
+            }
+        });
+        // LISTEN takes effect once the watcher's command ran: enqueue until the first job is heard.
+        while (seen.IsEmpty && !listening.IsCompleted)
+        {
+            await EnqueueAsync(writer, "{}", queue: "first");
+            await Task.Delay(100);
+        }
+        var job = (await EnqueueAsync(writer, "{}", queue: "second", maxAttempts: 1)).Job;
+        var claimed = (await ClaimOneAsync(writer, queue: "second"))!;
+        await writer.FailAsync(job.Id, claimed.Token, "x", JobBackoff.Default, null, false, CancellationToken.None);
+        Assert.Equal(1, await writer.ReplayAsync("second", null, CancellationToken.None));
+        await listening.WaitAsync(TimeSpan.FromSeconds(30));
+        // The warm-up enqueues, then the enqueue and the replay of the second queue, in order.
+        Assert.Equal(["second", "second"], seen.SkipWhile(q => q == "first"));
+    }
+
+    [Fact]
     public async Task A_version_2_database_is_migrated_to_version_3_on_open()
     {
         var store = await OpenAsync();

@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(6004, LogLevel.Information, "Replayed {Count} dead letters of queue {Queue}")]
     public static partial void JobsReplayed(ILogger logger, int count, string queue);
+
+    [LoggerMessage(6005, LogLevel.Warning, "Listening for other nodes' job notifications failed; listening again (claims still poll)")]
+    public static partial void JobNotificationsFailed(ILogger logger, Exception exception);
 }

@@ -68,6 +68,38 @@ internal sealed class JobQueues : BackgroundService
         {
             return;
         }
+        var watching = Store is ISharedJobStore shared ? WatchAsync(shared, stoppingToken) : Task.CompletedTask;
+        await PurgeLoopAsync(Store, stoppingToken);
+        await watching;
+    }
+
+    /// <summary>Wakes this node's waiting claims when another node makes a job claimable; listens again after a failure.</summary>
+    private async Task WatchAsync(ISharedJobStore shared, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var queue in shared.WatchQueuesAsync(stoppingToken))
+                {
+                    Notify(queue);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Claims still look every ClaimPollInterval: a lost listener costs latency, never a job.
+                Log.JobNotificationsFailed(_logger, e);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task PurgeLoopAsync(IJobStore store, CancellationToken stoppingToken)
+    {
         using var timer = new PeriodicTimer(Options.PurgeInterval);
         try
         {
@@ -75,7 +107,7 @@ internal sealed class JobQueues : BackgroundService
             {
                 try
                 {
-                    var purged = await Store.PurgeDoneAsync(Options.DoneRetention, stoppingToken);
+                    var purged = await store.PurgeDoneAsync(Options.DoneRetention, stoppingToken);
                     if (purged > 0)
                     {
                         Log.JobsPurged(_logger, purged);
