@@ -14,6 +14,7 @@ namespace Lockstep.Client.Jobs;
 public sealed class JobWorker : IHostedService, IAsyncDisposable
 {
     private readonly LockstepJobs _jobs;
+    private static readonly TimeSpan MinimumClaimCycle = TimeSpan.FromSeconds(1);
     private readonly JobHandler _handler;
     private readonly JobWorkerOptions _options;
     private readonly ILogger _logger;
@@ -114,6 +115,13 @@ public sealed class JobWorker : IHostedService, IAsyncDisposable
                 }
                 var claimed = await _jobs.ClaimAsync(_options.Queue, free, _options.LeaseDuration, _options.ClaimWait, stopping);
                 errorDelay = _options.ErrorDelay;
+                if (claimed.Count == 0 && _options.ClaimWait < MinimumClaimCycle)
+                {
+                    // Without (much) long polling an empty queue would be asked again at once, in a tight loop.
+                    _slots.Release(free);
+                    free = 0;
+                    await Task.Delay(MinimumClaimCycle - _options.ClaimWait, stopping);
+                }
                 foreach (var job in claimed)
                 {
                     free--;
