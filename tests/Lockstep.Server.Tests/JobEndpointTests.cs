@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -117,6 +119,37 @@ public sealed class JobEndpointTests : IAsyncLifetime
         Assert.Equal(1, (int)replayed["attempts"]!);
         Assert.Equal(3, (long)replayed["token"]!);
         Assert.Equal("\"img-1\"", replayed["payload"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Job_counters_are_published_on_the_lockstep_server_meter()
+    {
+        var counts = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Lockstep.Server" && instrument.Name.StartsWith("lockstep.jobs.", StringComparison.Ordinal))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => counts.AddOrUpdate(instrument.Name, value, (_, n) => n + value));
+        listener.Start();
+
+        var id = (long)(await PostAsync("/v1/queues/metered/jobs", """{"payload":1,"maxAttempts":1}""")).Body["id"]!;
+        await PostAsync("/v1/queues/metered/jobs", """{"payload":2}""");
+        await PostAsync("/v1/queues/metered/claim", """{"max":2}""");
+        await PostAsync($"/v1/jobs/{id}/fail", """{"token":1}""");
+        await PostAsync($"/v1/jobs/{id + 1}/complete", """{"token":1}""");
+        await PostAsync($"/v1/jobs/{id + 1}/complete", """{"token":1}""");
+        await PostAsync("/v1/queues/metered/dead/replay", "{}");
+
+        Assert.Equal(2, counts.GetValueOrDefault("lockstep.jobs.enqueued"));
+        Assert.Equal(2, counts.GetValueOrDefault("lockstep.jobs.claimed"));
+        Assert.Equal(1, counts.GetValueOrDefault("lockstep.jobs.dead"));
+        Assert.Equal(1, counts.GetValueOrDefault("lockstep.jobs.completed"));
+        Assert.Equal(1, counts.GetValueOrDefault("lockstep.jobs.lease_lost"));
+        Assert.Equal(1, counts.GetValueOrDefault("lockstep.jobs.replayed"));
     }
 
     [Fact]

@@ -34,6 +34,14 @@ internal sealed class JobQueues : BackgroundService
 
     public JobBackoff Backoff { get; }
 
+    public JobMetrics Metrics { get; } = new();
+
+    public override void Dispose()
+    {
+        Metrics.Dispose();
+        base.Dispose();
+    }
+
     /// <summary>Cancelled when the server stops.</summary>
     public CancellationToken Stopping => _engine.Stopping;
 

@@ -75,6 +75,7 @@ internal static class JobEndpoints
         if (result.Created)
         {
             Log.JobEnqueued(Logger(context), result.Job.Id, queue, LaneName(result.Job.Lane));
+            jobs.Metrics.Enqueued.Add(1);
             jobs.Notify(queue);
         }
         context.Response.StatusCode = result.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK;
@@ -131,6 +132,7 @@ internal static class JobEndpoints
                 break; // the server is stopping: answer with nothing rather than hold the request
             }
         }
+        jobs.Metrics.Claimed.Add(claimed.Count);
         await DocumentEndpoints.WriteJsonAsync(context, (claimed, lease), static (w, s) =>
         {
             w.WriteStartArray("jobs");
@@ -153,10 +155,11 @@ internal static class JobEndpoints
         }
         var (jobs, jobId, token, _) = started;
         var status = await jobs.Store!.CompleteAsync(jobId, token, context.RequestAborted);
-        if (await RefusedAsync(context, status, jobId, token))
+        if (await RefusedAsync(context, jobs, status, jobId, token))
         {
             return;
         }
+        jobs.Metrics.Completed.Add(1);
         await DocumentEndpoints.WriteJsonAsync(context, jobId, static (w, i) =>
         {
             w.WriteNumber("id", i);
@@ -184,10 +187,11 @@ internal static class JobEndpoints
         }
         var retryDelay = retryDelayMs < 0 ? (TimeSpan?)null : TimeSpan.FromMilliseconds(retryDelayMs);
         var result = await jobs.Store!.FailAsync(jobId, token, error, jobs.Backoff, retryDelay, final, context.RequestAborted);
-        if (await RefusedAsync(context, result.Status, jobId, token))
+        if (await RefusedAsync(context, jobs, result.Status, jobId, token))
         {
             return;
         }
+        (result.Dead ? jobs.Metrics.Dead : jobs.Metrics.Retried).Add(1);
         if (result.Dead)
         {
             var job = await jobs.Store.GetJobAsync(jobId, context.RequestAborted);
@@ -217,7 +221,7 @@ internal static class JobEndpoints
             return;
         }
         var result = await jobs.Store!.ExtendAsync(jobId, token, lease, context.RequestAborted);
-        if (await RefusedAsync(context, result.Status, jobId, token))
+        if (await RefusedAsync(context, jobs, result.Status, jobId, token))
         {
             return;
         }
@@ -338,6 +342,7 @@ internal static class JobEndpoints
         if (replayed > 0)
         {
             Log.JobsReplayed(Logger(context), replayed, queue);
+            jobs.Metrics.Replayed.Add(replayed);
             jobs.Notify(queue);
         }
         await DocumentEndpoints.WriteJsonAsync(context, replayed, static (w, n) => w.WriteNumber("replayed", n));
@@ -386,7 +391,7 @@ internal static class JobEndpoints
         return (jobs, jobId, token, body.RootElement.Clone());
     }
 
-    private static async Task<bool> RefusedAsync(HttpContext context, JobUpdateStatus status, long id, long token)
+    private static async Task<bool> RefusedAsync(HttpContext context, JobQueues jobs, JobUpdateStatus status, long id, long token)
     {
         switch (status)
         {
@@ -396,6 +401,7 @@ internal static class JobEndpoints
                 await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
                 return true;
             default:
+                jobs.Metrics.LeaseLost.Add(1);
                 await Problems.Write(context, ErrorCodes.LeaseLost,
                     $"Fencing token {token} is not the current lease of job {id}: the lease expired and another worker took the job, or the job is finished. Drop this attempt's result.");
                 return true;
