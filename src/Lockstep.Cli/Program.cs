@@ -10,5 +10,6 @@ var root = new RootCommand("Lockstep: a self-hosted real-time data synchronizati
     TailCommand.Create(),
     StatusCommand.Create(),
     BenchCommand.Create(),
+    JobCommands.Create(),
 };
 return await root.Parse(args).InvokeAsync();
