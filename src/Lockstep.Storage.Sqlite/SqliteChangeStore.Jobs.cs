@@ -225,6 +225,26 @@ public sealed partial class SqliteChangeStore : IJobStore
             return (long)purge.ExecuteNonQuery();
         }, cancellationToken);
 
+    /// <summary>The clock of the job queues.</summary>
+    internal TimeProvider JobClock => _options.TimeProvider;
+
+    /// <summary>Inserts a job in a write transaction unless its idempotency key is taken (a batch's enqueues from mutators).</summary>
+    internal static void InsertJob(SqliteConnection connection, SqliteTransaction tx, NewJob job, long now)
+    {
+        using var insert = Command(connection, tx, """
+            INSERT OR IGNORE INTO jobs (queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, enqueued_at)
+            VALUES ($q, $lane, 0, $payload, $k, $runAt, 0, $max, 0, $now)
+            """);
+        insert.Parameters.AddWithValue("$q", job.Queue);
+        insert.Parameters.AddWithValue("$lane", (int)job.Lane);
+        insert.Parameters.AddWithValue("$payload", job.Payload);
+        insert.Parameters.AddWithValue("$k", (object?)job.IdempotencyKey ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$runAt", now + (long)job.Delay.TotalMilliseconds);
+        insert.Parameters.AddWithValue("$max", job.MaxAttempts);
+        insert.Parameters.AddWithValue("$now", now);
+        insert.ExecuteNonQuery();
+    }
+
     /// <summary>Runs one job operation in a write transaction on the writer connection, between batches.</summary>
     private async ValueTask<T> InJobTransactionAsync<T>(Func<SqliteConnection, SqliteTransaction, long, T> work, CancellationToken cancellationToken)
     {

@@ -323,6 +323,34 @@ public abstract class JobStoreContract : IAsyncLifetime
     protected virtual int ClaimerStores => 1;
 
     [Fact]
+    public async Task Jobs_enqueued_in_a_log_write_transaction_commit_with_it_or_not_at_all()
+    {
+        var store = await OpenAsync();
+        var log = (IChangeStore)store;
+        NewJob Job(string key) => new() { Queue = "tx", Payload = $"\"{key}\"", IdempotencyKey = key, Lane = JobLane.High };
+        await using (var rolledBack = await log.BeginWriteAsync(CancellationToken.None))
+        {
+            await ((IStoreJobWriter)rolledBack).EnqueueJobsAsync([Job("a")], CancellationToken.None);
+        }
+        Assert.Equal(new long[] { 0, 0, 0, 0 }, await store.CountJobsAsync("tx", CancellationToken.None));
+        await using (var writer = await log.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([new Change
+            {
+                Seq = writer.Head + 1, Collection = "orders", Id = "o1", Version = 1, Created = true, DocumentJson = "{}", SetJson = "{}",
+                Hlc = new HlcTimestamp(1_700_000_000_000, 0), PreviousSeq = 0,
+            }], [], CancellationToken.None);
+            await ((IStoreJobWriter)writer).EnqueueJobsAsync([Job("a"), Job("a"), Job("b")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await EnqueueAsync(store, "\"dup\"", queue: "tx", key: "b");
+        Assert.Equal(new long[] { 2, 0, 0, 0 }, await store.CountJobsAsync("tx", CancellationToken.None));
+        var claimed = await store.ClaimAsync("tx", 5, Long, CancellationToken.None);
+        Assert.Equal(["\"a\"", "\"b\""], claimed.Select(j => j.Payload));
+        Assert.All(claimed, j => Assert.Equal(JobLane.High, j.Lane));
+    }
+
+    [Fact]
     public async Task Purging_done_jobs_frees_their_idempotency_keys()
     {
         var store = await OpenAsync();
