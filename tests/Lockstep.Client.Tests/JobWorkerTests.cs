@@ -7,6 +7,7 @@ using Lockstep.Core.Jobs;
 using Lockstep.Server;
 using Lockstep.Server.Tests;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Lockstep.Client.Tests;
@@ -198,6 +199,35 @@ public sealed class JobWorkerTests : IAsyncLifetime
         Assert.Equal(2, job.Token);
         Assert.Equal("lease expired", job.LastError);
         await other.CompleteAsync(id, taken.Token, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_worker_registered_in_a_host_serves_its_queue_while_the_host_runs()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddLockstepJobs(o => o.BaseUrl = ApiUrl);
+        var seen = new ConcurrentBag<int>();
+        builder.Services.AddLockstepJobWorker(o =>
+        {
+            o.Queue = "hosted";
+            o.Concurrency = 2;
+            o.ClaimWait = TimeSpan.FromSeconds(1);
+        }, _ => (job, _) =>
+        {
+            seen.Add((int)job.Payload!);
+            return Task.CompletedTask;
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var jobs = host.Services.GetRequiredService<LockstepJobs>();
+        for (var i = 0; i < 5; i++)
+        {
+            await jobs.EnqueueAsync("hosted", JsonValue.Create(i), CancellationToken.None);
+        }
+        await EventuallyAsync(async () => (await jobs.GetQueueCountsAsync("hosted", CancellationToken.None)).Done == 5, "the hosted worker did the jobs");
+        await host.StopAsync();
+        Assert.Equal([0, 1, 2, 3, 4], seen.Order());
     }
 
     private async Task<long> DoneAsync(string queue)
