@@ -11,5 +11,6 @@ var root = new RootCommand("Lockstep: a self-hosted real-time data synchronizati
     StatusCommand.Create(),
     BenchCommand.Create(),
     ApiKeyCommand.Create(),
+    JobCommands.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -31,25 +31,25 @@ internal static partial class Log
     [LoggerMessage(5000, LogLevel.Warning, "A hook or event handler threw")]
     public static partial void CallbackFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(6000, LogLevel.Warning, "Consumer group {Group}: claiming failed")]
+    [LoggerMessage(7000, LogLevel.Warning, "Consumer group {Group}: claiming failed")]
     public static partial void ConsumerClaimFailed(ILogger logger, Exception exception, string group);
 
-    [LoggerMessage(6001, LogLevel.Warning, "Consumer group {Group}: fetching failed")]
+    [LoggerMessage(7001, LogLevel.Warning, "Consumer group {Group}: fetching failed")]
     public static partial void ConsumerFetchFailed(ILogger logger, Exception exception, string group);
 
-    [LoggerMessage(6002, LogLevel.Warning, "Consumer group {Group}: committing failed")]
+    [LoggerMessage(7002, LogLevel.Warning, "Consumer group {Group}: committing failed")]
     public static partial void CommitFailed(ILogger logger, Exception exception, string group);
 
-    [LoggerMessage(6003, LogLevel.Warning, "Consumer group {Group}: the handler failed on seq {Seq} (attempt {Attempt}); retrying")]
+    [LoggerMessage(7003, LogLevel.Warning, "Consumer group {Group}: the handler failed on seq {Seq} (attempt {Attempt}); retrying")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, string group, long seq, int attempt);
 
-    [LoggerMessage(6004, LogLevel.Information, "Consumer group {Group}: {Member} holds partition {Partition} (epoch {Epoch}) from seq {Checkpoint}")]
+    [LoggerMessage(7004, LogLevel.Information, "Consumer group {Group}: {Member} holds partition {Partition} (epoch {Epoch}) from seq {Checkpoint}")]
     public static partial void PartitionAssigned(ILogger logger, string group, string member, int partition, long epoch, long checkpoint);
 
-    [LoggerMessage(6005, LogLevel.Information, "Consumer group {Group}: {Member} no longer holds partition {Partition} (epoch {Epoch})")]
+    [LoggerMessage(7005, LogLevel.Information, "Consumer group {Group}: {Member} no longer holds partition {Partition} (epoch {Epoch})")]
     public static partial void PartitionRevoked(ILogger logger, string group, string member, int partition, long epoch);
 
-    [LoggerMessage(6006, LogLevel.Warning, "Consumer group {Group}: the final commit or leave failed")]
+    [LoggerMessage(7006, LogLevel.Warning, "Consumer group {Group}: the final commit or leave failed")]
     public static partial void ConsumerStopFailed(ILogger logger, Exception exception, string group);
 }
 

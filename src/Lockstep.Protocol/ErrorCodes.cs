@@ -89,9 +89,6 @@ public static class ErrorCodes
     /// <summary>The connection's token expired; reconnect with a fresh token (transient: the SDKs do so through their token provider).</summary>
     public static readonly ErrorCode TokenExpired = new("token_expired", 401, true, "Token expired");
 
-    /// <summary>A consumer group member's lease on a partition is gone (expired, or another member took it): its commit was not recorded.</summary>
-    public static readonly ErrorCode LeaseLost = new("lease_lost", 409, false, "Lease lost");
-
     /// <summary>A frame was sent so slowly that it did not arrive whole within the frame timeout.</summary>
     public static readonly ErrorCode FrameTimeout = new("frame_timeout", 408, false, "Frame timeout");
 
@@ -101,6 +98,16 @@ public static class ErrorCodes
     /// <summary>An unexpected server error; it has been logged.</summary>
     public static readonly ErrorCode InternalError = new("internal_error", 500, true, "Internal error");
 
+    /// <summary>
+    /// A lease is no longer the caller's, so its update was not recorded: a job update (complete, fail,
+    /// extend) carried a fencing token that is no longer the job's newest, or a consumer group member
+    /// committed a partition it no longer holds under that epoch.
+    /// </summary>
+    public static readonly ErrorCode LeaseLost = new("lease_lost", 409, false, "Lease lost");
+
+    /// <summary>No job has that id (it never existed, or it was purged after completion).</summary>
+    public static readonly ErrorCode JobNotFound = new("job_not_found", 404, false, "Job not found");
+
     /// <summary>Every code, for lookups and for the docs test.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
@@ -109,7 +116,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
-        TokenExpired, FrameTimeout, LeaseLost,
+        TokenExpired, FrameTimeout, LeaseLost, JobNotFound,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

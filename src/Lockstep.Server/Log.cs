@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Server;
 
-/// <summary>Source-generated log messages. Event ids: 1000s connections, 2000s protocol, 3000s storage, 4000s writes, 5000s fan-out.</summary>
+/// <summary>Source-generated log messages. Event ids: 1000s connections, 2000s protocol, 3000s storage, 4000s writes, 5000s fan-out, 6000s job queues (JobLog.cs), 7000s webhooks.</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Debug, "Session {Session} opened for client {ClientId}")]
@@ -62,21 +62,21 @@ internal static partial class Log
     [LoggerMessage(5000, LogLevel.Debug, "Session {Session} fell behind at {Position}; catching up from the log")]
     public static partial void FellBehind(ILogger logger, string session, long position);
 
-    [LoggerMessage(6000, LogLevel.Information, "Webhook {Webhook} delivers from seq {Seq}")]
+    [LoggerMessage(7000, LogLevel.Information, "Webhook {Webhook} delivers from seq {Seq}")]
     public static partial void WebhookStarted(ILogger logger, string webhook, long seq);
 
-    [LoggerMessage(6001, LogLevel.Warning, "Webhook {Webhook}: attempt {Attempt} of {MaxAttempts} for seqs {First}-{Last} failed: {Error}")]
+    [LoggerMessage(7001, LogLevel.Warning, "Webhook {Webhook}: attempt {Attempt} of {MaxAttempts} for seqs {First}-{Last} failed: {Error}")]
     public static partial void WebhookAttemptFailed(ILogger logger, string webhook, int attempt, int maxAttempts, long first, long last, string error);
 
-    [LoggerMessage(6002, LogLevel.Error, "Webhook {Webhook}: gave up on seqs {First}-{Last} after {Attempts} attempts; dead-lettered as {DeadLetter}")]
+    [LoggerMessage(7002, LogLevel.Error, "Webhook {Webhook}: gave up on seqs {First}-{Last} after {Attempts} attempts; dead-lettered as {DeadLetter}")]
     public static partial void WebhookDeadLettered(ILogger logger, string webhook, long first, long last, int attempts, string deadLetter);
 
-    [LoggerMessage(6003, LogLevel.Warning, "Webhook {Webhook}: its cursor moved elsewhere ({Code}); this node stops delivering it")]
+    [LoggerMessage(7003, LogLevel.Warning, "Webhook {Webhook}: its cursor moved elsewhere ({Code}); this node stops delivering it")]
     public static partial void WebhookCursorLost(ILogger logger, string webhook, string code);
 
-    [LoggerMessage(6004, LogLevel.Error, "Webhook {Webhook} failed; restarting in a moment")]
+    [LoggerMessage(7004, LogLevel.Error, "Webhook {Webhook} failed; restarting in a moment")]
     public static partial void WebhookFailed(ILogger logger, Exception exception, string webhook);
 
-    [LoggerMessage(6005, LogLevel.Warning, "Webhook {Webhook}: changes {From}-{To} were compacted before delivery; recorded as {DeadLetter}")]
+    [LoggerMessage(7005, LogLevel.Warning, "Webhook {Webhook}: changes {From}-{To} were compacted before delivery; recorded as {DeadLetter}")]
     public static partial void WebhookGap(ILogger logger, string webhook, long from, long to, string deadLetter);
 }

@@ -8,7 +8,7 @@ namespace Lockstep.Storage.PostgreSql;
 /// An append is one round trip whatever its size: the rows travel as arrays and <c>unnest</c> turns
 /// them back into rows.
 /// </summary>
-internal sealed class PostgreSqlStoreWriter : IStoreWriter
+internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.IStoreJobWriter
 {
     private const string InsertChanges = """
         INSERT INTO changes (seq, collection, id, version, deleted, created, body, set_json, unset_json, hlc, client_id, mutation_no, prev_seq)
@@ -113,6 +113,31 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter
         }
         await batch.ExecuteNonQueryAsync(cancellationToken);
         _appendedHead = head;
+    }
+
+    public async ValueTask EnqueueJobsAsync(IReadOnlyList<Lockstep.Core.Jobs.NewJob> jobs, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (jobs.Count == 0)
+        {
+            return;
+        }
+        await using var batch = new NpgsqlBatch(_connection, _transaction);
+        foreach (var job in jobs)
+        {
+            batch.BatchCommands.Add(PostgreSqlChangeStore.Command("""
+                INSERT INTO jobs (queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, enqueued_at)
+                VALUES ($1, $2, 0, $3, $4, now() + $5 * interval '1 millisecond', 0, $6, 0, now())
+                ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                """, job.Queue, (short)job.Lane, job.Payload, (object?)job.IdempotencyKey ?? DBNull.Value, job.Delay.TotalMilliseconds, job.MaxAttempts));
+        }
+        // Delivered to every node's waiting claims when (and only if) the transaction commits.
+        foreach (var queue in jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal))
+        {
+            batch.BatchCommands.Add(PostgreSqlChangeStore.Command("SELECT pg_notify($1, $2)", Schema.JobsNotifyChannel, queue));
+        }
+        await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async ValueTask CommitAsync(CancellationToken cancellationToken)

@@ -1,13 +1,13 @@
 namespace Lockstep.Storage.PostgreSql;
 
 /// <summary>
-/// The schema of the PostgreSQL store, version 1, and the advisory-lock keys every node agrees on.
+/// The schema of the PostgreSQL store, version 3, and the advisory-lock keys every node agrees on.
 /// The format is a public API: docs/dev/storage-format.md describes it column by column — keep the
 /// two in sync, and bump <see cref="Version"/> with a new entry in <see cref="Migrations"/> for any change.
 /// </summary>
 internal static class Schema
 {
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>
     /// Serializes every append to the log, across all nodes: taken with <c>pg_advisory_xact_lock</c>
@@ -27,6 +27,9 @@ internal static class Schema
 
     /// <summary>The channel a committed append notifies, with the new head as its payload (a wake-up hint for other nodes).</summary>
     public const string NotifyChannel = "lockstep_log";
+
+    /// <summary>The channel an enqueue or replay notifies, with the queue's name as its payload (a wake-up hint for waiting claims on other nodes).</summary>
+    public const string JobsNotifyChannel = "lockstep_jobs";
 
     /// <summary>
     /// <c>Migrations[v]</c> takes a database from version <c>v</c> to <c>v + 1</c>; version 0 is an
@@ -106,6 +109,34 @@ internal static class Schema
             holder      text        NOT NULL,
             acquired_at timestamptz NOT NULL
         );
+        """,
+
+        // 2 -> 3. Job queues. Times are the database's (now()), so nodes with different clocks agree on
+        // run times and lease ends. An identity never reuses an id, so a stale worker's (id, fencing
+        // token) never matches a later job. Claims lock with FOR UPDATE SKIP LOCKED (see the store).
+        """
+        CREATE TABLE IF NOT EXISTS jobs (
+            id               bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            queue            text        COLLATE "C" NOT NULL,
+            lane             smallint    NOT NULL,
+            state            smallint    NOT NULL,
+            payload          text        NOT NULL,
+            idempotency_key  text        COLLATE "C",
+            run_at           timestamptz NOT NULL,
+            attempts         integer     NOT NULL,
+            max_attempts     integer     NOT NULL,
+            token            bigint      NOT NULL,
+            lease_expires_at timestamptz,
+            last_error       text,
+            enqueued_at      timestamptz NOT NULL,
+            finished_at      timestamptz
+        );
+
+        CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, lane, id) WHERE state = 0;
+        CREATE INDEX IF NOT EXISTS jobs_leased ON jobs (queue, lease_expires_at) WHERE state = 1;
+        CREATE INDEX IF NOT EXISTS jobs_dead ON jobs (queue, id) WHERE state = 3;
+        CREATE INDEX IF NOT EXISTS jobs_done ON jobs (finished_at) WHERE state = 2;
+        CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (queue, idempotency_key) WHERE idempotency_key IS NOT NULL;
         """,
     ];
 

@@ -10,7 +10,7 @@ namespace Lockstep.Storage.Sqlite;
 /// across batches, <c>BEGIN IMMEDIATE</c> write transactions, and pooled read connections whose
 /// deferred transactions see one consistent snapshot each.
 /// </summary>
-public sealed class SqliteChangeStore : IChangeStore
+public sealed partial class SqliteChangeStore : IChangeStore
 {
     private readonly SqliteStoreOptions _options;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -80,6 +80,12 @@ public sealed class SqliteChangeStore : IChangeStore
             using (var tx = connection.BeginTransaction())
             {
                 Execute(connection, Schema.Create, tx);
+                var from = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'schema_version'", transaction: tx) ?? 1;
+                for (var v = from; v < Schema.Version; v++)
+                {
+                    Execute(connection, Schema.Migrations[v - 1], tx);
+                }
+                Execute(connection, "UPDATE meta SET value = " + Schema.Version.ToString(CultureInfo.InvariantCulture) + " WHERE key = 'schema_version'", tx);
                 tx.Commit();
             }
             _head = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'head'") ?? 0;
@@ -218,9 +224,10 @@ public sealed class SqliteChangeStore : IChangeStore
         command.ExecuteNonQuery();
     }
 
-    private static long? ScalarOrNull(SqliteConnection connection, string sql, bool tableMissingIsNull = false)
+    private static long? ScalarOrNull(SqliteConnection connection, string sql, bool tableMissingIsNull = false, SqliteTransaction? transaction = null)
     {
         using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         try
         {

@@ -14,4 +14,8 @@ public sealed class SqliteStoreOptions
     /// <summary>How long a connection waits on a lock held by another before failing.</summary>
     /// <value>5 seconds.</value>
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The clock of the job queues (run times, leases, backoff): a fake one in tests.</summary>
+    /// <value><see cref="TimeProvider.System"/>.</value>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 namespace Lockstep.Storage.Sqlite;
 
 /// <summary>One write transaction on the writer connection.</summary>
-internal sealed class SqliteStoreWriter : IStoreWriter
+internal sealed class SqliteStoreWriter : IStoreWriter, Lockstep.Core.Jobs.IStoreJobWriter
 {
     private readonly SqliteChangeStore _store;
     private readonly SqliteConnection _connection;
@@ -58,6 +58,18 @@ internal sealed class SqliteStoreWriter : IStoreWriter
         var command = Bind(_commands.GetLastMutationNo);
         command.Parameters[0].Value = clientId;
         return ValueTask.FromResult(command.ExecuteScalar() is long last ? last : 0);
+    }
+
+    public ValueTask EnqueueJobsAsync(IReadOnlyList<Lockstep.Core.Jobs.NewJob> jobs, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _store.JobClock.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var job in jobs)
+        {
+            SqliteChangeStore.InsertJob(_connection, _transaction, job, now);
+        }
+        return ValueTask.CompletedTask;
     }
 
     public ValueTask AppendAsync(IReadOnlyList<Change> changes, IReadOnlyList<MutationRecord> mutations, CancellationToken cancellationToken)

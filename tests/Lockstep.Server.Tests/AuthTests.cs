@@ -362,6 +362,18 @@ public sealed class AuthTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_job_queues_are_for_API_keys_with_the_jobs_or_write_scope()
+    {
+        var job = new { payload = new { to = "a@example.com" } };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(HttpMethod.Post, "/v1/queues/mail/jobs", null, job)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/v1/queues/mail/jobs", AuthFixture.ReaderKey, job)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/v1/queues/mail/jobs", AuthFixture.Jwt("bob"), job)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/v1/queues/mail/claim", AuthFixture.Jwt("bob"), new { max = 1 })).StatusCode);
+        Assert.True((await SendAsync(HttpMethod.Post, "/v1/queues/mail/jobs", AuthFixture.AdminKey, job)).IsSuccessStatusCode);
+        Assert.True((await SendAsync(HttpMethod.Get, "/v1/queues/mail", AuthFixture.AdminKey)).IsSuccessStatusCode);
+    }
+
+    [Fact]
     public async Task Anonymous_access_when_allowed_is_judged_by_the_rules()
     {
         await using var server = await StartAsync(o => o.Auth.AllowAnonymous = true);

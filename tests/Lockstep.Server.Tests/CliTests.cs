@@ -187,4 +187,36 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(400, (int)latency["samples"]!);
         Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 20, 200);
     }
+
+    [Fact]
+    public async Task Jobs_can_be_enqueued_inspected_and_their_dead_letters_replayed()
+    {
+        var enqueue = await RunAsync("jobs", "enqueue", "mail", """{"to":"ana"}""", "--lane", "high", "--key", "welcome-ana", "--max-attempts", "1", "--url", Url);
+        Assert.Equal(0, enqueue.Exit);
+        var job = JsonNode.Parse(enqueue.Out)!;
+        Assert.Equal("high", (string?)job["lane"]);
+        var id = (long)job["id"]!;
+        Assert.True((bool)JsonNode.Parse((await RunAsync("jobs", "enqueue", "mail", "1", "--key", "welcome-ana", "--url", Url)).Out)!["duplicate"]!);
+        Assert.NotEqual(0, (await RunAsync("jobs", "enqueue", "mail", "{oops", "--url", Url)).Exit);
+
+        using var http = new HttpClient { BaseAddress = _server.HttpUrl };
+        using (var claim = await http.PostAsync("/v1/queues/mail/claim", new StringContent("{}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(id, (long)JsonNode.Parse(await claim.Content.ReadAsStringAsync())!["jobs"]![0]!["id"]!);
+        }
+        using (var fail = await http.PostAsync($"/v1/jobs/{id}/fail", new StringContent("""{"token":1,"error":"no route"}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            fail.EnsureSuccessStatusCode();
+        }
+
+        var stats = await RunAsync("jobs", "stats", "mail", "--url", Url);
+        Assert.Equal(0, stats.Exit);
+        Assert.Contains("dead    1", stats.Out, StringComparison.Ordinal);
+        var dead = await RunAsync("jobs", "dead", "mail", "--url", Url);
+        Assert.Equal("no route", (string?)JsonNode.Parse(dead.Out.Trim())!["lastError"]);
+        var replay = await RunAsync("jobs", "replay", "mail", "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--url", Url);
+        Assert.Equal(0, replay.Exit);
+        Assert.Equal(1, (int)JsonNode.Parse(replay.Out)!["replayed"]!);
+        Assert.Contains("ready   1", (await RunAsync("jobs", "stats", "mail", "--url", Url)).Out, StringComparison.Ordinal);
+    }
 }

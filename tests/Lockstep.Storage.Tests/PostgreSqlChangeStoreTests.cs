@@ -41,7 +41,7 @@ public sealed class PostgreSqlChangeStoreTests : ChangeStoreContract
         await using var newer = CreateStore();
         var error = await Assert.ThrowsAsync<InvalidDataException>(async () => await newer.OpenAsync(CancellationToken.None));
         Assert.Contains("version 99", error.Message, StringComparison.Ordinal);
-        Assert.Contains("up to version 2", error.Message, StringComparison.Ordinal);
+        Assert.Contains("up to version 3", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class PostgreSqlChangeStoreTests : ChangeStoreContract
         Assert.Equal("c-1|17|1|{\"seq\":1,\"results\":[{\"collection\":\"tasks\",\"id\":\"t1\",\"v\":1}]}",
             await RowAsync(connection, "SELECT client_id, mutation_no, seq, result FROM mutations"));
         Assert.Equal("true|1|0", await RowAsync(connection, "SELECT only_row, head, horizon FROM log_head"));
-        Assert.Equal("true|2", await RowAsync(connection, "SELECT only_row, version FROM schema_version"));
+        Assert.Equal("true|3", await RowAsync(connection, "SELECT only_row, version FROM schema_version"));
     }
 
     /// <summary>Freezes the tables, their column types, collations and keys (docs/dev/storage-format.md).</summary>
@@ -114,6 +114,20 @@ public sealed class PostgreSqlChangeStoreTests : ChangeStoreContract
             documents.deleted boolean not null
             documents.body text
             documents.hlc text not null
+            jobs.id bigint not null
+            jobs.queue text collate C not null
+            jobs.lane smallint not null
+            jobs.state smallint not null
+            jobs.payload text not null
+            jobs.idempotency_key text collate C
+            jobs.run_at timestamp with time zone not null
+            jobs.attempts integer not null
+            jobs.max_attempts integer not null
+            jobs.token bigint not null
+            jobs.lease_expires_at timestamp with time zone
+            jobs.last_error text
+            jobs.enqueued_at timestamp with time zone not null
+            jobs.finished_at timestamp with time zone
             leases.name text collate C not null
             leases.token bigint not null
             leases.holder text not null
@@ -138,6 +152,12 @@ public sealed class PostgreSqlChangeStoreTests : ChangeStoreContract
             """
             changes_pkey: CREATE UNIQUE INDEX changes_pkey ON changes USING btree (seq)
             documents_pkey: CREATE UNIQUE INDEX documents_pkey ON documents USING btree (collection, id)
+            jobs_dead: CREATE INDEX jobs_dead ON jobs USING btree (queue, id) WHERE (state = 3)
+            jobs_done: CREATE INDEX jobs_done ON jobs USING btree (finished_at) WHERE (state = 2)
+            jobs_idempotency: CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (queue, idempotency_key) WHERE (idempotency_key IS NOT NULL)
+            jobs_leased: CREATE INDEX jobs_leased ON jobs USING btree (queue, lease_expires_at) WHERE (state = 1)
+            jobs_pkey: CREATE UNIQUE INDEX jobs_pkey ON jobs USING btree (id)
+            jobs_ready: CREATE INDEX jobs_ready ON jobs USING btree (queue, lane, id) WHERE (state = 0)
             leases_pkey: CREATE UNIQUE INDEX leases_pkey ON leases USING btree (name)
             log_head_pkey: CREATE UNIQUE INDEX log_head_pkey ON log_head USING btree (only_row)
             mutations_by_seq: CREATE INDEX mutations_by_seq ON mutations USING btree (seq)

@@ -78,7 +78,7 @@ public sealed class SqliteChangeStoreTests : ChangeStoreContract
             await RowAsync(connection, "SELECT collection, id, version, seq, deleted, body, hlc FROM documents"));
         Assert.Equal("c-1|17|1|{\"seq\":1,\"results\":[{\"collection\":\"tasks\",\"id\":\"t1\",\"v\":1}]}",
             await RowAsync(connection, "SELECT client_id, mutation_no, seq, result FROM mutations"));
-        Assert.Equal("head=1;horizon=0;schema_version=1",
+        Assert.Equal("head=1;horizon=0;schema_version=2",
             await RowAsync(connection, "SELECT group_concat(key || '=' || value, ';') FROM (SELECT key, value FROM meta ORDER BY key)"));
     }
 

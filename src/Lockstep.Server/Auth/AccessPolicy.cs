@@ -16,6 +16,7 @@ internal sealed class AccessPolicy
     private readonly AccessRule[] _defaultRead;
     private readonly AccessRule[] _defaultWrite;
     private readonly AccessRule[] _mutators;
+    private readonly AccessRule[] _jobs;
 
     /// <exception cref="FormatException">A rule, key hash or scope is malformed.</exception>
     public AccessPolicy(LockstepOptions options)
@@ -48,9 +49,10 @@ internal sealed class AccessPolicy
         _defaultRead = ParseOr(auth.DefaultRead, AuthenticatedOnly);
         _defaultWrite = ParseOr(auth.DefaultWrite, AuthenticatedOnly);
         _mutators = ParseOr(auth.Mutators, AuthenticatedOnly);
-        if (_mutators.Any(r => r.Kind == AccessRuleKind.Owner))
+        _jobs = Parse(auth.Jobs);
+        if (_mutators.Concat(_jobs).Any(r => r.Kind == AccessRuleKind.Owner))
         {
-            throw new FormatException("owner: rules do not apply to mutators (a mutator checks ownership itself through MutatorContext.User).");
+            throw new FormatException("owner: rules do not apply to mutators or job queues (a mutator checks ownership itself through MutatorContext.User).");
         }
         foreach (var (name, collection) in options.Collections)
         {
@@ -94,6 +96,10 @@ internal sealed class AccessPolicy
     public bool CanCallMutators(Caller caller) =>
         caller.Kind == CallerKind.Service ? HasScope(caller, "write", null) : Decide(caller, "", "write", _mutators).All;
 
+    /// <summary>Whether the caller may use the job queues: API keys with <c>jobs</c>, <c>write</c> or <c>*</c>; others by <see cref="AuthOptions.Jobs"/>.</summary>
+    public bool CanUseJobs(Caller caller) =>
+        caller.Kind == CallerKind.Service ? caller.Scopes.Contains("jobs") || HasScope(caller, "write", null) : Decide(caller, "", "write", _jobs).All;
+
     private static Grant Decide(Caller caller, string collection, string verb, AccessRule[] rules)
     {
         if (caller.Kind == CallerKind.Service)
@@ -123,7 +129,7 @@ internal sealed class AccessPolicy
         caller.Scopes.Contains("*") || caller.Scopes.Contains(verb) || (collection is not null && caller.Scopes.Contains(verb + ":" + collection));
 
     private static bool IsValidScope(string scope) =>
-        scope is "*" or "read" or "write"
+        scope is "*" or "read" or "write" or "jobs"
         || (scope.StartsWith("read:", StringComparison.Ordinal) && Lockstep.Core.Names.IsValidCollection(scope[5..]))
         || (scope.StartsWith("write:", StringComparison.Ordinal) && Lockstep.Core.Names.IsValidCollection(scope[6..]));
 

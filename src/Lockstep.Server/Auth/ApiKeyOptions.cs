@@ -14,8 +14,8 @@ public sealed class ApiKeyOptions
 
     /// <summary>
     /// What the key may do: <c>read</c> and <c>write</c> on every collection, <c>read:NAME</c> and
-    /// <c>write:NAME</c> on one, <c>*</c> for everything. Writing does not imply reading. Calling
-    /// mutators needs <c>write</c>. Collection rules do not apply to API keys: their scopes do.
+    /// <c>write:NAME</c> on one, <c>jobs</c> for the job queues, <c>*</c> for everything. Writing does not
+    /// imply reading. Calling mutators needs <c>write</c>, which also covers the job queues. Collection rules do not apply to API keys: their scopes do.
     /// </summary>
     public List<string> Scopes { get; } = [];
 }

@@ -36,8 +36,15 @@ public sealed class AuthOptions
     public List<string> Mutators { get; } = [];
 
     /// <summary>
+    /// Who besides API keys (which need the <c>jobs</c>, <c>write</c> or <c>*</c> scope) may use the job
+    /// queues: any of these rules (<c>owner:</c> does not apply).
+    /// </summary>
+    /// <value>Empty: API keys only.</value>
+    public List<string> Jobs { get; } = [];
+
+    /// <summary>
     /// Opens the server to anyone who can reach it: anonymous access, and <c>public</c> as the default
-    /// rule for reading, writing and calling mutators. For development on a loopback address; this is
+    /// rule for reading, writing, calling mutators and using the job queues. For development on a loopback address; this is
     /// what <c>lockstep serve</c> does when it listens only on loopback and no authentication is configured.
     /// </summary>
     public AuthOptions OpenToAnyone()
@@ -46,6 +53,7 @@ public sealed class AuthOptions
         Replace(DefaultRead, "public");
         Replace(DefaultWrite, "public");
         Replace(Mutators, "public");
+        Replace(Jobs, "public");
         return this;
     }
 

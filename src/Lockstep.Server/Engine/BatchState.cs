@@ -26,6 +26,9 @@ internal sealed class BatchState
 
     public List<MutationRecord> Records { get; } = [];
 
+    /// <summary>Jobs the batch's mutators enqueued: inserted in the batch's own transaction.</summary>
+    public List<Lockstep.Core.Jobs.NewJob> Jobs { get; } = [];
+
     /// <summary>Results of keyed mutations decided earlier in this batch (not yet visible in the store).</summary>
     public Dictionary<(string ClientId, long MutationNo), WriteResult> Decided { get; } = [];
 }

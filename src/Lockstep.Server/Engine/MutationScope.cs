@@ -84,9 +84,27 @@ internal sealed class MutationScope
     private static Rejection Forbidden(DocumentOp op) =>
         new(Protocol.ErrorCodes.Forbidden, $"{op.Collection}/{op.Id} is not yours to write (the collection's owner rule); nothing was written.");
 
+    /// <summary>Jobs this mutation enqueued; they join the batch only if the mutation commits.</summary>
+    private List<Lockstep.Core.Jobs.NewJob>? _jobs;
+
+    /// <summary>Enqueues a job with the mutation's writes (in the batch's transaction); false when the store cannot.</summary>
+    public bool TryEnqueue(Lockstep.Core.Jobs.NewJob job)
+    {
+        if (_batch.Writer is not Lockstep.Core.Jobs.IStoreJobWriter)
+        {
+            return false;
+        }
+        (_jobs ??= []).Add(job);
+        return true;
+    }
+
     /// <summary>Moves the mutation's writes into the batch, giving each change its seq and clock stamp.</summary>
     public List<DocumentVersion> CommitTo(HybridClock clock, string? clientId, long? mutationNo)
     {
+        if (_jobs is not null)
+        {
+            _batch.Jobs.AddRange(_jobs);
+        }
         var versions = new List<DocumentVersion>(_writes.Count);
         var assigned = _writes.Count > 1 ? new Dictionary<(string, string), long>() : null;
         foreach (var (write, afterJson, previousJson, knownPreviousSeq) in _writes)

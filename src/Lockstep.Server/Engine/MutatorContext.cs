@@ -56,6 +56,45 @@ public sealed class MutatorContext
     public ValueTask<long> DeleteAsync(string collection, string id, long? ifVersion = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(new DeleteOp(collection, id) { IfVersion = ifVersion }, cancellationToken);
 
+    /// <summary>
+    /// Enqueues a job that commits with this mutator's writes, or not at all (docs/microservices.md, "Job
+    /// queues"): an order and its confirmation email. A job whose idempotency key its queue already
+    /// has is skipped. A replayed mutation (same client and mutation number) does not run again, so
+    /// it does not enqueue again. Waiting claims see the job after the commit.
+    /// </summary>
+    /// <exception cref="ArgumentException">The queue name, payload, key, delay or attempts are invalid.</exception>
+    /// <exception cref="NotSupportedException">The server's store has no job queues.</exception>
+    public void EnqueueJob(Lockstep.Core.Jobs.NewJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (!Names.IsValidCollection(job.Queue))
+        {
+            throw new ArgumentException($"'{job.Queue}' is not a valid queue name.", nameof(job));
+        }
+        if (job.IdempotencyKey is { Length: 0 or > 256 } || job.MaxAttempts is < 1 or > 1000 || job.Delay < TimeSpan.Zero
+            || !Enum.IsDefined(job.Lane) || !IsJson(job.Payload))
+        {
+            throw new ArgumentException("A job needs a JSON payload, a key of 1 to 256 characters (or none), 1 to 1000 attempts, a delay of zero or more, and a lane.", nameof(job));
+        }
+        if (!_scope.TryEnqueue(job))
+        {
+            throw new NotSupportedException("This server's store has no job queues.");
+        }
+    }
+
+    private static bool IsJson(string payload)
+    {
+        try
+        {
+            using var _ = System.Text.Json.JsonDocument.Parse(payload);
+            return true;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Aborts the mutator: nothing it wrote is kept, and the caller gets <c>mutation_rejected</c> with <paramref name="reason"/>.</summary>
     [DoesNotReturn]
     public static void Reject(string reason, string message) => throw new MutationRejectedException(reason, message);

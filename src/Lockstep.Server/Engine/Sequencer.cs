@@ -104,9 +104,17 @@ internal sealed class Sequencer
             {
                 results[i] = await ApplyAsync(state, requests[i], cancellationToken);
             }
-            if (state.Changes.Count > 0 || state.Records.Count > 0)
+            if (state.Changes.Count > 0 || state.Records.Count > 0 || state.Jobs.Count > 0)
             {
-                await writer.AppendAsync(state.Changes, state.Records, cancellationToken);
+                if (state.Changes.Count > 0 || state.Records.Count > 0)
+                {
+                    await writer.AppendAsync(state.Changes, state.Records, cancellationToken);
+                }
+                if (state.Jobs.Count > 0)
+                {
+                    // Mutators' jobs commit with their documents (MutationScope only collects them when the writer can).
+                    await ((Lockstep.Core.Jobs.IStoreJobWriter)writer).EnqueueJobsAsync(state.Jobs, cancellationToken);
+                }
                 await writer.CommitAsync(cancellationToken);
             }
         }

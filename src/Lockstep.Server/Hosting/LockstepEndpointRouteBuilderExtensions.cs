@@ -32,6 +32,7 @@ public static class LockstepEndpointRouteBuilderExtensions
         var group = endpoints.MapGroup(prefix);
         group.Map("/sync", HandleSyncAsync);
         DocumentEndpoints.Map(group);
+        JobEndpoints.Map(group);
         endpoints.MapGet("/healthz", (LockstepEngine engine) =>
             engine.Started.IsCompletedSuccessfully
                 ? Results.Json(new HealthReport("ok", engine.Head, engine.Horizon), RestJsonContext.Default.HealthReport)

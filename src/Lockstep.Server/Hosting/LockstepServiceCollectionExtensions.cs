@@ -36,6 +36,9 @@ public static class LockstepServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.TryAddSingleton<LockstepMarker>();
         LockstepAuthentication.Register(services);
+        services.AddOptions<JobQueueOptions>().BindConfiguration(JobQueueOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<JobQueues>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobQueues>());
         return new LockstepBuilder(services);
     }
 

@@ -33,7 +33,7 @@ internal static partial class DocumentEndpoints
     private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
 
     /// <summary>The caller <see cref="AuthenticateAsync"/> found for this request.</summary>
-    private static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
+    internal static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
 
     /// <summary>Every REST request is authenticated first (API key or JWT in <c>Authorization: Bearer</c>); 401 when it cannot be.</summary>
     private static async ValueTask<object?> AuthenticateAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)

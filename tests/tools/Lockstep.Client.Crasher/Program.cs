@@ -12,6 +12,27 @@ if (args.Length == 6 && args[0] == "consume")
 // is in the store when its call returns), prints "queued", then keeps running until it is killed.
 // online: connects first and prints once a tenth of them are acknowledged (the rest in flight);
 // offline: prints at once, without waiting for a connection (the server may be unreachable).
+// Usage: Lockstep.Client.Crasher job <api-url> <queue> <lease-ms>
+// Runs a job worker (concurrency 1) whose handler prints "started <id> <token>" and never returns,
+// extending its lease while it lives: the test kills it mid-job and expects the job redelivered.
+if (args is ["job", var apiUrl, var queue, var leaseMs])
+{
+    using var jobs = new Lockstep.Client.Jobs.LockstepJobs(new Lockstep.Client.Jobs.LockstepJobsOptions { BaseUrl = new Uri(apiUrl) });
+    await using var worker = new Lockstep.Client.Jobs.JobWorker(jobs, async (job, ct) =>
+    {
+        Console.WriteLine($"started {job.Id} {job.Job.Token}");
+        Console.Out.Flush();
+        await Task.Delay(Timeout.Infinite, ct);
+    }, new Lockstep.Client.Jobs.JobWorkerOptions
+    {
+        Queue = queue,
+        LeaseDuration = TimeSpan.FromMilliseconds(int.Parse(leaseMs, CultureInfo.InvariantCulture)),
+        ClaimWait = TimeSpan.FromSeconds(5),
+    });
+    await worker.StartAsync(CancellationToken.None);
+    await Task.Delay(Timeout.Infinite);
+    return 0;
+}
 if (args.Length != 5 || args[4] is not ("online" or "offline"))
 {
     Console.Error.WriteLine("usage: Lockstep.Client.Crasher <sync-url> <store-path> <collection> <count> online|offline");
