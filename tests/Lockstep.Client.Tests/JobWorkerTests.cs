@@ -15,9 +15,16 @@ namespace Lockstep.Client.Tests;
 /// <summary>The job SDK against the real server (in-process, SQLite), and a worker in a process of its own that is killed mid-job.</summary>
 public sealed class JobWorkerTests : IAsyncLifetime
 {
+    private static readonly string WorkerKey = ApiKeys.Generate();
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync(build: b => b.Services.Configure<JobQueueOptions>(o =>
+    /// <summary>Open to anyone (most tests send no token), and one API key with the jobs scope.</summary>
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(o =>
+    {
+        var key = new ApiKeyOptions { Name = "worker", Hash = ApiKeys.Hash(WorkerKey) };
+        key.Scopes.Add("jobs");
+        o.Auth.ApiKeys.Add(key);
+    }, build: b => b.Services.Configure<JobQueueOptions>(o =>
     {
         o.BackoffBase = TimeSpan.FromMilliseconds(100);
         o.BackoffJitter = 0;
@@ -144,17 +151,21 @@ public sealed class JobWorkerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_bearer_token_option_is_sent_on_every_request()
+    public async Task The_bearer_token_option_is_sent_on_every_request_and_the_server_checks_it()
     {
+        using var wrong = Jobs(ApiKeys.Generate());
+        var refused = await Assert.ThrowsAsync<LockstepException>(() => wrong.EnqueueAsync("auth", null, CancellationToken.None));
+        Assert.Equal("unauthorized", refused.Code);
+
         var seen = new ConcurrentQueue<string?>();
         using var http = new HttpClient(new Recorder(seen, new SocketsHttpHandler()));
-        using var jobs = Jobs("lsk_test_123", http);
+        using var jobs = Jobs(WorkerKey, http);
         await jobs.EnqueueAsync("auth", null, CancellationToken.None);
         var claimed = Assert.Single(await jobs.ClaimAsync("auth", 5, TimeSpan.FromSeconds(10), TimeSpan.Zero, CancellationToken.None));
         Assert.Null(claimed.Payload);
         await jobs.CompleteAsync(claimed.Id, claimed.Token, CancellationToken.None);
         Assert.Equal(3, seen.Count);
-        Assert.All(seen, h => Assert.Equal("Bearer lsk_test_123", h));
+        Assert.All(seen, h => Assert.Equal("Bearer " + WorkerKey, h));
     }
 
     [Fact]

@@ -46,7 +46,10 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
         await using var bystander = await _server.ConnectAsync("bystander-utf8");
         await using var client = await _server.ConnectAsync("utf8");
         await client.SendRawAsync([0x7B, 0x22, 0x74, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D]);
-        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, await client.WaitClosedAsync());
+        // .NET's WebSocket layer refuses it with 1007 and then resets the connection, so the client may
+        // see the reset instead of the close frame (docs/security.md): either way the connection is gone.
+        var status = await client.WaitClosedAsync();
+        Assert.True(status is null or WebSocketCloseStatus.InvalidPayloadData, $"closed with {status}");
         var pong = await bystander.RequestAsync(new JsonObject { ["t"] = "ping" });
         Assert.Equal("pong", (string?)pong["t"]);
     }

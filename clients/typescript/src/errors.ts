@@ -35,6 +35,10 @@ export const ErrorCodes = {
   too_many_subscriptions: false,
   too_many_connections: false,
   rate_limited: true,
+  token_expired: true,
+  frame_timeout: false,
+  lease_lost: false,
+  job_not_found: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */
