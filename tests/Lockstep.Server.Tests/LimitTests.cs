@@ -67,6 +67,24 @@ public sealed class LimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_document_nested_deeper_than_32_levels_is_refused_over_the_socket_and_REST_and_32_levels_are_fine()
+    {
+        var c = Ops.Unique();
+        // Objects nested this many levels deep: {"a":{"a":…1}}.
+        static JsonNode Nested(int levels) => JsonNode.Parse(string.Concat(Enumerable.Repeat("{\"a\":", levels)) + "1" + new string('}', levels))!;
+        await using var client = await _server.ConnectAsync("deep");
+        var refused = await client.MutateAsync(Ops.Put(c, "d", Nested(33)));
+        Assert.Equal("invalid_document", (string?)refused["code"]);
+        Assert.Equal("ack", (string?)(await client.MutateAsync(Ops.Put(c, "ok", Nested(32))))["t"]);
+
+        using var body = new StringContent(Nested(33).ToJsonString(), Encoding.UTF8, "application/json");
+        var response = await _server.Http.PutAsync($"/v1/collections/{c}/docs/r", body);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("invalid_document", (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["code"]);
+        Assert.Equal(HttpStatusCode.NotFound, (await _server.Http.GetAsync($"/v1/collections/{c}/docs/d")).StatusCode);
+    }
+
+    [Fact]
     public async Task Multibyte_characters_count_as_their_utf8_bytes()
     {
         var c = Ops.Unique();
