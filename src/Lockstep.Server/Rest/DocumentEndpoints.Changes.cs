@@ -23,16 +23,9 @@ internal static partial class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'after' must be a non-negative integer (a seq).");
             return;
         }
-        var limit = 1000;
-        if (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > 10_000))
+        if (!TryFeedParameters(context, defaultLimit: 1000, out var limit, out var wait, out var problem))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'limit' must be an integer from 1 to 10000.");
-            return;
-        }
-        double waitSeconds = 0;
-        if (query.ContainsKey("wait") && (!double.TryParse(query["wait"], NumberStyles.Float, CultureInfo.InvariantCulture, out waitSeconds) || waitSeconds < 0 || double.IsNaN(waitSeconds)))
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'wait' must be a number of seconds.");
+            await problem;
             return;
         }
         List<string>? collections = null;
@@ -59,7 +52,6 @@ internal static partial class DocumentEndpoints
             return;
         }
 
-        var wait = TimeSpan.FromSeconds(Math.Min(waitSeconds, engine.Options.MaxLongPollWait.TotalSeconds));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, engine.Stopping);
         deadline.CancelAfter(wait);
         while (true)
@@ -135,6 +127,28 @@ internal static partial class DocumentEndpoints
             }
         }
         return visible;
+    }
+
+    /// <summary>The <c>limit</c> (1 to 10,000) and <c>wait</c> (seconds, capped at MaxLongPollWait) of a feed request; false with the problem to write.</summary>
+    private static bool TryFeedParameters(HttpContext context, int defaultLimit, out int limit, out TimeSpan wait, out Task problem)
+    {
+        var query = context.Request.Query;
+        wait = TimeSpan.Zero;
+        problem = Task.CompletedTask;
+        limit = defaultLimit;
+        if (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > 10_000))
+        {
+            problem = Problems.Write(context, ErrorCodes.InvalidRequest, "'limit' must be an integer from 1 to 10000.");
+            return false;
+        }
+        double seconds = 0;
+        if (query.ContainsKey("wait") && (!double.TryParse(query["wait"], NumberStyles.Float, CultureInfo.InvariantCulture, out seconds) || seconds < 0 || double.IsNaN(seconds)))
+        {
+            problem = Problems.Write(context, ErrorCodes.InvalidRequest, "'wait' must be a number of seconds.");
+            return false;
+        }
+        wait = TimeSpan.FromSeconds(Math.Min(seconds, Engine(context).Options.MaxLongPollWait.TotalSeconds));
+        return true;
     }
 
     private static Task WriteChangesAsync(HttpContext context, List<(Change Change, bool Removed)> changes, long cursor) =>

@@ -188,21 +188,13 @@ internal static partial class DocumentEndpoints
             }
             positions[p] = seq;
         }
-        var limit = 500;
-        if (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > 10_000))
+        if (!TryFeedParameters(context, defaultLimit: 500, out var limit, out var wait, out var problem))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'limit' must be an integer from 1 to 10000.");
-            return;
-        }
-        double waitSeconds = 0;
-        if (query.ContainsKey("wait") && (!double.TryParse(query["wait"], NumberStyles.Float, CultureInfo.InvariantCulture, out waitSeconds) || waitSeconds < 0 || double.IsNaN(waitSeconds)))
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'wait' must be a number of seconds.");
+            await problem;
             return;
         }
         var engine = Engine(context);
         var reader = new ConsumerGroupReader(engine, name, member);
-        var wait = TimeSpan.FromSeconds(Math.Min(waitSeconds, engine.Options.MaxLongPollWait.TotalSeconds));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, engine.Stopping);
         deadline.CancelAfter(wait);
         while (true)
