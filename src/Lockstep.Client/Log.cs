@@ -51,5 +51,23 @@ internal static partial class Log
 
     [LoggerMessage(7006, LogLevel.Warning, "Consumer group {Group}: the final commit or leave failed")]
     public static partial void ConsumerStopFailed(ILogger logger, Exception exception, string group);
+
+    [LoggerMessage(7100, LogLevel.Information, "Saga {Type} {Id} started")]
+    public static partial void SagaStarted(ILogger logger, string type, string id);
+
+    [LoggerMessage(7101, LogLevel.Warning, "Saga {Type} {Id}: step {Step} failed ({Error}); compensating")]
+    public static partial void SagaStepFailed(ILogger logger, string type, string id, string step, string error);
+
+    [LoggerMessage(7102, LogLevel.Information, "Saga {Type} {Id} {Status}")]
+    public static partial void SagaEnded(ILogger logger, string type, string id, string status);
+
+    [LoggerMessage(7103, LogLevel.Warning, "Saga {Type} {Id} was taken over by another runner")]
+    public static partial void SagaLost(ILogger logger, string type, string id);
+
+    [LoggerMessage(7104, LogLevel.Warning, "Sagas {Type}: looking for work failed")]
+    public static partial void SagaPollFailed(ILogger logger, Exception exception, string type);
+
+    [LoggerMessage(7105, LogLevel.Warning, "Saga {Type} {Id} was interrupted; it resumes when its lease runs out")]
+    public static partial void SagaInterrupted(ILogger logger, Exception exception, string type, string id);
 }
 

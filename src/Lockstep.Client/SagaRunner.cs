@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Lockstep.Client;
+
+/// <summary>
+/// A durable process manager (docs/microservices.md, "Sagas"): each saga of one type runs its steps in
+/// order, and when a step fails (after <see cref="SagaOptions.MaxStepAttempts"/> attempts, each within
+/// <see cref="SagaOptions.StepTimeout"/>) runs the compensations of the steps before it in reverse. Its
+/// state is a document in a Lockstep collection, written after every step under its version: a runner
+/// owns a saga under a lease, and when it dies another runner resumes the saga from the last step
+/// recorded. Steps and compensations therefore run at least once: make them idempotent.
+/// </summary>
+public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
+{
+    private const string Running = "running";
+    private const string Compensating = "compensating";
+    private const string Completed = "completed";
+    private const string Compensated = "compensated";
+
+    private readonly Uri _base;
+    private readonly string _type;
+    private readonly IReadOnlyList<SagaStep> _steps;
+    private readonly SagaOptions _options;
+    private readonly Func<CancellationToken, ValueTask<string?>>? _tokenProvider;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    private Task _loop = Task.CompletedTask;
+
+    /// <summary>A runner of the sagas of <paramref name="type"/>.</summary>
+    /// <param name="server">The server's base URL (<c>http://host:5080</c>) or sync URL.</param>
+    /// <param name="type">The saga type (a field of each state document): this runner runs only these.</param>
+    /// <param name="steps">The steps, in order.</param>
+    /// <param name="options">Settings.</param>
+    /// <param name="tokenProvider">The bearer token (an API key) for the server.</param>
+    /// <param name="loggerFactory">Logging.</param>
+    public SagaRunner(Uri server, string type, IReadOnlyList<SagaStep> steps, SagaOptions? options = null,
+        Func<CancellationToken, ValueTask<string?>>? tokenProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ArgumentException.ThrowIfNullOrEmpty(type);
+        ArgumentNullException.ThrowIfNull(steps);
+        if (steps.Count == 0)
+        {
+            throw new ArgumentException("A saga has at least one step.", nameof(steps));
+        }
+        _base = new UriBuilder(server) { Scheme = server.Scheme switch { "ws" => "http", "wss" => "https", _ => server.Scheme }, Path = "/v1/" }.Uri;
+        _type = type;
+        _steps = steps;
+        _options = options ?? new SagaOptions();
+        _tokenProvider = tokenProvider;
+        _logger = loggerFactory?.CreateLogger<SagaRunner>() ?? NullLogger<SagaRunner>.Instance;
+        _slots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrency));
+    }
+
+    /// <summary>
+    /// Starts a saga, unless one with this id exists already (so a trigger delivered twice starts it
+    /// once). True when this call created it. A running runner (this one or another) picks it up.
+    /// </summary>
+    public async Task<bool> StartSagaAsync(string sagaId, JsonObject data, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sagaId);
+        ArgumentNullException.ThrowIfNull(data);
+        var now = DateTimeOffset.UtcNow;
+        var state = new JsonObject
+        {
+            ["type"] = _type,
+            ["status"] = Running,
+            ["step"] = 0,
+            ["stepName"] = _steps[0].Name,
+            ["data"] = data.DeepClone(),
+            ["leaseUntil"] = 0L,
+            ["startedAt"] = now.ToString("O", CultureInfo.InvariantCulture),
+        };
+        var created = await WriteAsync(sagaId, state, ifVersion: 0, cancellationToken).ConfigureAwait(false) is not null;
+        if (created)
+        {
+            Log.SagaStarted(_logger, _type, sagaId);
+        }
+        return created;
+    }
+
+    /// <summary>Starts looking for sagas to run (new ones, and those whose runner's lease ran out).</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = Task.Run(() => PollAsync(_stopping.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Stops: the steps running now finish and are recorded; sagas not finished are resumed by a runner later.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(_running.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <summary>Stops and releases.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _stopping.Dispose();
+        _http.Dispose();
+        _slots.Dispose();
+    }
+
+    private async Task PollAsync(CancellationToken cancellationToken)
+    {
+        var filter = Uri.EscapeDataString(new JsonObject { ["type"] = _type, ["status"] = new JsonObject { ["$in"] = new JsonArray(Running, Compensating) } }.ToJsonString());
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                string? after = null;
+                do
+                {
+                    var page = (await SendAsync(HttpMethod.Get, $"collections/{_options.Collection}/docs?filter={filter}&limit=100"
+                        + (after is null ? "" : "&after=" + Uri.EscapeDataString(after)), null, null, cancellationToken).ConfigureAwait(false)).Body!;
+                    foreach (var item in page["docs"]!.AsArray())
+                    {
+                        var id = (string)item!["id"]!;
+                        var state = item["doc"]!.AsObject();
+                        if (!_running.ContainsKey(id) && (long)state["leaseUntil"]! <= DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+                        {
+                            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                            _running[id] = Task.Run(() => RunGuardedAsync(id, (long)item["v"]!, state.DeepClone().AsObject(), cancellationToken), CancellationToken.None);
+                        }
+                    }
+                    after = (string?)page["next"];
+                }
+                while (after is not null && !cancellationToken.IsCancellationRequested);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+            {
+                Log.SagaPollFailed(_logger, e, _type);
+            }
+            try
+            {
+                await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RunGuardedAsync(string id, long version, JsonObject state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunAsync(id, version, state, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping: the saga is resumed when its lease runs out
+        }
+        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+        {
+            Log.SagaInterrupted(_logger, e, _type, id);
+        }
+        finally
+        {
+            _running.TryRemove(id, out _);
+            _slots.Release();
+        }
+    }
+}
