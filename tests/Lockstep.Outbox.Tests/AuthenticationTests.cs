@@ -8,7 +8,7 @@ using Xunit;
 namespace Lockstep.Outbox.Tests;
 
 /// <summary>
-/// The bearer token and the answers today's server cannot give yet (it has no authentication): a
+/// The bearer token and answers the real server gives only by chance (RealServerAuthenticationTests has the real one): a
 /// plain HTTP listener on loopback answers with scripted status codes and problem bodies, and records
 /// what the relay sent.
 /// </summary>
