@@ -374,6 +374,26 @@ public sealed class AuthTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_consumer_group_member_id_belongs_to_its_caller_and_consuming_needs_read_access()
+    {
+        var claim = await SendAsync(HttpMethod.Post, "/v1/groups/billing/claim", AuthFixture.AdminKey, new { member = "m", collections = new[] { "orders" }, partitions = 2 });
+        Assert.Equal(HttpStatusCode.OK, claim.StatusCode);
+        var assigned = JsonNode.Parse(await claim.Content.ReadAsStringAsync())!["assigned"]!.AsArray();
+        Assert.Equal(2, assigned.Count);
+        var commit = new { member = "m", commits = new[] { new { partition = (int)assigned[0]!["partition"]!, epoch = (long)assigned[0]!["epoch"]!, seq = 1 } } };
+
+        // Another key using the same member id is another member: it holds nothing, so its commit is refused.
+        var foreign = await SendAsync(HttpMethod.Post, "/v1/groups/billing/commit", AuthFixture.OrdersKey, commit);
+        Assert.Equal(HttpStatusCode.Conflict, foreign.StatusCode);
+        Assert.Equal("lease_lost", (string?)JsonNode.Parse(await foreign.Content.ReadAsStringAsync())!["code"]);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/groups/billing/commit", AuthFixture.AdminKey, commit)).StatusCode);
+
+        // A caller who may read only its own documents cannot consume a whole collection.
+        var user = await SendAsync(HttpMethod.Post, "/v1/groups/mine/claim", AuthFixture.Jwt("alice"), new { member = "a", collections = new[] { "todos" } });
+        Assert.Equal(HttpStatusCode.Forbidden, user.StatusCode);
+    }
+
+    [Fact]
     public async Task Anonymous_access_when_allowed_is_judged_by_the_rules()
     {
         await using var server = await StartAsync(o => o.Auth.AllowAnonymous = true);

@@ -42,7 +42,8 @@ internal static partial class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters) is required.");
             return null;
         }
-        return (member, body);
+        // A member id belongs to its caller, as client ids do: another caller cannot commit or leave for it.
+        return (CallerOf(context).ScopeClientId(member), body);
     }
 
     /// <summary>A consumer must be able to read all of each collection its group reads.</summary>
@@ -194,7 +195,7 @@ internal static partial class DocumentEndpoints
             return;
         }
         var engine = Engine(context);
-        var reader = new ConsumerGroupReader(engine, name, member);
+        var reader = new ConsumerGroupReader(engine, name, CallerOf(context).ScopeClientId(member));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, engine.Stopping);
         deadline.CancelAfter(wait);
         while (true)
