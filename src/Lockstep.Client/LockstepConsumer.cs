@@ -118,10 +118,25 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         }
         foreach (var work in works)
         {
+            // Queued changes are dropped unhandled (Pending stays above zero, so the commit below stops at
+            // what was handled and the group's next holder gets them); the change being handled finishes.
+            while (work.Queue.Reader.TryRead(out _))
+            {
+            }
             work.Queue.Writer.TryComplete();
-            await work.Cancel.CancelAsync();
         }
-        await Task.WhenAll(works.Select(w => w.Worker)).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        try
+        {
+            await Task.WhenAll(works.Select(w => w.Worker)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of patience (a handler retrying a failure): cancel the handlers; what they did not finish is redelivered.
+            foreach (var work in works)
+            {
+                await work.Cancel.CancelAsync().ConfigureAwait(false);
+            }
+        }
         try
         {
             await CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -175,7 +190,7 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         /// <summary>Queued changes the handler has not finished.</summary>
         public int Pending { get; set; }
 
-        public Channel<ConsumedChange> Queue { get; } = Channel.CreateUnbounded<ConsumedChange>(new UnboundedChannelOptions { SingleReader = true });
+        public Channel<ConsumedChange> Queue { get; } = Channel.CreateUnbounded<ConsumedChange>(); // the worker reads; StopAsync drains too
 
         public CancellationTokenSource Cancel { get; } = new();
 
