@@ -89,6 +89,9 @@ public static class ErrorCodes
     /// <summary>The connection's token expired; reconnect with a fresh token (transient: the SDKs do so through their token provider).</summary>
     public static readonly ErrorCode TokenExpired = new("token_expired", 401, true, "Token expired");
 
+    /// <summary>A webhook endpoint refused a delivery asked for now (a replay of a dead letter) through all its attempts.</summary>
+    public static readonly ErrorCode DeliveryFailed = new("delivery_failed", 502, true, "Delivery failed");
+
     /// <summary>A frame was sent so slowly that it did not arrive whole within the frame timeout.</summary>
     public static readonly ErrorCode FrameTimeout = new("frame_timeout", 408, false, "Frame timeout");
 
@@ -116,7 +119,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
-        TokenExpired, FrameTimeout, LeaseLost, JobNotFound,
+        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

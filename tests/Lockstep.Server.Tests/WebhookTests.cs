@@ -121,6 +121,59 @@ public sealed class WebhookTests
     }
 
     [Fact]
+    public async Task A_dead_letter_is_sent_again_on_request_and_goes_once_accepted_and_the_state_of_delivery_is_shown()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync(Secret);
+        var refuse = true;
+        receiver.Answer = body => Volatile.Read(ref refuse) && body["events"]!.AsArray().Any(e => (string?)e!["id"] == "poison") ? 500 : 200;
+        await using var server = await StartAsync(receiver.Url, h =>
+        {
+            h.MaxAttempts = 2;
+            h.BatchSize = 1;
+            h.CircuitBreakerFailures = 50;
+        });
+        await using var client = await SyncClient.ConnectAsync(server.SyncUrl, token: AuthFixture.AdminKey);
+        var poison = await PutAsync(client, "orders", "poison", new { ok = false });
+        var after = await PutAsync(client, "orders", "fine", new { ok = true });
+        await EventuallyAsync(() => receiver.Delivered.Any(e => (string?)e["id"] == "fine"), "the change after the poison");
+        var letter = $"orders-hook-{poison}-{poison}";
+        Assert.NotNull(await ReadAsync(server, SystemCollections.WebhookDeadLetters, letter));
+
+        using (var status = AuthFixture.Request(HttpMethod.Get, "/v1/webhooks", AuthFixture.AdminKey))
+        {
+            var hooks = JsonNode.Parse(await (await server.Http.SendAsync(status)).Content.ReadAsStringAsync())!["webhooks"]!.AsArray();
+            var hook = Assert.Single(hooks)!;
+            Assert.Equal("orders-hook", (string?)hook["name"]);
+            Assert.True((long)hook["position"]! >= after);
+        }
+        using (var denied = AuthFixture.Request(HttpMethod.Get, "/v1/webhooks", AuthFixture.ReaderKey))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await server.Http.SendAsync(denied)).StatusCode);
+        }
+
+        // Still refused: the replay fails and the dead letter stays.
+        using (var again = AuthFixture.Request(HttpMethod.Post, "/v1/webhooks/orders-hook/replay", AuthFixture.AdminKey, new { deadLetter = letter }))
+        {
+            var response = await server.Http.SendAsync(again);
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            Assert.Equal("delivery_failed", (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["code"]);
+        }
+        Assert.NotNull(await ReadAsync(server, SystemCollections.WebhookDeadLetters, letter));
+
+        // Fixed: the replay delivers the change again, signed, and the dead letter goes.
+        Volatile.Write(ref refuse, false);
+        using (var replay = AuthFixture.Request(HttpMethod.Post, "/v1/webhooks/orders-hook/replay", AuthFixture.AdminKey, new { deadLetter = letter }))
+        {
+            var response = await server.Http.SendAsync(replay);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(1, (int?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["replayed"]);
+        }
+        Assert.Contains(receiver.Delivered, e => (long)e["seq"]! == poison && (string?)e["doc"]!["ok"]?.ToString() == "false");
+        Assert.All(receiver.Requests, r => Assert.True(r.SignatureValid));
+        Assert.Null(await ReadAsync(server, SystemCollections.WebhookDeadLetters, letter));
+    }
+
+    [Fact]
     public async Task An_open_circuit_stops_requests_to_a_dead_endpoint_until_its_break_is_over()
     {
         await using var receiver = await WebhookReceiver.StartAsync(Secret);

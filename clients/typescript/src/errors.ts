@@ -39,6 +39,7 @@ export const ErrorCodes = {
   frame_timeout: false,
   lease_lost: false,
   job_not_found: false,
+  delivery_failed: true,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

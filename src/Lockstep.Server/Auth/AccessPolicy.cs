@@ -17,6 +17,7 @@ internal sealed class AccessPolicy
     private readonly AccessRule[] _defaultWrite;
     private readonly AccessRule[] _mutators;
     private readonly AccessRule[] _jobs;
+    private readonly AccessRule[] _admin;
 
     /// <exception cref="FormatException">A rule, key hash or scope is malformed.</exception>
     public AccessPolicy(LockstepOptions options)
@@ -50,7 +51,8 @@ internal sealed class AccessPolicy
         _defaultWrite = ParseOr(auth.DefaultWrite, AuthenticatedOnly);
         _mutators = ParseOr(auth.Mutators, AuthenticatedOnly);
         _jobs = Parse(auth.Jobs);
-        if (_mutators.Concat(_jobs).Any(r => r.Kind == AccessRuleKind.Owner))
+        _admin = Parse(auth.Admin);
+        if (_mutators.Concat(_jobs).Concat(_admin).Any(r => r.Kind == AccessRuleKind.Owner))
         {
             throw new FormatException("owner: rules do not apply to mutators or job queues (a mutator checks ownership itself through MutatorContext.User).");
         }
@@ -99,6 +101,10 @@ internal sealed class AccessPolicy
     /// <summary>Whether the caller may use the job queues: API keys with <c>jobs</c>, <c>write</c> or <c>*</c>; others by <see cref="AuthOptions.Jobs"/>.</summary>
     public bool CanUseJobs(Caller caller) =>
         caller.Kind == CallerKind.Service ? caller.Scopes.Contains("jobs") || HasScope(caller, "write", null) : Decide(caller, "", "write", _jobs).All;
+
+    /// <summary>Whether the caller may use the administrative endpoints: API keys with <c>*</c>; others by <see cref="AuthOptions.Admin"/>.</summary>
+    public bool CanAdminister(Caller caller) =>
+        caller.Kind == CallerKind.Service ? caller.Scopes.Contains("*") : Decide(caller, "", "admin", _admin).All;
 
     private static Grant Decide(Caller caller, string collection, string verb, AccessRule[] rules)
     {

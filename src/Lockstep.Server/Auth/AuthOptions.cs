@@ -43,8 +43,15 @@ public sealed class AuthOptions
     public List<string> Jobs { get; } = [];
 
     /// <summary>
+    /// Who besides API keys with the <c>*</c> scope may use the administrative endpoints (webhook status
+    /// and replay): any of these rules (<c>owner:</c> does not apply).
+    /// </summary>
+    /// <value>Empty: API keys with <c>*</c> only.</value>
+    public List<string> Admin { get; } = [];
+
+    /// <summary>
     /// Opens the server to anyone who can reach it: anonymous access, and <c>public</c> as the default
-    /// rule for reading, writing, calling mutators and using the job queues. For development on a loopback address; this is
+    /// rule for reading, writing, calling mutators, using the job queues and administering. For development on a loopback address; this is
     /// what <c>lockstep serve</c> does when it listens only on loopback and no authentication is configured.
     /// </summary>
     public AuthOptions OpenToAnyone()
@@ -54,6 +61,7 @@ public sealed class AuthOptions
         Replace(DefaultWrite, "public");
         Replace(Mutators, "public");
         Replace(Jobs, "public");
+        Replace(Admin, "public");
         return this;
     }
 

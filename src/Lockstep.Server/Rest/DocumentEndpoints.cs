@@ -28,6 +28,7 @@ internal static partial class DocumentEndpoints
         group.MapGet("/status", GetStatusAsync);
         group.MapGet("/cluster", GetClusterAsync);
         MapGroups(group);
+        MapWebhooks(group);
     }
 
     private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();

@@ -30,6 +30,9 @@ internal sealed class WebhookChannel
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly byte[] _secret;
+    private long _position;
+    private string _state = "starting";
+    private string? _lastError;
 
     public WebhookChannel(string name, WebhookOptions options, LockstepEngine engine, HttpClient http, ResiliencePipeline<HttpResponseMessage> pipeline, ILogger logger, TimeProvider time)
     {
@@ -42,6 +45,11 @@ internal sealed class WebhookChannel
         _time = time;
         _secret = Encoding.UTF8.GetBytes(options.Secret);
     }
+
+    public string Name => _name;
+
+    /// <summary>How far delivery has come, what it is doing, and its last error (for <c>GET /v1/webhooks</c>).</summary>
+    public WebhookStatus Status => new(_name, _options.Url!, Interlocked.Read(ref _position), Volatile.Read(ref _state), Volatile.Read(ref _lastError));
 
     /// <summary>The endpoint's circuit breaker and per-request timeout (Polly v8).</summary>
     public static ResiliencePipeline<HttpResponseMessage> Pipeline(WebhookOptions options, TimeProvider time) =>
@@ -95,6 +103,7 @@ internal sealed class WebhookChannel
             version = created;
         }
         Log.WebhookStarted(_logger, _name, position);
+        Interlocked.Exchange(ref _position, position);
         IReadOnlyCollection<string>? collections = _options.Collections.Count > 0 ? _options.Collections : null;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -119,8 +128,10 @@ internal sealed class WebhookChannel
                 (position, version) = (horizon, saved);
                 continue;
             }
+            Interlocked.Exchange(ref _position, position);
             if (page.Count == 0)
             {
+                Volatile.Write(ref _state, "idle");
                 using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 poll.CancelAfter(_engine.Options.ClusterPollInterval);
                 await _engine.FanOut.WaitPastAsync(head, poll.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -149,6 +160,7 @@ internal sealed class WebhookChannel
         var body = Body(delivery, events);
         var attempts = 0;
         string error;
+        Volatile.Write(ref _state, "delivering");
         while (true)
         {
             try
@@ -161,6 +173,7 @@ internal sealed class WebhookChannel
                 }, cancellationToken);
                 if (response.IsSuccessStatusCode)
                 {
+                    Volatile.Write(ref _lastError, null);
                     return null;
                 }
                 error = $"HTTP {(int)response.StatusCode}";
@@ -168,6 +181,7 @@ internal sealed class WebhookChannel
             catch (BrokenCircuitException e)
             {
                 // The endpoint's circuit is open: nothing is sent, and no attempt is spent, until it half-opens.
+                Volatile.Write(ref _state, "circuit-open");
                 await Task.Delay(e.RetryAfter ?? _options.CircuitBreakDuration, _time, cancellationToken);
                 continue;
             }
@@ -176,6 +190,8 @@ internal sealed class WebhookChannel
                 error = e.Message;
             }
             Log.WebhookAttemptFailed(_logger, _name, attempts, _options.MaxAttempts, events[0].Seq, events[^1].Seq, error);
+            Volatile.Write(ref _lastError, error);
+            Volatile.Write(ref _state, "retrying");
             if (attempts >= _options.MaxAttempts)
             {
                 var letter = new DeadLetter($"{_name}-{events[0].Seq}-{events[^1].Seq}", events, attempts, error);
@@ -184,6 +200,42 @@ internal sealed class WebhookChannel
             }
             await Task.Delay(Backoff(attempts), _time, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Sends a dead letter's changes again, read back from the log, with the usual attempts; on success
+    /// the dead letter is deleted. The replay goes out of band: its changes are older than what was
+    /// delivered since (receivers order and deduplicate by seq).
+    /// </summary>
+    public async Task<(int Replayed, Rejection? Refusal)> ReplayAsync(string deadLetterId, CancellationToken cancellationToken)
+    {
+        List<long> seqs;
+        await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
+        {
+            var doc = await reader.GetDocumentAsync(SystemCollections.WebhookDeadLetters, deadLetterId, cancellationToken);
+            if (doc is not { Deleted: false, Json: { } json } || JsonNode.Parse(json) is not JsonObject letter || (string?)letter["webhook"] != _name)
+            {
+                return (0, new Rejection(ErrorCodes.NotFound, $"Webhook '{_name}' has no dead letter '{deadLetterId}'."));
+            }
+            seqs = [.. letter["events"]!.AsArray().Select(e => (long)e!["seq"]!)];
+            if (seqs.Count == 0)
+            {
+                return (0, new Rejection(ErrorCodes.InvalidRequest, $"'{deadLetterId}' records a gap: its changes were compacted before delivery and cannot be sent."));
+            }
+            var wanted = seqs.ToHashSet();
+            var changes = await reader.ReadChangesAsync(seqs.Min() - 1, null, (int)Math.Min(int.MaxValue, seqs.Max() - seqs.Min() + 1), cancellationToken);
+            var events = changes.Where(c => wanted.Contains(c.Seq)).ToList();
+            if (events.Count != seqs.Count)
+            {
+                return (0, new Rejection(ErrorCodes.CursorExpired, $"Some changes of '{deadLetterId}' were compacted out of the log; they cannot be sent again."));
+            }
+            if (await SendAsync(events, cancellationToken) is { } failed)
+            {
+                return (0, new Rejection(ErrorCodes.DeliveryFailed, $"The endpoint refused the replay again ({failed.Attempts} attempts): {failed.LastError}. The dead letter stays."));
+            }
+        }
+        var deleted = await _engine.Sequencer.SubmitAsync(new WriteRequest([new DeleteOp(SystemCollections.WebhookDeadLetters, deadLetterId)], null, null), cancellationToken);
+        return deleted.Rejection is { } rejection ? (seqs.Count, rejection) : (seqs.Count, null);
     }
 
     /// <summary>Exponential backoff with full jitter: a random delay up to InitialBackoff × 2^(attempt−1), capped.</summary>

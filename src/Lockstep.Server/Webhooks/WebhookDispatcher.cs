@@ -40,6 +40,9 @@ internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>The webhooks, by name.</summary>
+    public IReadOnlyList<WebhookChannel> Channels => _channels;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         if (_channels.Count > 0)
