@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lockstep.Core.Jobs;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Lockstep.Server.Tests;
@@ -12,7 +13,12 @@ public sealed class MutatorJobTests : IAsyncLifetime
 {
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync(build: b => b.AddMutator("placeOrder", PlaceOrderAsync));
+    // Claims poll rarely here: only a wake-up can answer a waiting claim quickly.
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(build: b =>
+    {
+        b.AddMutator("placeOrder", PlaceOrderAsync);
+        b.Services.Configure<JobQueueOptions>(o => o.ClaimPollInterval = TimeSpan.FromSeconds(30));
+    });
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -62,5 +68,19 @@ public sealed class MutatorJobTests : IAsyncLifetime
         Assert.Equal("""{"order":"o1"}""", job["payload"]!.ToJsonString());
         Assert.Equal("high", (string?)job["lane"]);
         Assert.Equal("confirm-o1", (string?)job["idempotencyKey"]);
+    }
+
+    [Fact]
+    public async Task A_claim_waiting_on_an_empty_queue_is_woken_by_a_job_a_mutator_enqueued()
+    {
+        var waiting = PostAsync("/v1/queues/confirmations/claim", """{"max":1,"waitMs":20000}""");
+        await Task.Delay(300); // the claim is waiting
+        var started = DateTime.UtcNow;
+        var (placed, _) = await PostAsync("/v1/mutations", """{"name":"placeOrder","args":{"id":"wake"}}""");
+        Assert.Equal(HttpStatusCode.OK, placed);
+        var (_, claim) = await waiting.WaitAsync(TimeSpan.FromSeconds(15)); // well before the 20 s wait or the 30 s poll
+        var job = Assert.Single(claim["jobs"]!.AsArray())!;
+        Assert.Equal("""{"order":"wake"}""", job["payload"]!.ToJsonString());
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15));
     }
 }

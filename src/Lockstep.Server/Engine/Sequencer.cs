@@ -49,6 +49,9 @@ internal sealed class Sequencer
         });
     }
 
+    /// <summary>Called after a commit with the queues its mutators enqueued jobs on, so waiting claims wake at once.</summary>
+    public Action<IEnumerable<string>>? JobsCommitted { get; set; }
+
     /// <summary>Queues a mutation; false when the queue is full (answer <c>overloaded</c>).</summary>
     public bool TryEnqueue(WriteRequest request) => _queue.Writer.TryWrite(request);
 
@@ -161,6 +164,10 @@ internal sealed class Sequencer
             {
                 _follower.OnLocalCommit(batch);
             }
+        }
+        if (state.Jobs.Count > 0)
+        {
+            JobsCommitted?.Invoke(state.Jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal));
         }
         for (var i = 0; i < requests.Count; i++)
         {

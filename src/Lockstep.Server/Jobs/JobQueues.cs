@@ -25,6 +25,14 @@ internal sealed class JobQueues : BackgroundService
         _logger = logger;
         Options = options.Value;
         Backoff = new JobBackoff(Options.BackoffBase, Options.BackoffMax, Options.BackoffJitter);
+        // Jobs enqueued by mutators commit with their batch: wake this node's waiting claims right after.
+        engine.Sequencer.JobsCommitted = queues =>
+        {
+            foreach (var queue in queues)
+            {
+                Notify(queue);
+            }
+        };
     }
 
     /// <summary>The store's queues; null when the configured store has none.</summary>
