@@ -115,9 +115,15 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
 
     private async Task PollAsync(CancellationToken cancellationToken)
     {
-        var filter = Uri.EscapeDataString(new JsonObject { ["type"] = _type, ["status"] = new JsonObject { ["$in"] = new JsonArray(Running, Compensating) } }.ToJsonString());
         while (!cancellationToken.IsCancellationRequested)
         {
+            // Only sagas that no runner holds: new ones, ended leases (the server filters; this runner's own are skipped below).
+            var filter = Uri.EscapeDataString(new JsonObject
+            {
+                ["type"] = _type,
+                ["status"] = new JsonObject { ["$in"] = new JsonArray(Running, Compensating) },
+                ["leaseUntil"] = new JsonObject { ["$lte"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
+            }.ToJsonString());
             try
             {
                 string? after = null;
