@@ -52,7 +52,7 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentNullException.ThrowIfNull(collections);
         ArgumentNullException.ThrowIfNull(handler);
-        _urls = [.. servers.Select(HttpBase)];
+        _urls = [.. servers.Select(RestResponses.ApiBase)];
         if (_urls.Length == 0)
         {
             throw new ArgumentException("At least one server URL is needed.", nameof(servers));
@@ -160,18 +160,6 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         _concurrency.Dispose();
     }
 
-    private static Uri HttpBase(Uri url)
-    {
-        var builder = new UriBuilder(url) { Scheme = url.Scheme switch { "ws" => "http", "wss" => "https", _ => url.Scheme }, Query = "" };
-        if (builder.Uri.IsDefaultPort)
-        {
-            builder.Port = -1;
-        }
-        var path = builder.Path.TrimEnd('/');
-        builder.Path = path.EndsWith("/v1/sync", StringComparison.Ordinal) ? path[..^"/sync".Length] + "/" : path.EndsWith("/v1", StringComparison.Ordinal) ? path + "/" : path + "/v1/";
-        return builder.Uri;
-    }
-
     /// <summary>The work of one held partition under one epoch.</summary>
     private sealed class PartitionWork(int partition, long epoch, long checkpoint)
     {
@@ -226,15 +214,10 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         }
         using (response)
         {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            var json = text.Length > 0 ? JsonNode.Parse(text) : null;
+            var json = await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                var code = (string?)json?["code"] ?? ErrorCodes.InternalError.Code;
-                throw new LockstepException(code, (string?)json?["detail"] ?? $"HTTP {(int)response.StatusCode}", (bool?)json?["transient"] ?? (int)response.StatusCode >= 500)
-                {
-                    Data = { ["op"] = (int?)json?["op"] },
-                };
+                throw RestResponses.ToException(response, json);
             }
             return json;
         }

@@ -235,13 +235,11 @@ public sealed partial class SagaRunner
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-        var json = text.Length > 0 ? JsonNode.Parse(text)?.AsObject() : null;
+        var json = await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.PreconditionFailed)
         {
             return (response.StatusCode, json);
         }
-        throw new LockstepException((string?)json?["code"] ?? ErrorCodes.InternalError.Code, (string?)json?["detail"] ?? $"HTTP {(int)response.StatusCode}",
-            (bool?)json?["transient"] ?? (int)response.StatusCode >= 500);
+        throw RestResponses.ToException(response, json);
     }
 }

@@ -53,7 +53,7 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
         {
             throw new ArgumentException("A saga has at least one step.", nameof(steps));
         }
-        _base = new UriBuilder(server) { Scheme = server.Scheme switch { "ws" => "http", "wss" => "https", _ => server.Scheme }, Path = "/v1/" }.Uri;
+        _base = RestResponses.ApiBase(server);
         _type = type;
         _steps = steps;
         _options = options ?? new SagaOptions();

@@ -173,28 +173,13 @@ public sealed class LockstepJobs : IDisposable
             request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
         }
         using var response = await _http.SendAsync(request, cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken);
-        JsonObject? json = null;
-        try
-        {
-            json = text.Length > 0 ? JsonNode.Parse(text) as JsonObject : null;
-        }
-        catch (JsonException)
-        {
-        }
+        var json = await RestResponses.ReadAsync(response, cancellationToken);
         if (response.IsSuccessStatusCode && json is not null)
         {
             return json;
         }
-        var code = (string?)json?["code"];
-        var message = (string?)json?["detail"] ?? $"{(int)response.StatusCode} {response.ReasonPhrase}";
-        if (code == ErrorCodes.LeaseLost.Code)
-        {
-            throw new JobLeaseLostException(message);
-        }
-        // No code: not a Lockstep answer (a proxy, a server starting); 5xx and 429 may pass.
-        var transient = code is not null ? (bool?)json?["transient"] ?? false : (int)response.StatusCode is >= 500 or 429;
-        throw new LockstepException(code ?? ErrorCodes.InternalError.Code, message, transient);
+        var refusal = RestResponses.ToException(response, json);
+        throw refusal.Code == ErrorCodes.LeaseLost.Code ? new JobLeaseLostException(refusal.Message) : refusal;
     }
 
     private static JobInfo ToJob(JsonObject o) => new()

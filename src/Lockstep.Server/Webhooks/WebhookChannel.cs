@@ -209,7 +209,8 @@ internal sealed class WebhookChannel
     /// </summary>
     public async Task<(int Replayed, Rejection? Refusal)> ReplayAsync(string deadLetterId, CancellationToken cancellationToken)
     {
-        List<long> seqs;
+        // Read what to send, then let go of the read before any network I/O (which may retry for minutes).
+        List<Change> events;
         await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
         {
             var doc = await reader.GetDocumentAsync(SystemCollections.WebhookDeadLetters, deadLetterId, cancellationToken);
@@ -217,28 +218,30 @@ internal sealed class WebhookChannel
             {
                 return (0, new Rejection(ErrorCodes.NotFound, $"Webhook '{_name}' has no dead letter '{deadLetterId}'."));
             }
-            seqs = [.. letter["events"]!.AsArray().Select(e => (long)e!["seq"]!)];
-            if (seqs.Count == 0)
+            var listed = letter["events"]!.AsArray().Select(e => ((long)e!["seq"]!, (string)e["collection"]!)).ToList();
+            if (listed.Count == 0)
             {
                 return (0, new Rejection(ErrorCodes.InvalidRequest, $"'{deadLetterId}' records a gap: its changes were compacted before delivery and cannot be sent."));
             }
-            var wanted = seqs.ToHashSet();
-            var changes = await reader.ReadChangesAsync(seqs.Min() - 1, null, (int)Math.Min(int.MaxValue, seqs.Max() - seqs.Min() + 1), cancellationToken);
-            var events = changes.Where(c => wanted.Contains(c.Seq)).ToList();
-            if (events.Count != seqs.Count)
+            var wanted = listed.Select(e => e.Item1).ToHashSet();
+            var first = wanted.Min();
+            var changes = await reader.ReadChangesAsync(first - 1, [.. listed.Select(e => e.Item2).Distinct(StringComparer.Ordinal)],
+                (int)Math.Min(int.MaxValue, wanted.Max() - first + 1), cancellationToken);
+            events = [.. changes.Where(c => wanted.Contains(c.Seq))];
+            if (events.Count != wanted.Count)
             {
                 return (0, new Rejection(ErrorCodes.CursorExpired, $"Some changes of '{deadLetterId}' were compacted out of the log; they cannot be sent again."));
             }
-            if (await SendAsync(events, cancellationToken) is { } failed)
-            {
-                return (0, new Rejection(ErrorCodes.DeliveryFailed, $"The endpoint refused the replay again ({failed.Attempts} attempts): {failed.LastError}. The dead letter stays."));
-            }
+        }
+        if (await SendAsync(events, cancellationToken) is { } failed)
+        {
+            return (0, new Rejection(ErrorCodes.DeliveryFailed, $"The endpoint refused the replay again ({failed.Attempts} attempts): {failed.LastError}. The dead letter stays."));
         }
         var deleted = await _engine.Sequencer.SubmitAsync(new WriteRequest([new DeleteOp(SystemCollections.WebhookDeadLetters, deadLetterId)], null, null), cancellationToken);
-        return deleted.Rejection is { } rejection ? (seqs.Count, rejection) : (seqs.Count, null);
+        return (events.Count, deleted.Rejection);
     }
 
-    /// <summary>Exponential backoff with full jitter: a random delay up to InitialBackoff × 2^(attempt−1), capped.</summary>
+    /// <summary>Exponential backoff with jitter: a random delay up to InitialBackoff × 2^(attempt−1), capped, and never under half of InitialBackoff.</summary>
     private TimeSpan Backoff(int attempt)
     {
         var ceiling = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30)));
