@@ -288,24 +288,38 @@ internal sealed partial class SyncSession
     /// <summary>Sends the frames that the changes after the position mean for each subscription.</summary>
     private async Task DeliverAsync(IReadOnlyList<Change> changes, IStoreReader? reader, CancellationToken cancellationToken, List<Subscription>? only = null)
     {
-        foreach (var change in changes)
+        // Live changes without a before image, for a narrowed subscription, need the log: one read, opened
+        // on first need, serves the whole delivery.
+        IStoreReader? opened = null;
+        async ValueTask<IStoreReader> ReaderAsync() => reader ?? (opened ??= await _engine.Store.BeginReadAsync(cancellationToken));
+        try
         {
-            if (change.Seq <= _position)
+            foreach (var change in changes)
             {
-                continue;
-            }
-            foreach (var sub in only ?? (IEnumerable<Subscription>)_subs.Values)
-            {
-                if (!string.Equals(sub.Collection, change.Collection, StringComparison.Ordinal))
+                if (change.Seq <= _position)
                 {
                     continue;
                 }
-                var kind = await ClassifyAsync(sub, change, reader, cancellationToken);
-                if (kind != FrameKind.None)
+                foreach (var sub in only ?? (IEnumerable<Subscription>)_subs.Values)
                 {
-                    await SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
-                    _sentPosition = change.Seq;
+                    if (!string.Equals(sub.Collection, change.Collection, StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+                    var kind = await ClassifyAsync(sub, change, reader, ReaderAsync, cancellationToken);
+                    if (kind != FrameKind.None)
+                    {
+                        await SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
+                        _sentPosition = change.Seq;
+                    }
                 }
+            }
+        }
+        finally
+        {
+            if (opened is not null)
+            {
+                await opened.DisposeAsync();
             }
         }
     }
@@ -319,7 +333,8 @@ internal sealed partial class SyncSession
         Removed,
     }
 
-    private async ValueTask<FrameKind> ClassifyAsync(Subscription sub, Change change, IStoreReader? reader, CancellationToken cancellationToken)
+    private async ValueTask<FrameKind> ClassifyAsync(Subscription sub, Change change, IStoreReader? reader, Func<ValueTask<IStoreReader>> readerForNarrowed,
+        CancellationToken cancellationToken)
     {
         if (sub.MatchesAll)
         {
@@ -342,9 +357,8 @@ internal sealed partial class SyncSession
         else if (!sub.Access.All && !matchesNow)
         {
             // A subscription narrowed to the caller's documents must not hear of others' documents, not
-            // even as "removed": find out whether this one was in it.
-            await using var own = await _engine.Store.BeginReadAsync(cancellationToken);
-            matchedBefore = await MatchedBeforeAsync(sub, change, own, cancellationToken) ?? false;
+            // even as "removed": find out whether this one was in it (unknown: the resync below).
+            matchedBefore = await MatchedBeforeAsync(sub, change, await readerForNarrowed(), cancellationToken);
         }
         else
         {
