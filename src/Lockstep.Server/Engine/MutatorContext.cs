@@ -20,7 +20,10 @@ public sealed class MutatorContext
         UserId = caller?.Id;
     }
 
-    /// <summary>The calling client's id, when it sent one.</summary>
+    /// <summary>
+    /// The calling client's id as the server keeps it, when it sent one: the caller's kind and id, then the
+    /// client's own id (<c>u5:alice|c-1</c>; docs/dev/storage-format.md), so it is unique across callers.
+    /// </summary>
     public string? ClientId { get; }
 
     /// <summary>The authenticated caller's claims (a JWT's, or an API key's); null for anonymous callers and trusted code.</summary>

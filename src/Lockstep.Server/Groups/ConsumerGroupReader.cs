@@ -102,14 +102,15 @@ internal sealed record GroupBatch(List<string> Collections, long Head, long Hori
     /// <summary>A held partition whose position is behind the log's horizon.</summary>
     public int? Expired { get; init; }
 
-    public void Write(Utf8JsonWriter w)
+    /// <summary>The batch as JSON; a change's origin shows only to the <paramref name="reader"/> that made it.</summary>
+    public void Write(Utf8JsonWriter w, Caller reader)
     {
         w.WriteStartArray("events");
         foreach (var (partition, change) in Events)
         {
             w.WriteStartObject();
             w.WriteNumber("partition", partition);
-            DocumentEndpoints.WriteChangeFields(w, change);
+            DocumentEndpoints.WriteChangeFields(w, change, reader);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -36,10 +36,10 @@ internal static partial class DocumentEndpoints
             return null;
         }
         var member = RequestParser.GetString(body.RootElement, "member");
-        if (string.IsNullOrEmpty(member) || member.Length > 128)
+        if (!RequestParser.IsValidClientId(member))
         {
             body.Dispose();
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters) is required.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters, no control characters) is required.");
             return null;
         }
         // A member id belongs to its caller, as client ids do: another caller cannot commit or leave for it.
@@ -172,7 +172,7 @@ internal static partial class DocumentEndpoints
     {
         var query = context.Request.Query;
         var member = query["member"].ToString();
-        if (!ConsumerGroups.IsValidName(name) || string.IsNullOrEmpty(member))
+        if (!ConsumerGroups.IsValidName(name) || !RequestParser.IsValidClientId(member))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, "A valid group name and 'member' are required.");
             return;
@@ -217,7 +217,7 @@ internal static partial class DocumentEndpoints
             }
             if (batch.Events.Count > 0 || wait == TimeSpan.Zero || deadline.IsCancellationRequested || batch.Positions.Count == 0)
             {
-                await WriteJsonAsync(context, batch, static (w, b) => b.Write(w));
+                await WriteJsonAsync(context, (batch, reader: CallerOf(context)), static (w, s) => s.batch.Write(w, s.reader));
                 return;
             }
             foreach (var (p, seq) in batch.Positions)

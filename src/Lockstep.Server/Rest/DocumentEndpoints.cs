@@ -143,7 +143,13 @@ internal static partial class DocumentEndpoints
 
     private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
     {
-        var (clientId, mid) = IdempotencyKey(context);
+        if (!TryIdempotencyKey(context, out var clientId, out var mid))
+        {
+            // Ignoring a key the client meant would make a retry apply twice.
+            await Problems.Write(context, ErrorCodes.InvalidRequest,
+                "Lockstep-Mutation-Id takes a positive integer, with Lockstep-Client-Id (1 to 128 characters, no control characters).");
+            return;
+        }
         var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid) { Caller = CallerOf(context) }, context.RequestAborted);
         if (result.Rejection is { } rejection)
         {
@@ -172,14 +178,26 @@ internal static partial class DocumentEndpoints
         });
     }
 
-    /// <summary>REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.</summary>
-    private static (string? ClientId, long? Mid) IdempotencyKey(HttpContext context)
+    /// <summary>
+    /// REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.
+    /// False when a mutation id is given but the pair is not valid.
+    /// </summary>
+    private static bool TryIdempotencyKey(HttpContext context, out string? clientId, out long? mid)
     {
+        clientId = null;
+        mid = null;
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var mid = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
-        return !string.IsNullOrEmpty(client) && long.TryParse(mid, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? (CallerOf(context).ScopeClientId(client), n)
-            : (null, null);
+        var number = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
+        if (number.Length == 0)
+        {
+            return true;
+        }
+        if (!RequestParser.IsValidClientId(client) || !long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+        {
+            return false;
+        }
+        (clientId, mid) = (CallerOf(context).ScopeClientId(client), n);
+        return true;
     }
 
     private static bool TryPreconditions(HttpContext context, out long? ifVersion)
@@ -302,9 +320,9 @@ internal static partial class DocumentEndpoints
             }
             mid = n;
         }
-        if (clientId is not null && (clientId.Length is 0 or > 128))
+        if (clientId is not null && !RequestParser.IsValidClientId(clientId))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters, none of them control characters.");
             return;
         }
         WriteRequest request;
@@ -369,7 +387,7 @@ internal static partial class DocumentEndpoints
     {
         var context = invocation.HttpContext;
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var key = client.Length > 0 ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
+        var key = RequestParser.IsValidClientId(client) ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
