@@ -386,7 +386,7 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.Equal("lease_lost", (string?)JsonNode.Parse(await foreign.Content.ReadAsStringAsync())!["code"]);
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/groups/billing/commit", AuthFixture.AdminKey, commit)).StatusCode);
 
-        // A caller who may read only its own documents cannot consume a whole collection.
+        // A caller who may read only its own documents cannot consume a whole collection (nor, here, use groups at all).
         var user = await SendAsync(HttpMethod.Post, "/v1/groups/mine/claim", AuthFixture.Jwt("alice"), new { member = "a", collections = new[] { "todos" } });
         Assert.Equal(HttpStatusCode.Forbidden, user.StatusCode);
     }

@@ -19,6 +19,9 @@ internal sealed class MutationScope
         _options = options;
     }
 
+    /// <summary>The seq of the batch's last change before this mutation's.</summary>
+    public long Head => _batch.Head;
+
     public async ValueTask<StoredDocument?> GetAsync(string collection, string id, CancellationToken cancellationToken)
     {
         var key = (collection, id);

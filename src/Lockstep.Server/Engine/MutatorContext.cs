@@ -32,6 +32,9 @@ public sealed class MutatorContext
     /// <summary>The caller's id: a user's <c>sub</c>, or <c>key:NAME</c> for an API key; null when anonymous.</summary>
     public string? UserId { get; }
 
+    /// <summary>The seq of the log's last change before this mutation's (the server's own mutators check positions against it).</summary>
+    internal long Head => _scope.Head;
+
     /// <summary>A copy of a document's body, or null when it does not exist (or is deleted).</summary>
     public async ValueTask<JsonObject?> GetAsync(string collection, string id, CancellationToken cancellationToken = default)
     {

@@ -29,7 +29,8 @@ internal sealed class ConsumerGroupReader(LockstepEngine engine, string group, s
             var lease = ConsumerGroups.ParseLease(p, Body(await reader.GetDocumentAsync(SystemCollections.Groups, ConsumerGroups.PartitionId(group, p), cancellationToken)));
             if (lease.Owner == member && lease.IsHeld(now))
             {
-                held[p] = Math.Max(lease.Checkpoint, positions.GetValueOrDefault(p));
+                // Nothing follows the head: a position past it reads as the head, so no returned position is past it.
+                held[p] = Math.Max(lease.Checkpoint, Math.Min(positions.GetValueOrDefault(p), reader.Head));
             }
             else if (positions.ContainsKey(p))
             {
