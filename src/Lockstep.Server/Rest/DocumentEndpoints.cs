@@ -256,30 +256,36 @@ internal static partial class DocumentEndpoints
         }
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        var docs = new List<StoredDocument>(limit);
+        // One document past the page is looked for: "next" is set only when another document the caller may
+        // see follows. Set whenever any document followed, it would tell an owner-rule caller that others'
+        // documents sort after its own, and let it narrow down their ids listing after listing.
+        var docs = new List<StoredDocument>(limit + 1);
         string? cursor = string.IsNullOrEmpty(after) ? null : after;
         var more = true;
-        var pageSize = Math.Max(limit, 100);
-        while (docs.Count < limit && more)
+        var pageSize = Math.Max(limit + 1, 100);
+        while (docs.Count <= limit && more)
         {
             var page = await reader.ListDocumentsAsync(collection, cursor, pageSize, includeDeleted: false, context.RequestAborted);
             more = page.Count == pageSize;
-            for (var i = 0; i < page.Count; i++)
+            foreach (var doc in page)
             {
-                cursor = page[i].Id;
-                if ((filter.MatchesAll && grant.All) || Visible(filter, grant, Parse(page[i].Json)))
+                cursor = doc.Id;
+                if ((filter.MatchesAll && grant.All) || Visible(filter, grant, Parse(doc.Json)))
                 {
-                    docs.Add(page[i]);
-                    if (docs.Count == limit)
+                    docs.Add(doc);
+                    if (docs.Count > limit)
                     {
-                        more |= i < page.Count - 1;
                         break;
                     }
                 }
             }
         }
-        // "next" is set when more documents may follow: pass it as "after" for the next page.
-        var next = more && docs.Count > 0 ? docs[^1].Id : null;
+        string? next = null;
+        if (docs.Count > limit)
+        {
+            docs.RemoveAt(limit);
+            next = docs[^1].Id; // pass it as "after" for the next page
+        }
         await WriteJsonAsync(context, (docs, next, reader.Head), static (w, s) =>
         {
             w.WriteStartArray("docs");
