@@ -8,16 +8,22 @@ namespace Lockstep.Client.Tests;
 /// <summary>The .NET client against a server with authentication on: tokens from its provider, refusals by the rules.</summary>
 public sealed class AuthClientTests
 {
-    [Fact]
-    public async Task The_client_reconnects_with_a_fresh_token_from_its_provider_when_one_expires_and_rules_refusals_revert_its_view()
+    /// <summary>A server with the test credentials (AuthFixture) and no anonymous access, unless <paramref name="configure"/> says otherwise.</summary>
+    private static Task<TestServer> StartAsync(Action<LockstepOptions> configure)
     {
         var dir = Path.Combine(Path.GetTempPath(), "lockstep-client-auth-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
-        await using var server = await TestServer.StartAsync(o =>
+        return TestServer.StartAsync(o =>
         {
             AuthFixture.Configure(o, dir);
-            o.Rules("todos", [AccessRule.Owner("ownerId")], [AccessRule.Owner("ownerId")]);
+            configure(o);
         }, dataDir: dir, open: false);
+    }
+
+    [Fact]
+    public async Task The_client_reconnects_with_a_fresh_token_from_its_provider_when_one_expires_and_rules_refusals_revert_its_view()
+    {
+        await using var server = await StartAsync(o => o.Rules("todos", [AccessRule.Owner("ownerId")], [AccessRule.Owner("ownerId")]));
         var issued = 0;
         await using var client = Harness.Client(server.SyncUrl, configure: o => o.TokenProvider = _ =>
         {
@@ -46,14 +52,11 @@ public sealed class AuthClientTests
     [Fact]
     public async Task A_reader_of_the_groups_collections_cannot_hijack_a_services_group_and_the_service_receives_every_change()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "lockstep-client-auth-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        await using var server = await TestServer.StartAsync(o =>
+        await using var server = await StartAsync(o =>
         {
-            AuthFixture.Configure(o, dir);
             o.Auth.AllowAnonymous = true;
             o.Rules("posts", [AccessRule.Public], [AccessRule.Authenticated]);
-        }, dataDir: dir, open: false);
+        });
         var received = new System.Collections.Concurrent.ConcurrentDictionary<long, ConsumedChange>();
         LockstepConsumer Service() => new([server.HttpUrl], "feed", ["posts"], (change, _) =>
         {

@@ -126,15 +126,12 @@ public sealed class ClientIdNamespaceTests : IAsyncLifetime
     public async Task The_change_feed_and_group_events_name_the_client_only_to_the_caller_that_wrote_it_and_webhooks_never()
     {
         await using var receiver = await WebhookReceiver.StartAsync("secret of the hook");
-        var dir = Path.Combine(Path.GetTempPath(), "lockstep-cid-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        await using var server = await TestServer.StartAsync(o =>
+        await using var server = await AuthTests.StartAsync(o =>
         {
-            AuthFixture.Configure(o, dir);
             var hook = new WebhookOptions { Url = receiver.Url, Secret = "secret of the hook" };
             hook.Collections.Add("notes");
             o.Webhooks["notes-hook"] = hook;
-        }, dataDir: dir, open: false);
+        });
         var client = Ops.Unique("ca");
         await using var alice = await SyncClient.ConnectAsync(server.SyncUrl, client, token: AuthFixture.Jwt("alice"));
         var id = Ops.Unique("n");
