@@ -12,6 +12,6 @@ namespace Lockstep.Client;
 /// <param name="Deleted">True when the change deleted the document.</param>
 /// <param name="Document">The whole document after the change; null when deleted.</param>
 /// <param name="Set">The changed fields (dotted paths to values); null when deleted.</param>
-/// <param name="ClientId">The client that wrote it, when known.</param>
+/// <param name="ClientId">The client id that wrote it when the consumer's own credentials did (to tell its own writes); null for anyone else's.</param>
 public sealed record ConsumedChange(string Group, int Partition, long Seq, string Collection, string Id, long Version, bool Deleted,
     JsonObject? Document, JsonObject? Set, string? ClientId);

@@ -11,7 +11,10 @@ public sealed class ConsumerOptions
     /// <value>16.</value>
     public int Partitions { get; set; } = 16;
 
-    /// <summary>How long a claim on a partition lasts; the member renews at a third of it. A member silent this long loses its partitions.</summary>
+    /// <summary>
+    /// How long a claim on a partition lasts; the member renews at a third of it. A member silent this long
+    /// loses its partitions. The server takes 200 milliseconds to 10 minutes.
+    /// </summary>
     /// <value>10 seconds.</value>
     public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(10);
 

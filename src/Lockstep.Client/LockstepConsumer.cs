@@ -61,6 +61,11 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         _collections = [.. collections.Distinct(StringComparer.Ordinal)];
         _handler = handler;
         _options = options ?? new ConsumerOptions();
+        if (_options.Lease < TimeSpan.FromMilliseconds(200) || _options.Lease > TimeSpan.FromMinutes(10))
+        {
+            // The server would refuse every claim; say so here rather than through a consumer that never joins.
+            throw new ArgumentOutOfRangeException(nameof(options), _options.Lease, "ConsumerOptions.Lease must be from 200 milliseconds to 10 minutes.");
+        }
         _tokenProvider = tokenProvider;
         _logger = loggerFactory?.CreateLogger<LockstepConsumer>() ?? NullLogger<LockstepConsumer>.Instance;
         _concurrency = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrency));

@@ -101,6 +101,16 @@ public sealed class ConsumerTests(Xunit.Abstractions.ITestOutputHelper output) :
     }
 
     [Fact]
+    public void A_lease_the_server_would_refuse_is_refused_when_the_consumer_is_made()
+    {
+        foreach (var lease in new[] { TimeSpan.FromMinutes(10) + TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(199) })
+        {
+            Assert.Throws<ArgumentOutOfRangeException>(() => new LockstepConsumer([_server.HttpUrl], "g", ["c"], (_, _) => ValueTask.CompletedTask,
+                new ConsumerOptions { Lease = lease }));
+        }
+    }
+
+    [Fact]
     public async Task A_group_reads_only_its_collections_and_its_name_and_collections_are_checked()
     {
         var orders = Harness.Unique("orders");

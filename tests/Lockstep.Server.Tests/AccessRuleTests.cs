@@ -38,6 +38,8 @@ public sealed class AccessRuleTests
             o => o.Auth.ApiKeys.Add(AuthFixture.Key("svc", ApiKeys.Generate(), "delete")),
             o => o.Auth.ApiKeys.Add(new ApiKeyOptions { Name = "svc", Hash = "md5:1234" }),
             o => o.Auth.Mutators.Add("owner:ownerId"),
+            o => o.Auth.ApiKeys.Add(AuthFixture.Key("svc", ApiKeys.Generate(), "groups:a~b")),
+            o => o.Auth.Groups.Add("owner:ownerId"),
         ];
         foreach (var mistake in mistakes)
         {

@@ -23,12 +23,12 @@ internal static class AuthFixture
     private static readonly SigningCredentials Hmac = new(
         new SymmetricSecurityKey(Encoding.UTF8.GetBytes("a test secret that is long enough for HS256!")), SecurityAlgorithms.HmacSha256);
 
-    /// <summary>Auth on: three API keys, JWT with the HMAC secret, an RSA public key file and a JWKS file holding the EC key; no anonymous access.</summary>
+    /// <summary>Auth on: three API keys (the orders service's may use consumer group "billing"), JWT with the HMAC secret, an RSA public key file and a JWKS file holding the EC key; no anonymous access.</summary>
     public static void Configure(LockstepOptions o, string dir)
     {
         o.Auth.ApiKeys.Add(Key("admin", AdminKey, "*"));
         o.Auth.ApiKeys.Add(Key("reporting", ReaderKey, "read"));
-        o.Auth.ApiKeys.Add(Key("orders-service", OrdersKey, "read:orders", "write:orders"));
+        o.Auth.ApiKeys.Add(Key("orders-service", OrdersKey, "read:orders", "write:orders", "groups:billing"));
         o.Auth.Jwt.Issuer = Issuer;
         o.Auth.Jwt.Audience = Audience;
         o.Auth.Jwt.HmacSecret = Secret;

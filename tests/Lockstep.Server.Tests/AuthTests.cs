@@ -194,10 +194,11 @@ public sealed class AuthTests : IAsyncLifetime
         AssertError(await alice.MutateAsync(Ops.Put("todos", "a2", new { ownerId = "bob", text = "spam" })), "forbidden");
         AssertError(await alice.MutateAsync(Ops.Patch("todos", "a1", new { ownerId = "carol" })), "forbidden");
         AssertError(await bob.MutateAsync(Ops.Patch("todos", "a1", new { text = "stolen" })), "forbidden");
-        AssertError(await bob.MutateAsync(Ops.Delete("todos", "a1")), "forbidden");
-        // A version check on another's document says forbidden, not version_conflict with the document in it.
-        var probe = await bob.MutateAsync(Ops.Patch("todos", "a1", new { text = "x" }, ifVersion: 7));
-        AssertError(probe, "forbidden");
+        // Another's document is answered as one that does not exist (ExistenceOracleTests walks every op).
+        AssertError(await bob.MutateAsync(Ops.Delete("todos", "a1")), "not_found");
+        // A version check on another's document is a version_conflict without the document in it.
+        var probe = await bob.MutateAsync(Ops.Patch("todos", "a1", new { text = "x" }, ifVersion: 1));
+        AssertError(probe, "version_conflict");
         Assert.Null(probe["current"]);
 
         await alice.SubscribeAsync("t", "todos");
@@ -287,7 +288,7 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, (await SendAsync(HttpMethod.Put, "/v1/collections/todos/docs/r-b1", bob, new { ownerId = "bob", text = "b" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Put, "/v1/collections/todos/docs/r-b2", alice, new { ownerId = "bob" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Patch, "/v1/collections/todos/docs/r-b1", alice, new { text = "x" })).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/v1/mutations", alice, new { ops = new[] { Ops.Delete("todos", "r-b1") } })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Post, "/v1/mutations", alice, new { ops = new[] { Ops.Delete("todos", "r-b1") } })).StatusCode);
 
         // Another's document does not exist as far as a reader can tell.
         Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Get, "/v1/collections/todos/docs/r-b1", alice)).StatusCode);
@@ -386,7 +387,7 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.Equal("lease_lost", (string?)JsonNode.Parse(await foreign.Content.ReadAsStringAsync())!["code"]);
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/groups/billing/commit", AuthFixture.AdminKey, commit)).StatusCode);
 
-        // A caller who may read only its own documents cannot consume a whole collection.
+        // A caller who may read only its own documents cannot consume a whole collection (nor, here, use groups at all).
         var user = await SendAsync(HttpMethod.Post, "/v1/groups/mine/claim", AuthFixture.Jwt("alice"), new { member = "a", collections = new[] { "todos" } });
         Assert.Equal(HttpStatusCode.Forbidden, user.StatusCode);
     }

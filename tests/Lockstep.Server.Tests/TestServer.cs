@@ -36,6 +36,9 @@ public sealed class TestServer : IAsyncDisposable
 
     public LockstepEngine Engine => _app.Services.GetRequiredService<LockstepEngine>();
 
+    /// <summary>The server's store, to check what it persisted.</summary>
+    public Lockstep.Core.IChangeStore Store => _app.Services.GetRequiredService<Lockstep.Core.IChangeStore>();
+
     /// <param name="configure">Options on top of the test defaults.</param>
     /// <param name="build">Mutators and such.</param>
     /// <param name="dataDir">Where the store lives (a new temp directory by default).</param>

@@ -12,7 +12,7 @@ internal static class ApiKeyCommand
         var name = new Option<string>("--name") { Description = "The service the key is for.", Required = true };
         var scopes = new Option<string[]>("--scope")
         {
-            Description = "What the key may do: read, write, read:COLLECTION, write:COLLECTION, jobs or *; repeatable.",
+            Description = "What the key may do: read, write, read:COLLECTION, write:COLLECTION, jobs, groups, groups:GROUP, groups:PREFIX* or *; repeatable.",
             AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => ["read", "write"],
         };

@@ -17,6 +17,7 @@ internal sealed class AccessPolicy
     private readonly AccessRule[] _defaultWrite;
     private readonly AccessRule[] _mutators;
     private readonly AccessRule[] _jobs;
+    private readonly AccessRule[] _groups;
     private readonly AccessRule[] _admin;
 
     /// <exception cref="FormatException">A rule, key hash or scope is malformed.</exception>
@@ -39,7 +40,7 @@ internal sealed class AccessPolicy
             {
                 if (!IsValidScope(scope))
                 {
-                    throw new FormatException($"API key '{key.Name}': '{scope}' is not a scope (read, write, read:COLLECTION, write:COLLECTION or *).");
+                    throw new FormatException($"API key '{key.Name}': '{scope}' is not a scope (read, write, read:COLLECTION, write:COLLECTION, jobs, groups, groups:GROUP, groups:PREFIX* or *).");
                 }
             }
             if (!_keysByHash.TryAdd(hash, key))
@@ -51,10 +52,11 @@ internal sealed class AccessPolicy
         _defaultWrite = ParseOr(auth.DefaultWrite, AuthenticatedOnly);
         _mutators = ParseOr(auth.Mutators, AuthenticatedOnly);
         _jobs = Parse(auth.Jobs);
+        _groups = Parse(auth.Groups);
         _admin = Parse(auth.Admin);
-        if (_mutators.Concat(_jobs).Concat(_admin).Any(r => r.Kind == AccessRuleKind.Owner))
+        if (_mutators.Concat(_jobs).Concat(_groups).Concat(_admin).Any(r => r.Kind == AccessRuleKind.Owner))
         {
-            throw new FormatException("owner: rules do not apply to mutators or job queues (a mutator checks ownership itself through MutatorContext.User).");
+            throw new FormatException("owner: rules do not apply to mutators, job queues, consumer groups or administration (a mutator checks ownership itself through MutatorContext.User).");
         }
         foreach (var (name, collection) in options.Collections)
         {
@@ -102,6 +104,20 @@ internal sealed class AccessPolicy
     public bool CanUseJobs(Caller caller) =>
         caller.Kind == CallerKind.Service ? caller.Scopes.Contains("jobs") || HasScope(caller, "write", null) : Decide(caller, "", "write", _jobs).All;
 
+    /// <summary>
+    /// Whether the caller may join, claim, read, commit and leave consumer group <paramref name="group"/>: API
+    /// keys with <c>groups</c>, <c>groups:GROUP</c>, a <c>groups:PREFIX*</c> it starts with, or <c>*</c>; others
+    /// by <see cref="AuthOptions.Groups"/>. Reading a collection does not include it: a member moves the
+    /// group's checkpoints, which decide what the group's other members ever see.
+    /// </summary>
+    public bool CanUseGroup(Caller caller, string group) =>
+        caller.Kind == CallerKind.Service
+            ? caller.Scopes.Any(s => s is "*" or "groups" || (s.StartsWith("groups:", StringComparison.Ordinal) && GroupScopeMatches(s[7..], group)))
+            : Decide(caller, "", "groups", _groups).All;
+
+    private static bool GroupScopeMatches(string pattern, string group) =>
+        pattern.EndsWith('*') ? group.StartsWith(pattern[..^1], StringComparison.Ordinal) : string.Equals(pattern, group, StringComparison.Ordinal);
+
     /// <summary>Whether the caller may use the administrative endpoints: API keys with <c>*</c>; others by <see cref="AuthOptions.Admin"/>.</summary>
     public bool CanAdminister(Caller caller) =>
         caller.Kind == CallerKind.Service ? caller.Scopes.Contains("*") : Decide(caller, "", "admin", _admin).All;
@@ -135,7 +151,8 @@ internal sealed class AccessPolicy
         caller.Scopes.Contains("*") || caller.Scopes.Contains(verb) || (collection is not null && caller.Scopes.Contains(verb + ":" + collection));
 
     private static bool IsValidScope(string scope) =>
-        scope is "*" or "read" or "write" or "jobs"
+        scope is "*" or "read" or "write" or "jobs" or "groups"
+        || (scope.StartsWith("groups:", StringComparison.Ordinal) && ConsumerGroups.IsValidName(scope[7..]))
         || (scope.StartsWith("read:", StringComparison.Ordinal) && Lockstep.Core.Names.IsValidCollection(scope[5..]))
         || (scope.StartsWith("write:", StringComparison.Ordinal) && Lockstep.Core.Names.IsValidCollection(scope[6..]));
 

@@ -14,8 +14,10 @@ public sealed class ApiKeyOptions
 
     /// <summary>
     /// What the key may do: <c>read</c> and <c>write</c> on every collection, <c>read:NAME</c> and
-    /// <c>write:NAME</c> on one, <c>jobs</c> for the job queues, <c>*</c> for everything. Writing does not
-    /// imply reading. Calling mutators needs <c>write</c>, which also covers the job queues. Collection rules do not apply to API keys: their scopes do.
+    /// <c>write:NAME</c> on one, <c>jobs</c> for the job queues, <c>groups</c> for every consumer group,
+    /// <c>groups:GROUP</c> for one (<c>groups:PREFIX*</c> for those whose name starts with PREFIX), <c>*</c> for
+    /// everything. Writing does not imply reading, and neither implies the consumer groups. Calling mutators
+    /// needs <c>write</c>, which also covers the job queues. Collection rules do not apply to API keys: their scopes do.
     /// </summary>
     public List<string> Scopes { get; } = [];
 }

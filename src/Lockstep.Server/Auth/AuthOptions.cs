@@ -43,6 +43,14 @@ public sealed class AuthOptions
     public List<string> Jobs { get; } = [];
 
     /// <summary>
+    /// Who besides API keys (which need the <c>groups</c>, <c>groups:GROUP</c>, <c>groups:PREFIX*</c> or <c>*</c>
+    /// scope) may use consumer groups — join, claim, read, commit, leave — any of these rules (<c>owner:</c>
+    /// does not apply). Reading a group's changes also needs read access to all of each of its collections.
+    /// </summary>
+    /// <value>Empty: API keys only.</value>
+    public List<string> Groups { get; } = [];
+
+    /// <summary>
     /// Who besides API keys with the <c>*</c> scope may use the administrative endpoints (webhook status
     /// and replay): any of these rules (<c>owner:</c> does not apply).
     /// </summary>
@@ -51,7 +59,7 @@ public sealed class AuthOptions
 
     /// <summary>
     /// Opens the server to anyone who can reach it: anonymous access, and <c>public</c> as the default
-    /// rule for reading, writing, calling mutators, using the job queues and administering. For development on a loopback address; this is
+    /// rule for reading, writing, calling mutators, using the job queues and consumer groups, and administering. For development on a loopback address; this is
     /// what <c>lockstep serve</c> does when it listens only on loopback and no authentication is configured.
     /// </summary>
     public AuthOptions OpenToAnyone()
@@ -61,6 +69,7 @@ public sealed class AuthOptions
         Replace(DefaultWrite, "public");
         Replace(Mutators, "public");
         Replace(Jobs, "public");
+        Replace(Groups, "public");
         Replace(Admin, "public");
         return this;
     }

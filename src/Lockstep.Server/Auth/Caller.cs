@@ -6,6 +6,12 @@ namespace Lockstep.Server;
 /// <summary>Who sent a request, as the access rules see it: anonymous, a user (JWT) or a service (API key).</summary>
 internal sealed class Caller
 {
+    /// <summary>What the user ids of JWTs may not start with: it names API keys (<see cref="Id"/>).</summary>
+    public const string ServicePrefix = "key:";
+
+    /// <summary>The start of every client key of this caller (<see cref="ScopeClientId"/>).</summary>
+    private readonly string _clientKeyPrefix;
+
     private Caller(CallerKind kind, string? id, IReadOnlySet<string> roles, IReadOnlySet<string> scopes, DateTimeOffset? expires, ClaimsPrincipal? principal)
     {
         Kind = kind;
@@ -14,6 +20,14 @@ internal sealed class Caller
         Scopes = scopes;
         Expires = expires;
         Principal = principal;
+        _clientKeyPrefix = kind switch
+        {
+            // The principal's length, not a separator, says where it ends: no user id or key name, whatever
+            // characters it holds, can spell out another caller's prefix (docs/dev/storage-format.md).
+            CallerKind.User => string.Create(CultureInfo.InvariantCulture, $"u{id!.Length}:{id}|"),
+            CallerKind.Service => string.Create(CultureInfo.InvariantCulture, $"k{id!.Length - ServicePrefix.Length}:{id[ServicePrefix.Length..]}|"),
+            _ => "a|",
+        };
     }
 
     /// <summary>A connection or request without credentials (served only when anonymous access is allowed).</summary>
@@ -35,13 +49,14 @@ internal sealed class Caller
     public ClaimsPrincipal? Principal { get; }
 
     public static Caller Service(string name, IEnumerable<string> scopes, ClaimsPrincipal principal) =>
-        new(CallerKind.Service, "key:" + name, new HashSet<string>(), new HashSet<string>(scopes, StringComparer.Ordinal), null, principal);
+        new(CallerKind.Service, ServicePrefix + name, new HashSet<string>(), new HashSet<string>(scopes, StringComparer.Ordinal), null, principal);
 
-    /// <summary>A user from a validated JWT's claims.</summary>
+    /// <summary>A user from a validated JWT's claims; null without a user id, or with one that names an API key.</summary>
     public static Caller? User(ClaimsPrincipal principal, JwtOptions options)
     {
         var id = principal.FindFirst(options.UserIdClaim)?.Value;
-        if (string.IsNullOrEmpty(id))
+        // "key:NAME" is how mutators (MutatorContext.UserId) and owner fields tell a service: no token may pass for one.
+        if (string.IsNullOrEmpty(id) || id.StartsWith(ServicePrefix, StringComparison.Ordinal))
         {
             return null;
         }
@@ -61,8 +76,18 @@ internal sealed class Caller
     public bool IsExpired(DateTimeOffset now) => Expires is { } expires && now >= expires;
 
     /// <summary>
-    /// The client id as the server keeps it: an authenticated caller's client ids are its own, so one
-    /// user cannot replay another's mutation numbers or use up its connection slots.
+    /// The client id as the server keeps it (mutation records, connection slots, rate buckets, group
+    /// members, the log's <c>client_id</c>): the caller's kind and id, length-prefixed, then the client's
+    /// own id — <c>u5:alice|c-1</c>, <c>k7:billing|c-1</c>, <c>a|c-1</c> for anonymous callers. A caller's
+    /// client ids are its own: no client id it sends can equal another caller's key.
     /// </summary>
-    public string ScopeClientId(string clientId) => Id is null ? clientId : Id + "|" + clientId;
+    public string ScopeClientId(string clientId) => _clientKeyPrefix + clientId;
+
+    /// <summary>
+    /// The client id in <paramref name="key"/> (a <see cref="ScopeClientId"/> key) when this caller made it,
+    /// else null: a reader may learn that a change is its own, not whose another's is. Anonymous callers
+    /// are one caller, so they see anonymous writers' client ids.
+    /// </summary>
+    public string? OwnClientId(string? key) =>
+        key is not null && key.StartsWith(_clientKeyPrefix, StringComparison.Ordinal) ? key[_clientKeyPrefix.Length..] : null;
 }

@@ -87,9 +87,12 @@ internal static class LockstepAuthentication
             var name = principal.FindFirst(ClaimTypes.NameIdentifier)!.Value["key:".Length..];
             return (Caller.Service(name, principal.FindAll("scope").Select(c => c.Value), principal), null);
         }
+        var claim = engine.Options.Auth.Jwt.UserIdClaim;
         return Caller.User(principal, engine.Options.Auth.Jwt) is { } user
             ? (user, null)
-            : (null, $"The token has no '{engine.Options.Auth.Jwt.UserIdClaim}' claim (the user's id).");
+            : principal.FindFirst(claim)?.Value is { Length: > 0 }
+                ? (null, $"The token's '{claim}' claim starts with '{Caller.ServicePrefix}', which names API keys, not users.")
+                : (null, $"The token has no '{claim}' claim (the user's id).");
     }
 
     private static void Configure(JwtBearerOptions jwt, JwtOptions options)

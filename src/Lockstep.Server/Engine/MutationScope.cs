@@ -19,6 +19,9 @@ internal sealed class MutationScope
         _options = options;
     }
 
+    /// <summary>The seq of the batch's last change before this mutation's.</summary>
+    public long Head => _batch.Head;
+
     public async ValueTask<StoredDocument?> GetAsync(string collection, string id, CancellationToken cancellationToken)
     {
         var key = (collection, id);
@@ -47,38 +50,62 @@ internal sealed class MutationScope
     /// <param name="cancellationToken">Cancels the store read.</param>
     /// <param name="grant">
     /// What the caller may write (null: anything, for trusted code). Under an owner grant the document must
-    /// be absent or the caller's before the op, and deleted or the caller's after it.
+    /// be absent or the caller's before the op, and deleted or the caller's after it; and a document that is
+    /// not the caller's is answered as one that never existed (see below).
     /// </param>
     public async ValueTask<(AppliedWrite? Write, Rejection? Rejection)> ApplyAsync(DocumentOp op, CancellationToken cancellationToken, Grant? grant = null)
     {
         var current = await GetAsync(op.Collection, op.Id, cancellationToken);
-        var owned = grant is { All: false };
-        // Checked before the op, so that a refusal (a version conflict carries the current document) shows nothing of another's document.
-        if (owned && current is { Deleted: false } && !grant!.Allows(DocumentWriter.ParseBody(current)))
+        if (grant is { All: false } && current is not null && (current.Deleted || !grant.Allows(DocumentWriter.ParseBody(current))))
         {
-            return (null, Forbidden(op));
+            // The caller may know only its own documents. Another's, and any tombstone (whose version tells
+            // that the id was used), get exactly the answer an id never used would get wherever that answer
+            // is a refusal — not_found for a delete, version_conflict without "current" for an ifVersion —
+            // so that no refusal tells them apart. Where an id never used would be written, a tombstone is
+            // (its version continues), and another's document is refused as a write making a document
+            // someone else's is: the one answer that cannot be the absent one (docs/security.md).
+            var (_, _, asAbsent) = Evaluate(null, op, grant);
+            if (asAbsent is not null)
+            {
+                return (null, asAbsent);
+            }
+            if (!current.Deleted)
+            {
+                return (null, Forbidden(op));
+            }
         }
-        var (write, rejection) = DocumentWriter.Apply(current, op, _options.PolicyOf(op.Collection));
+        var (write, afterJson, rejection) = Evaluate(current, op, grant);
         if (rejection is not null)
         {
             return (null, rejection);
         }
-        if (owned && !write!.Deleted && !grant!.Allows(write.Document))
+        _local[(op.Collection, op.Id)] = new StoredDocument(op.Collection, op.Id, write!.Version, 0, write.Deleted, afterJson, default);
+        // Seq 0 marks a version written earlier in this same mutation: CommitTo fills it in.
+        _writes.Add((write, afterJson, current is { Deleted: false } ? current.Json : null, current?.Seq ?? 0));
+        return (write, null);
+    }
+
+    /// <summary>What <paramref name="op"/> makes of <paramref name="current"/>, with the owner check after it and the size limit; no side effects.</summary>
+    private (AppliedWrite? Write, string? AfterJson, Rejection? Rejection) Evaluate(StoredDocument? current, DocumentOp op, Grant? grant)
+    {
+        var (write, rejection) = DocumentWriter.Apply(current, op, _options.PolicyOf(op.Collection));
+        if (rejection is not null)
         {
-            return (null, Forbidden(op));
+            return (null, null, rejection);
+        }
+        if (grant is { All: false } && !write!.Deleted && !grant.Allows(write.Document))
+        {
+            return (null, null, Forbidden(op));
         }
         var afterJson = write!.Document?.ToJsonString(LockstepJson.Options);
         // Characters first: a UTF-8 byte count is only needed when the text could be over the limit.
         if (afterJson is not null && afterJson.Length * 3L > _options.MaxDocumentBytes
             && System.Text.Encoding.UTF8.GetByteCount(afterJson) is var bytes && bytes > _options.MaxDocumentBytes)
         {
-            return (null, new Rejection(Protocol.ErrorCodes.DocumentTooLarge,
+            return (null, null, new Rejection(Protocol.ErrorCodes.DocumentTooLarge,
                 $"{op.Collection}/{op.Id} would be {bytes} bytes, over the {_options.MaxDocumentBytes}-byte document limit."));
         }
-        _local[(op.Collection, op.Id)] = new StoredDocument(op.Collection, op.Id, write.Version, 0, write.Deleted, afterJson, default);
-        // Seq 0 marks a version written earlier in this same mutation: CommitTo fills it in.
-        _writes.Add((write, afterJson, current is { Deleted: false } ? current.Json : null, current?.Seq ?? 0));
-        return (write, null);
+        return (write, afterJson, null);
     }
 
     private static Rejection Forbidden(DocumentOp op) =>

@@ -20,7 +20,10 @@ public sealed class MutatorContext
         UserId = caller?.Id;
     }
 
-    /// <summary>The calling client's id, when it sent one.</summary>
+    /// <summary>
+    /// The calling client's id as the server keeps it, when it sent one: the caller's kind and id, then the
+    /// client's own id (<c>u5:alice|c-1</c>; docs/dev/storage-format.md), so it is unique across callers.
+    /// </summary>
     public string? ClientId { get; }
 
     /// <summary>The authenticated caller's claims (a JWT's, or an API key's); null for anonymous callers and trusted code.</summary>
@@ -28,6 +31,9 @@ public sealed class MutatorContext
 
     /// <summary>The caller's id: a user's <c>sub</c>, or <c>key:NAME</c> for an API key; null when anonymous.</summary>
     public string? UserId { get; }
+
+    /// <summary>The seq of the log's last change before this mutation's (the server's own mutators check positions against it).</summary>
+    internal long Head => _scope.Head;
 
     /// <summary>A copy of a document's body, or null when it does not exist (or is deleted).</summary>
     public async ValueTask<JsonObject?> GetAsync(string collection, string id, CancellationToken cancellationToken = default)

@@ -29,7 +29,8 @@ internal sealed class ConsumerGroupReader(LockstepEngine engine, string group, s
             var lease = ConsumerGroups.ParseLease(p, Body(await reader.GetDocumentAsync(SystemCollections.Groups, ConsumerGroups.PartitionId(group, p), cancellationToken)));
             if (lease.Owner == member && lease.IsHeld(now))
             {
-                held[p] = Math.Max(lease.Checkpoint, positions.GetValueOrDefault(p));
+                // Nothing follows the head: a position past it reads as the head, so no returned position is past it.
+                held[p] = Math.Max(lease.Checkpoint, Math.Min(positions.GetValueOrDefault(p), reader.Head));
             }
             else if (positions.ContainsKey(p))
             {
@@ -102,14 +103,15 @@ internal sealed record GroupBatch(List<string> Collections, long Head, long Hori
     /// <summary>A held partition whose position is behind the log's horizon.</summary>
     public int? Expired { get; init; }
 
-    public void Write(Utf8JsonWriter w)
+    /// <summary>The batch as JSON; a change's origin shows only to the <paramref name="reader"/> that made it.</summary>
+    public void Write(Utf8JsonWriter w, Caller reader)
     {
         w.WriteStartArray("events");
         foreach (var (partition, change) in Events)
         {
             w.WriteStartObject();
             w.WriteNumber("partition", partition);
-            DocumentEndpoints.WriteChangeFields(w, change);
+            DocumentEndpoints.WriteChangeFields(w, change, reader);
             w.WriteEndObject();
         }
         w.WriteEndArray();

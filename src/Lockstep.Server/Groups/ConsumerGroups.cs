@@ -20,6 +20,12 @@ internal static class ConsumerGroups
     public const int DefaultPartitions = 16;
     public const int MaxPartitions = 1024;
 
+    /// <summary>The shortest lease a claim may ask for, in milliseconds.</summary>
+    public const long MinLeaseMs = 200;
+
+    /// <summary>The longest lease a claim may ask for (10 minutes): a member that dies holds its partitions at most this long.</summary>
+    public const long MaxLeaseMs = 600_000;
+
     public static void Register(Dictionary<string, Mutator> mutators)
     {
         mutators[ClaimMutator] = ClaimAsync;
@@ -108,7 +114,9 @@ internal static class ConsumerGroups
 
     /// <summary>
     /// Args: <c>{group, member, now, commits: [{partition, epoch, seq}]}</c>. Each partition must still be the
-    /// member's under that epoch and unexpired; otherwise nothing is recorded (<c>lease_lost</c>). Checkpoints only move forward.
+    /// member's under that epoch and unexpired; otherwise nothing is recorded (<c>lease_lost</c>). A seq past
+    /// the log's head is refused (<c>invalid_request</c>): no member has handled what is not written yet, and a
+    /// checkpoint there would make the group skip every change up to it. Checkpoints only move forward.
     /// </summary>
     private static async ValueTask<JsonNode?> CommitAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
     {
@@ -120,6 +128,11 @@ internal static class ConsumerGroups
             var partition = commit.GetProperty("partition").GetInt32();
             var epoch = commit.GetProperty("epoch").GetInt64();
             var seq = commit.GetProperty("seq").GetInt64();
+            if (seq > context.Head)
+            {
+                throw new MutatorOpRejectedException(new Rejection(ErrorCodes.InvalidRequest,
+                    $"Partition {partition} of group '{group}' cannot be committed at seq {seq}: the log's head is {context.Head}; nothing was committed.") with { OpIndex = partition });
+            }
             var lease = ParseLease(partition, await context.GetAsync(SystemCollections.Groups, PartitionId(group, partition), cancellationToken));
             if (lease.Owner != member || lease.Epoch != epoch || !lease.IsHeld(now))
             {

@@ -77,7 +77,7 @@ internal static partial class DocumentEndpoints
             var cursor = changes.Count == limit ? changes[^1].Seq : Math.Max(after, head);
             if (visible.Count > 0 || wait == TimeSpan.Zero || deadline.IsCancellationRequested)
             {
-                await WriteChangesAsync(context, visible, cursor);
+                await WriteChangesAsync(context, visible, cursor, caller);
                 return;
             }
             if (changes.Count > 0)
@@ -151,8 +151,8 @@ internal static partial class DocumentEndpoints
         return true;
     }
 
-    private static Task WriteChangesAsync(HttpContext context, List<(Change Change, bool Removed)> changes, long cursor) =>
-        WriteJsonAsync(context, (changes, cursor), static (w, s) =>
+    private static Task WriteChangesAsync(HttpContext context, List<(Change Change, bool Removed)> changes, long cursor, Caller reader) =>
+        WriteJsonAsync(context, (changes, cursor, reader), static (w, s) =>
         {
             w.WriteStartArray("changes");
             foreach (var (c, removed) in s.changes)
@@ -163,7 +163,7 @@ internal static partial class DocumentEndpoints
                 }
                 else
                 {
-                    WriteChange(w, c);
+                    WriteChange(w, c, s.reader);
                 }
             }
             w.WriteEndArray();
@@ -182,29 +182,34 @@ internal static partial class DocumentEndpoints
         w.WriteEndObject();
     }
 
-    /// <summary>One change as the feed shows it: position, identity, version, clock, origin, delta and the whole document.</summary>
-    internal static void WriteChange(Utf8JsonWriter w, Change c)
+    /// <summary>
+    /// One change as the feed shows it: position, identity, version, clock, delta and the whole document;
+    /// and its origin (<c>clientId</c>, <c>mid</c>) when <paramref name="reader"/> made it (null: nobody's, for webhooks).
+    /// </summary>
+    internal static void WriteChange(Utf8JsonWriter w, Change c, Caller? reader)
     {
         w.WriteStartObject();
-        WriteChangeFields(w, c);
+        WriteChangeFields(w, c, reader);
         w.WriteEndObject();
     }
 
     /// <summary>The fields of <see cref="WriteChange"/>, into an object already started.</summary>
-    internal static void WriteChangeFields(Utf8JsonWriter w, Change c)
+    internal static void WriteChangeFields(Utf8JsonWriter w, Change c, Caller? reader)
     {
         w.WriteNumber("seq", c.Seq);
         w.WriteString("collection", c.Collection);
         w.WriteString("id", c.Id);
         w.WriteNumber("version", c.Version);
         w.WriteString("hlc", c.Hlc.ToString());
-        if (c.ClientId is not null)
+        // Another caller's client id is a handle on its mutation records and connection slots: a reader
+        // learns that a change is its own, never whose another's is.
+        if (reader?.OwnClientId(c.ClientId) is { } own)
         {
-            w.WriteString("clientId", c.ClientId);
-        }
-        if (c.MutationNo is { } mid)
-        {
-            w.WriteNumber("mid", mid);
+            w.WriteString("clientId", own);
+            if (c.MutationNo is { } mid)
+            {
+                w.WriteNumber("mid", mid);
+            }
         }
         if (c.Deleted)
         {

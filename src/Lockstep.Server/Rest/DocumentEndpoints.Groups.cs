@@ -25,9 +25,8 @@ internal static partial class DocumentEndpoints
 
     private static async Task<(string Member, JsonDocument Body)?> GroupRequestAsync(HttpContext context, string name)
     {
-        if (!ConsumerGroups.IsValidName(name))
+        if (!await CheckGroupAsync(context, name))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, $"'{name}' is not a group name (1 to 64 characters, no '/' or '~').");
             return null;
         }
         var body = await ReadObjectAsync(context);
@@ -36,14 +35,34 @@ internal static partial class DocumentEndpoints
             return null;
         }
         var member = RequestParser.GetString(body.RootElement, "member");
-        if (string.IsNullOrEmpty(member) || member.Length > 128)
+        if (!RequestParser.IsValidClientId(member))
         {
             body.Dispose();
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters) is required.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters, no control characters) is required.");
             return null;
         }
         // A member id belongs to its caller, as client ids do: another caller cannot commit or leave for it.
         return (CallerOf(context).ScopeClientId(member), body);
+    }
+
+    /// <summary>
+    /// A valid group name, and a grant made for the group (docs/security.md): reading its collections is not
+    /// enough, since whoever claims and commits decides what the group's other members ever see.
+    /// </summary>
+    private static async ValueTask<bool> CheckGroupAsync(HttpContext context, string name)
+    {
+        if (!ConsumerGroups.IsValidName(name))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, $"'{name}' is not a group name (1 to 64 characters, no '/' or '~').");
+            return false;
+        }
+        if (!Engine(context).Access.CanUseGroup(CallerOf(context), name))
+        {
+            await Problems.Write(context, ErrorCodes.Forbidden,
+                $"Consumer group '{name}' needs an API key with the groups or groups:{name} scope (or a rule in Lockstep:Auth:Groups); reading its collections is not enough.");
+            return false;
+        }
+        return true;
     }
 
     /// <summary>A consumer must be able to read all of each collection its group reads.</summary>
@@ -99,9 +118,9 @@ internal static partial class DocumentEndpoints
         }
         if (root.TryGetProperty("leaseMs", out var l))
         {
-            if (l.ValueKind != JsonValueKind.Number || !l.TryGetInt64(out var ms) || ms < 200 || ms > 600_000)
+            if (l.ValueKind != JsonValueKind.Number || !l.TryGetInt64(out var ms) || ms < ConsumerGroups.MinLeaseMs || ms > ConsumerGroups.MaxLeaseMs)
             {
-                await Problems.Write(context, ErrorCodes.InvalidRequest, "'leaseMs' is a number of milliseconds from 200 to 600000.");
+                await Problems.Write(context, ErrorCodes.InvalidRequest, $"'leaseMs' is a number of milliseconds from {ConsumerGroups.MinLeaseMs} to {ConsumerGroups.MaxLeaseMs}.");
                 return;
             }
             args["leaseMs"] = ms;
@@ -170,11 +189,15 @@ internal static partial class DocumentEndpoints
     /// </summary>
     private static async Task GroupChangesAsync(HttpContext context, string name)
     {
+        if (!await CheckGroupAsync(context, name))
+        {
+            return;
+        }
         var query = context.Request.Query;
         var member = query["member"].ToString();
-        if (!ConsumerGroups.IsValidName(name) || string.IsNullOrEmpty(member))
+        if (!RequestParser.IsValidClientId(member))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "A valid group name and 'member' are required.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters, no control characters) is required.");
             return;
         }
         var positions = new Dictionary<int, long>();
@@ -217,7 +240,7 @@ internal static partial class DocumentEndpoints
             }
             if (batch.Events.Count > 0 || wait == TimeSpan.Zero || deadline.IsCancellationRequested || batch.Positions.Count == 0)
             {
-                await WriteJsonAsync(context, batch, static (w, b) => b.Write(w));
+                await WriteJsonAsync(context, (batch, reader: CallerOf(context)), static (w, s) => s.batch.Write(w, s.reader));
                 return;
             }
             foreach (var (p, seq) in batch.Positions)

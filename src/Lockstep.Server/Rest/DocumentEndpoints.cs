@@ -143,7 +143,13 @@ internal static partial class DocumentEndpoints
 
     private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
     {
-        var (clientId, mid) = IdempotencyKey(context);
+        if (!TryIdempotencyKey(context, out var clientId, out var mid))
+        {
+            // Ignoring a key the client meant would make a retry apply twice.
+            await Problems.Write(context, ErrorCodes.InvalidRequest,
+                "Lockstep-Mutation-Id takes a positive integer, with Lockstep-Client-Id (1 to 128 characters, no control characters).");
+            return;
+        }
         var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid) { Caller = CallerOf(context) }, context.RequestAborted);
         if (result.Rejection is { } rejection)
         {
@@ -172,14 +178,26 @@ internal static partial class DocumentEndpoints
         });
     }
 
-    /// <summary>REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.</summary>
-    private static (string? ClientId, long? Mid) IdempotencyKey(HttpContext context)
+    /// <summary>
+    /// REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.
+    /// False when a mutation id is given but the pair is not valid.
+    /// </summary>
+    private static bool TryIdempotencyKey(HttpContext context, out string? clientId, out long? mid)
     {
+        clientId = null;
+        mid = null;
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var mid = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
-        return !string.IsNullOrEmpty(client) && long.TryParse(mid, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? (CallerOf(context).ScopeClientId(client), n)
-            : (null, null);
+        var number = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
+        if (number.Length == 0)
+        {
+            return true;
+        }
+        if (!RequestParser.IsValidClientId(client) || !long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+        {
+            return false;
+        }
+        (clientId, mid) = (CallerOf(context).ScopeClientId(client), n);
+        return true;
     }
 
     private static bool TryPreconditions(HttpContext context, out long? ifVersion)
@@ -238,30 +256,36 @@ internal static partial class DocumentEndpoints
         }
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        var docs = new List<StoredDocument>(limit);
+        // One document past the page is looked for: "next" is set only when another document the caller may
+        // see follows. Set whenever any document followed, it would tell an owner-rule caller that others'
+        // documents sort after its own, and let it narrow down their ids listing after listing.
+        var docs = new List<StoredDocument>(limit + 1);
         string? cursor = string.IsNullOrEmpty(after) ? null : after;
         var more = true;
-        var pageSize = Math.Max(limit, 100);
-        while (docs.Count < limit && more)
+        var pageSize = Math.Max(limit + 1, 100);
+        while (docs.Count <= limit && more)
         {
             var page = await reader.ListDocumentsAsync(collection, cursor, pageSize, includeDeleted: false, context.RequestAborted);
             more = page.Count == pageSize;
-            for (var i = 0; i < page.Count; i++)
+            foreach (var doc in page)
             {
-                cursor = page[i].Id;
-                if ((filter.MatchesAll && grant.All) || Visible(filter, grant, Parse(page[i].Json)))
+                cursor = doc.Id;
+                if ((filter.MatchesAll && grant.All) || Visible(filter, grant, Parse(doc.Json)))
                 {
-                    docs.Add(page[i]);
-                    if (docs.Count == limit)
+                    docs.Add(doc);
+                    if (docs.Count > limit)
                     {
-                        more |= i < page.Count - 1;
                         break;
                     }
                 }
             }
         }
-        // "next" is set when more documents may follow: pass it as "after" for the next page.
-        var next = more && docs.Count > 0 ? docs[^1].Id : null;
+        string? next = null;
+        if (docs.Count > limit)
+        {
+            docs.RemoveAt(limit);
+            next = docs[^1].Id; // pass it as "after" for the next page
+        }
         await WriteJsonAsync(context, (docs, next, reader.Head), static (w, s) =>
         {
             w.WriteStartArray("docs");
@@ -302,9 +326,9 @@ internal static partial class DocumentEndpoints
             }
             mid = n;
         }
-        if (clientId is not null && (clientId.Length is 0 or > 128))
+        if (clientId is not null && !RequestParser.IsValidClientId(clientId))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters, none of them control characters.");
             return;
         }
         WriteRequest request;
@@ -369,7 +393,7 @@ internal static partial class DocumentEndpoints
     {
         var context = invocation.HttpContext;
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var key = client.Length > 0 ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
+        var key = RequestParser.IsValidClientId(client) ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));

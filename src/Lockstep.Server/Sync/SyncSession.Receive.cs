@@ -193,7 +193,7 @@ internal sealed partial class SyncSession
         if (root.TryGetProperty("clientId", out var cid) && cid.ValueKind != JsonValueKind.Null)
         {
             clientId = cid.ValueKind == JsonValueKind.String ? cid.GetString() : null;
-            if (string.IsNullOrEmpty(clientId) || clientId.Length > 128 || clientId.Any(char.IsControl))
+            if (!RequestParser.IsValidClientId(clientId))
             {
                 rejection = RequestParser.Invalid("'clientId' must be a string of 1 to 128 characters.");
                 return false;

@@ -280,7 +280,7 @@ internal sealed class WebhookChannel
             w.WriteStartArray("events");
             foreach (var change in events)
             {
-                DocumentEndpoints.WriteChange(w, change);
+                DocumentEndpoints.WriteChange(w, change, reader: null); // a URL, not a caller: no one's client ids
             }
             w.WriteEndArray();
             w.WriteEndObject();
