@@ -162,6 +162,38 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_replayed_refusal_is_the_original_problem_marked_dup_in_a_body_key_and_in_headers()
+    {
+        var c = Ops.Unique();
+        var clientId = "rest-replay-" + Guid.NewGuid().ToString("N");
+        var body = $"{{\"clientId\":\"{clientId}\",\"mid\":1,\"ops\":[{{\"op\":\"delete\",\"collection\":\"{c}\",\"id\":\"nope\"}}]}}";
+        var first = await ProblemAsync(await Http.PostAsync("/v1/mutations", Json(body)));
+        Assert.Equal("not_found", (string?)first["code"]);
+        Assert.Null(first["dup"]);
+        // The document exists now, so only a recorded refusal can still answer not_found.
+        await Http.PutAsync($"/v1/collections/{c}/docs/nope", Json("{}"));
+        var replayed = await Http.PostAsync("/v1/mutations", Json(body));
+        Assert.Equal(HttpStatusCode.NotFound, replayed.StatusCode);
+        var again = await ProblemAsync(replayed);
+        Assert.Equal("not_found", (string?)again["code"]);
+        Assert.Equal(0, (int)again["op"]!);
+        Assert.True((bool?)again["dup"], again.ToJsonString());
+
+        HttpRequestMessage Delete()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/collections/{c}/docs/never");
+            request.Headers.Add("Lockstep-Client-Id", clientId);
+            request.Headers.Add("Lockstep-Mutation-Id", "2");
+            return request;
+        }
+        Assert.Null((await ProblemAsync(await Http.SendAsync(Delete())))["dup"]);
+        await Http.PutAsync($"/v1/collections/{c}/docs/never", Json("{}"));
+        var headerReplay = await Http.SendAsync(Delete());
+        Assert.Equal(HttpStatusCode.NotFound, headerReplay.StatusCode);
+        Assert.True((bool?)(await ProblemAsync(headerReplay))["dup"]);
+    }
+
+    [Fact]
     public async Task The_change_feed_pages_filters_by_collection_and_long_polls()
     {
         var c1 = Ops.Unique();

@@ -149,7 +149,7 @@ internal static partial class DocumentEndpoints
         {
             // A failed If-Match is 412 Precondition Failed in HTTP terms.
             var status = rejection.Error == ErrorCodes.VersionConflict && context.Request.Headers.IfMatch.Count + context.Request.Headers.IfNoneMatch.Count > 0 ? 412 : (int?)null;
-            await Problems.Write(context, rejection, status);
+            await Problems.Write(context, result, status);
             return;
         }
         var written = result.Results[0];
@@ -165,10 +165,7 @@ internal static partial class DocumentEndpoints
             w.WriteString("id", d.Id);
             w.WriteNumber("v", d.Version);
             w.WriteNumber("seq", r.Seq);
-            if (r.Duplicate)
-            {
-                w.WriteBoolean("dup", true);
-            }
+            r.WriteDuplicate(w);
         });
     }
 
@@ -330,9 +327,9 @@ internal static partial class DocumentEndpoints
             return;
         }
         var result = await engine.Sequencer.SubmitAsync(request, context.RequestAborted);
-        if (result.Rejection is { } r)
+        if (!result.Succeeded)
         {
-            await Problems.Write(context, r);
+            await Problems.Write(context, result);
             return;
         }
         await WriteJsonAsync(context, result, static (w, res) => res.WriteFields(w));
