@@ -232,6 +232,44 @@ public sealed class SyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_cursor_reaches_changes_committed_with_a_delivered_one_without_another_commit()
+    {
+        var mine = Ops.Unique();
+        await using var reader = await _server.ConnectAsync("pos-reader");
+        await reader.SubscribeAsync("s", mine);
+        await using var writer = await _server.ConnectAsync("pos-writer");
+        // One mutation, one batch: the reader gets a frame for the first change and none for the second.
+        var ack = await writer.MutateAsync(Ops.Put(mine, "a", new { n = 1 }), Ops.Put(Ops.Unique(), "b", new { n = 1 }));
+        var seq = (long)ack["seq"]!;
+        await reader.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == seq - 1);
+        // Nothing commits after it: only a pos frame (within a heartbeat, 500 ms here) can carry the cursor on.
+        var pos = await reader.WaitForAsync(f => (string?)f["t"] == "pos", TimeSpan.FromSeconds(5));
+        Assert.Equal(seq, (long)pos["seq"]!);
+        Assert.Equal(seq, reader.Cursor);
+    }
+
+    [Fact]
+    public async Task A_resumed_cursor_reaches_the_head_when_the_last_changes_caught_up_concern_other_collections()
+    {
+        var mine = Ops.Unique();
+        var reader = await _server.ConnectAsync("pos-resumer");
+        await reader.SubscribeAsync("s", mine);
+        var cursor = reader.Cursor;
+        var views = reader.Views;
+        await reader.DisposeAsync();
+        await using var writer = await _server.ConnectAsync("pos-writer-2");
+        var ack = await writer.MutateAsync(Ops.Put(mine, "a", new { n = 1 }), Ops.Put(Ops.Unique(), "b", new { n = 1 }));
+        var seq = (long)ack["seq"]!;
+
+        await using var again = await _server.ConnectAsync("pos-resumer", cursor, [new { sub = "s", collection = mine }], views);
+        Assert.True((bool?)again.Welcome["resumable"]);
+        await again.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == seq - 1);
+        var pos = await again.WaitForAsync(f => (string?)f["t"] == "pos", TimeSpan.FromSeconds(5));
+        Assert.Equal(seq, (long)pos["seq"]!);
+        Assert.Empty(again.Violations);
+    }
+
+    [Fact]
     public async Task Messages_from_one_writer_get_consecutive_seqs_and_versions_never_go_backwards()
     {
         var c = Ops.Unique();
