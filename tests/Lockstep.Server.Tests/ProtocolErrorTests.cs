@@ -82,6 +82,35 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, await client.WaitClosedAsync());
     }
 
+    [Theory]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"protocol\":2}", "unsupported_protocol")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"protocol\":1.5}", "unsupported_protocol")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"protocol\":\"1\"}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"clientId\":\"\"}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"cursor\":-1}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"subs\":[]}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"cursor\":0,\"subs\":[{\"sub\":\"s\",\"collection\":\"c\",\"filter\":{\"a\":{\"$regex\":1}}}]}", "invalid_filter")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"cursor\":0,\"subs\":[{\"sub\":\"s\",\"collection\":\"c\"},{\"sub\":\"s\",\"collection\":\"d\"}]}", "duplicate_subscription")]
+    [InlineData("{\"t\":\"hello\",\"protocol\":1}", "hello_required")]
+    public async Task A_refused_hello_gets_its_error_and_close_1008(string hello, string code)
+    {
+        await using var client = await SyncClient.ConnectAsync(_server.SyncUrl, hello: false);
+        await client.SendRawAsync(hello);
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
+        Assert.Equal(code, (string?)error["code"]);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await client.WaitClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_hello_that_says_protocol_1_or_nothing_is_welcomed()
+    {
+        await using var client = await SyncClient.ConnectAsync(_server.SyncUrl, hello: false);
+        await client.SendRawAsync("{\"t\":\"hello\",\"id\":1}");
+        var welcome = await client.WaitForAsync(f => (string?)f["t"] == "welcome" || (string?)f["t"] == "error");
+        Assert.Equal("welcome", (string?)welcome["t"]);
+        Assert.Equal(1, (int)welcome["protocol"]!);
+    }
+
     [Fact]
     public async Task A_binary_frame_closes_with_1003()
     {
@@ -96,6 +125,20 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
         var response = await _server.Http.GetAsync("/v1/sync");
         Assert.Equal(426, (int)response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}
+
+public sealed class HelloTimeoutTests
+{
+    [Fact]
+    public async Task A_connection_without_a_hello_in_time_gets_hello_required_and_close_1008()
+    {
+        await using var server = await TestServer.StartAsync(o => o.HelloTimeout = TimeSpan.FromMilliseconds(300));
+        await using var client = await SyncClient.ConnectAsync(server.SyncUrl, hello: false);
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error", TimeSpan.FromSeconds(10));
+        Assert.Equal("hello_required", (string?)error["code"]);
+        Assert.Null(error["id"]);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await client.WaitClosedAsync());
     }
 }
 
