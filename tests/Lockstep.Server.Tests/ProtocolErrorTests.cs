@@ -41,6 +41,20 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_numbered_write_without_a_client_id_is_refused_not_applied_unrecorded()
+    {
+        var c = Ops.Unique();
+        await using var anonymous = await _server.ConnectAsync();
+        var head = _server.Engine.Head;
+        var mutation = await anonymous.MutateAsync(1, Ops.Put(c, "a", new { n = 1 }));
+        Assert.Equal("invalid_request", (string?)mutation["code"]);
+        var call = await anonymous.CallAsync("anything", new { }, mid: 2);
+        Assert.Equal("invalid_request", (string?)call["code"]);
+        Assert.Equal(head, _server.Engine.Head);
+        Assert.Equal("ack", (string?)(await anonymous.MutateAsync(Ops.Put(c, "a", new { n = 1 })))["t"]);
+    }
+
+    [Fact]
     public async Task A_text_frame_that_is_not_utf8_closes_with_1007_without_disturbing_others()
     {
         await using var bystander = await _server.ConnectAsync("bystander-utf8");

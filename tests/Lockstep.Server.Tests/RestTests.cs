@@ -194,6 +194,44 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_mutation_number_needs_a_client_id_in_the_body_or_the_headers()
+    {
+        var c = Ops.Unique();
+        var ops = $"[{{\"op\":\"inc\",\"collection\":\"{c}\",\"id\":\"n\",\"path\":\"n\",\"by\":1}}]";
+        async Task<HttpResponseMessage> PostAsync(string body, params (string Name, string Value)[] headers)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/mutations") { Content = Json(body) };
+            foreach (var (name, value) in headers)
+            {
+                request.Headers.Add(name, value);
+            }
+            return await Http.SendAsync(request);
+        }
+        async Task AssertInvalidAsync(HttpResponseMessage response)
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("invalid_request", (string?)(await ProblemAsync(response))["code"]);
+        }
+        var client = "rest-key-" + Guid.NewGuid().ToString("N");
+        await AssertInvalidAsync(await PostAsync($"{{\"mid\":1,\"ops\":{ops}}}"));
+        await AssertInvalidAsync(await PostAsync($"{{\"ops\":{ops}}}", ("Lockstep-Mutation-Id", "1")));
+        await AssertInvalidAsync(await PostAsync($"{{\"clientId\":\"{client}\",\"ops\":{ops}}}", ("Lockstep-Mutation-Id", "x")));
+        await AssertInvalidAsync(await PostAsync($"{{\"clientId\":\"{client}\",\"mid\":1,\"ops\":{ops}}}", ("Lockstep-Client-Id", client + "-other")));
+        var put = new HttpRequestMessage(HttpMethod.Put, $"/v1/collections/{c}/docs/p") { Content = Json("{}") };
+        put.Headers.Add("Lockstep-Mutation-Id", "1");
+        await AssertInvalidAsync(await Http.SendAsync(put));
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/v1/collections/{c}/docs/n")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/v1/collections/{c}/docs/p")).StatusCode);
+
+        // The key in headers alone makes POST /v1/mutations idempotent, as it does the document writes.
+        var first = await PostAsync($"{{\"ops\":{ops}}}", ("Lockstep-Client-Id", client), ("Lockstep-Mutation-Id", "1"));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var again = JsonNode.Parse(await (await PostAsync($"{{\"ops\":{ops}}}", ("Lockstep-Client-Id", client), ("Lockstep-Mutation-Id", "1"))).Content.ReadAsStringAsync())!;
+        Assert.True((bool?)again["dup"]);
+        Assert.Equal(1, (int)JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs/n"))!["n"]!);
+    }
+
+    [Fact]
     public async Task The_change_feed_pages_filters_by_collection_and_long_polls()
     {
         var c1 = Ops.Unique();

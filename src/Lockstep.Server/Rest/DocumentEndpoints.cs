@@ -143,7 +143,11 @@ internal static partial class DocumentEndpoints
 
     private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
     {
-        var (clientId, mid) = IdempotencyKey(context);
+        if (!TryIdempotencyKey(context, null, null, out var clientId, out var mid, out var refusal))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
+            return;
+        }
         var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid) { Caller = CallerOf(context) }, context.RequestAborted);
         if (result.Rejection is { } rejection)
         {
@@ -169,14 +173,54 @@ internal static partial class DocumentEndpoints
         });
     }
 
-    /// <summary>REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.</summary>
-    private static (string? ClientId, long? Mid) IdempotencyKey(HttpContext context)
+    /// <summary>
+    /// The idempotency key of a REST write: the <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>
+    /// headers, or the body's <c>clientId</c> and <c>mid</c> (<c>POST /v1/mutations</c>; where both are
+    /// given they must agree). A mutation number without a client id is refused rather than ignored: it
+    /// could not be recorded, and a retry would apply twice.
+    /// </summary>
+    private static bool TryIdempotencyKey(HttpContext context, string? clientId, long? mid, out string? scopedClientId, out long? scopedMid, out string? refusal)
     {
-        var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var mid = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
-        return !string.IsNullOrEmpty(client) && long.TryParse(mid, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? (CallerOf(context).ScopeClientId(client), n)
-            : (null, null);
+        scopedClientId = null;
+        scopedMid = null;
+        refusal = null;
+        var headers = context.Request.Headers;
+        if (headers.ContainsKey("Lockstep-Mutation-Id"))
+        {
+            if (!long.TryParse(headers["Lockstep-Mutation-Id"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+            {
+                refusal = "Lockstep-Mutation-Id must be a positive integer.";
+                return false;
+            }
+            if (mid is not null && mid != n)
+            {
+                refusal = "'mid' and Lockstep-Mutation-Id disagree.";
+                return false;
+            }
+            mid = n;
+        }
+        if (headers["Lockstep-Client-Id"].ToString() is { Length: > 0 } header)
+        {
+            if (header.Length > 128)
+            {
+                refusal = "Lockstep-Client-Id must be 1 to 128 characters.";
+                return false;
+            }
+            if (clientId is not null && clientId != header)
+            {
+                refusal = "'clientId' and Lockstep-Client-Id disagree.";
+                return false;
+            }
+            clientId = header;
+        }
+        if (mid is not null && clientId is null)
+        {
+            refusal = "A mutation number ('mid' or Lockstep-Mutation-Id) needs a client id ('clientId' or Lockstep-Client-Id): mutations are numbered per client.";
+            return false;
+        }
+        scopedClientId = clientId is null ? null : CallerOf(context).ScopeClientId(clientId);
+        scopedMid = mid;
+        return true;
     }
 
     private static bool TryPreconditions(HttpContext context, out long? ifVersion)
@@ -304,13 +348,17 @@ internal static partial class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters.");
             return;
         }
+        if (!TryIdempotencyKey(context, clientId, mid, out clientId, out mid, out var refusal))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
+            return;
+        }
         WriteRequest request;
         var caller = CallerOf(context);
-        clientId = clientId is null ? null : caller.ScopeClientId(clientId);
         if (RequestParser.GetString(root, "name") is { } name)
         {
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, clientId, clientId is null ? null : mid) { Caller = caller };
+            request = new WriteRequest(name, args, clientId, mid) { Caller = caller };
         }
         else if (root.TryGetProperty("ops", out var ops))
         {
@@ -319,7 +367,7 @@ internal static partial class DocumentEndpoints
                 await Problems.Write(context, rejection!);
                 return;
             }
-            request = new WriteRequest(parsed, clientId, clientId is null ? null : mid) { Caller = caller };
+            request = new WriteRequest(parsed, clientId, mid) { Caller = caller };
         }
         else
         {

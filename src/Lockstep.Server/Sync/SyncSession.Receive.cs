@@ -443,6 +443,12 @@ internal sealed partial class SyncSession
                 await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' must be a positive integer.", cancellationToken);
                 return;
             }
+            if (ClientId is null)
+            {
+                // Refused, not ignored: a number the server cannot record would make a replay apply twice.
+                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' needs the hello's 'clientId': mutations are numbered per client.", cancellationToken);
+                return;
+            }
             mid = n;
         }
         WriteRequest request;
@@ -458,7 +464,7 @@ internal sealed partial class SyncSession
                 await ReplyErrorAsync(id, rejection!, cancellationToken);
                 return;
             }
-            request = new WriteRequest(parsed, ClientId, ClientId is null ? null : mid) { Caller = _caller };
+            request = new WriteRequest(parsed, ClientId, mid) { Caller = _caller };
         }
         else
         {
@@ -469,7 +475,7 @@ internal sealed partial class SyncSession
                 return;
             }
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, ClientId, ClientId is null ? null : mid) { Caller = _caller };
+            request = new WriteRequest(name, args, ClientId, mid) { Caller = _caller };
         }
 
         // Backpressure: a connection with too many writes in flight stops being read.
