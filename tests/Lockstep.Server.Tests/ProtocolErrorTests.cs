@@ -23,6 +23,8 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"bad name\",\"id\":\"x\",\"doc\":{}}]}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":{\"a.b\":1}}]}", "invalid_document")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":[]}]}", "invalid_document")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":null}]}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"frobnicate\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
     [InlineData("{\"t\":\"sub\",\"id\":1,\"sub\":\"s\",\"collection\":\"c\",\"filter\":{\"a\":{\"$regex\":\"x\"}}}", "invalid_filter")]
     [InlineData("{\"t\":\"hello\",\"id\":1}", "invalid_request")]

@@ -99,6 +99,18 @@ public sealed class RestTests : IAsyncLifetime
         Assert.Equal(code, (string?)(await ProblemAsync(response))["code"]);
     }
 
+    [Theory]
+    [InlineData("{\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
+    [InlineData("{\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":\"text\"}]}", "invalid_document")]
+    public async Task Bad_mutation_ops_get_the_same_codes_as_on_the_socket(string body, string code)
+    {
+        var response = await Http.PostAsync("/v1/mutations", Json(body));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await ProblemAsync(response);
+        Assert.Equal(code, (string?)problem["code"]);
+        Assert.Equal(0, (int)problem["op"]!);
+    }
+
     [Fact]
     public async Task An_oversized_body_gets_413()
     {
