@@ -296,6 +296,27 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_cursor_beyond_the_head_gets_410_as_the_socket_refuses_to_resume_it()
+    {
+        var c = Ops.Unique();
+        await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}"));
+        var ahead = _server.Engine.Head + 1000;
+        foreach (var url in new[] { $"/v1/changes?after={ahead}", $"/v1/changes?after={ahead}&wait=5" })
+        {
+            var response = await Http.GetAsync(url);
+            Assert.Equal(HttpStatusCode.Gone, response.StatusCode);
+            Assert.Equal("cursor_expired", (string?)(await ProblemAsync(response))["code"]);
+        }
+        var atHead = JsonNode.Parse(await Http.GetStringAsync($"/v1/changes?after={_server.Engine.Head}"))!;
+        Assert.Empty(atHead["changes"]!.AsArray());
+
+        await using var socket = await _server.ConnectAsync("ahead", ahead, [new { sub = "s", collection = c }]);
+        Assert.False((bool?)socket.Welcome["resumable"]);
+        var snapshot = await socket.WaitForAsync(f => (string?)f["t"] == "snapshot");
+        Assert.True((bool?)snapshot["reset"]);
+    }
+
+    [Fact]
     public async Task A_cursor_older_than_the_log_gets_410_and_a_socket_resume_gets_a_reset_snapshot()
     {
         await using var server = await TestServer.StartAsync(o => o.RetainedChanges = 5);
