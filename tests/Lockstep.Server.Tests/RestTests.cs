@@ -296,6 +296,15 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_lists_a_configured_collection_with_its_policy_before_its_first_write()
+    {
+        await using var server = await TestServer.StartAsync(o => o.Collection("approvals", ConflictPolicy.Strict));
+        await server.Http.PutAsync("/v1/collections/notes/docs/a", Json("{}"));
+        var collections = JsonNode.Parse(await server.Http.GetStringAsync("/v1/status"))!["collections"]!.AsArray();
+        Assert.Equal("[{\"name\":\"approvals\",\"policy\":\"strict\"},{\"name\":\"notes\",\"policy\":\"lww\"}]", collections.ToJsonString());
+    }
+
+    [Fact]
     public async Task A_cursor_beyond_the_head_gets_410_as_the_socket_refuses_to_resume_it()
     {
         var c = Ops.Unique();

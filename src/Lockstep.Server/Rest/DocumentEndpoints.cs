@@ -387,7 +387,12 @@ internal static partial class DocumentEndpoints
     {
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        var collections = await reader.ListCollectionsAsync(context.RequestAborted);
+        // Configured collections too: a strict one is strict before its first write, and a client
+        // reading the status to learn the policies must not take it for lww.
+        var collections = (await reader.ListCollectionsAsync(context.RequestAborted))
+            .Union(engine.Options.Collections.Keys, StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
         await WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>
         {
             w.WriteString("status", "ok");
