@@ -190,4 +190,25 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
         var pong = await pinging.RequestAsync(new JsonObject { ["t"] = "ping" });
         Assert.Equal("pong", (string?)pong["t"]);
     }
+
+    [Fact]
+    public async Task WebSocket_ping_control_frames_do_not_keep_a_connection_open()
+    {
+        using var socket = new ClientWebSocket();
+        // With a keep-alive timeout the client sends RFC 6455 pings (and the server's WebSocket layer
+        // answers them), every 100 ms, far inside the idle timeout: only protocol frames count.
+        socket.Options.KeepAliveInterval = TimeSpan.FromMilliseconds(100);
+        socket.Options.KeepAliveTimeout = TimeSpan.FromSeconds(5);
+        await socket.ConnectAsync(_server.SyncUrl, CancellationToken.None);
+        await socket.SendAsync(Encoding.UTF8.GetBytes("{\"t\":\"hello\",\"id\":1}"), WebSocketMessageType.Text, true, CancellationToken.None);
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        WebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer, timeout.Token);
+        }
+        while (result.MessageType != WebSocketMessageType.Close);
+        Assert.Equal((WebSocketCloseStatus)4000, socket.CloseStatus);
+    }
 }

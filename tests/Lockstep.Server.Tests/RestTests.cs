@@ -144,6 +144,65 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Listings_and_snapshots_order_ids_by_code_point_and_after_is_exclusive()
+    {
+        var c = Ops.Unique();
+        // Not by culture: "B" before "a", "é" after "z".
+        string[] ids = ["\uE000", "é", "z", "b", "a", "B", "a-1"];
+        foreach (var id in ids)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await Http.PutAsync($"/v1/collections/{c}/docs/{Uri.EscapeDataString(id)}", Json("{}"))).StatusCode);
+        }
+        string[] expected = ["B", "a", "a-1", "b", "z", "é", "\uE000"];
+        var listing = JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs"))!;
+        Assert.Equal(expected, listing["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+        var rest = JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs?after={Uri.EscapeDataString("z")}"))!;
+        Assert.Equal(["é", "\uE000"], rest["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("s", c);
+        Assert.Equal(expected, reader.Stream[0]["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+    }
+
+    [Fact]
+    public async Task Lockstep_Seq_is_the_seq_of_the_change_that_wrote_the_version_read()
+    {
+        var c = Ops.Unique();
+        var put = JsonNode.Parse(await (await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}"))).Content.ReadAsStringAsync())!;
+        await Http.PutAsync($"/v1/collections/{c}/docs/b", Json("{\"n\":1}"));
+        var get = await Http.GetAsync($"/v1/collections/{c}/docs/a");
+        Assert.Equal((string?)put["seq"]!.ToString(), get.Headers.GetValues("Lockstep-Seq").Single());
+        Assert.True(_server.Engine.Head > (long)put["seq"]!);
+    }
+
+    [Fact]
+    public async Task Patch_answers_as_put_does_and_reads_its_body_as_json_whatever_the_content_type()
+    {
+        var c = Ops.Unique();
+        var created = await Http.PatchAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}", "application/merge-patch+json"));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("\"1\"", created.Headers.ETag?.ToString());
+        var body = JsonNode.Parse(await created.Content.ReadAsStringAsync())!;
+        Assert.Equal($"{{\"collection\":\"{c}\",\"id\":\"a\",\"v\":1,\"seq\":{_server.Engine.Head}}}", body.ToJsonString());
+        var patched = await Http.PatchAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":null,\"m\":2}"));
+        Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+        Assert.Equal(2, (long)JsonNode.Parse(await patched.Content.ReadAsStringAsync())!["v"]!);
+        Assert.Equal("{\"m\":2}", await Http.GetStringAsync($"/v1/collections/{c}/docs/a"));
+    }
+
+    [Fact]
+    public async Task A_wait_longer_than_MaxLongPollWait_is_cut_to_it()
+    {
+        await using var server = await TestServer.StartAsync(o => o.MaxLongPollWait = TimeSpan.FromSeconds(1));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var page = await server.Http.GetAsync($"/v1/changes?after={server.Engine.Head}&wait=3600");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Empty(JsonNode.Parse(await page.Content.ReadAsStringAsync())!["changes"]!.AsArray());
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(20));
+        Assert.Equal(HttpStatusCode.BadRequest, (await server.Http.GetAsync("/v1/changes?wait=-1")).StatusCode);
+    }
+
+    [Fact]
     public async Task Post_mutations_applies_a_batch_atomically_and_is_idempotent_by_client_and_mid()
     {
         var c = Ops.Unique();
