@@ -29,7 +29,7 @@ public static class ErrorCodes
     /// <summary>A REST request body is larger than the server's limit.</summary>
     public static readonly ErrorCode BodyTooLarge = new("body_too_large", 413, false, "Request body too large");
 
-    /// <summary>The first frame on a connection was not <c>hello</c>, or <c>hello</c> came twice.</summary>
+    /// <summary>The first frame on a connection was not <c>hello</c>, or no frame came within the hello timeout.</summary>
     public static readonly ErrorCode HelloRequired = new("hello_required", 400, false, "Hello required first");
 
     /// <summary>The document does not exist (or is deleted).</summary>
@@ -111,6 +111,9 @@ public static class ErrorCodes
     /// <summary>No job has that id (it never existed, or it was purged after completion).</summary>
     public static readonly ErrorCode JobNotFound = new("job_not_found", 404, false, "Job not found");
 
+    /// <summary>The <c>hello</c> asked for a protocol version this server does not speak.</summary>
+    public static readonly ErrorCode UnsupportedProtocol = new("unsupported_protocol", 400, false, "Unsupported protocol version");
+
     /// <summary>Every code, for lookups and for the docs test.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
@@ -119,7 +122,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
-        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed,
+        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed, UnsupportedProtocol,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

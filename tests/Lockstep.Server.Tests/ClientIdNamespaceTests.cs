@@ -55,10 +55,10 @@ public sealed class ClientIdNamespaceTests : IAsyncLifetime
             var replay = await anonymous.MutateAsync(1, Ops.Put("notes", "x", new { n = 1 }));
             Assert.Equal("forbidden", (string?)replay["code"]);
             Assert.Null(replay["dup"]);
-            // The same over REST.
+            // The same over REST: the anonymous caller's own refusal just recorded (a replay, so "dup"), not alice's ack.
             var rest = await SendAsync(HttpMethod.Post, "/v1/mutations", null, new { clientId = forged, mid = 1, ops = new[] { Ops.Put("notes", "x", new { n = 1 }) } });
             Assert.Equal(HttpStatusCode.Forbidden, rest.StatusCode);
-            Assert.Null((await BodyAsync(rest))["dup"]);
+            Assert.Equal(true, (bool?)(await BodyAsync(rest))["dup"]);
             // Taking her next number first: recorded under the anonymous caller's key, not hers.
             Assert.Equal("forbidden", (string?)(await anonymous.MutateAsync(2, Ops.Put("notes", "x", new { n = 2 })))["code"]);
             var header = await SendAsync(HttpMethod.Put, "/v1/collections/notes/docs/x", null, new { n = 3 }, clientHeader: forged, mid: 3);

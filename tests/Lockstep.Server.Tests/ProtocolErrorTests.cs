@@ -23,6 +23,8 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"bad name\",\"id\":\"x\",\"doc\":{}}]}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":{\"a.b\":1}}]}", "invalid_document")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":[]}]}", "invalid_document")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
+    [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":null}]}", "invalid_request")]
     [InlineData("{\"t\":\"mut\",\"id\":1,\"ops\":[{\"op\":\"frobnicate\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
     [InlineData("{\"t\":\"sub\",\"id\":1,\"sub\":\"s\",\"collection\":\"c\",\"filter\":{\"a\":{\"$regex\":\"x\"}}}", "invalid_filter")]
     [InlineData("{\"t\":\"hello\",\"id\":1}", "invalid_request")]
@@ -38,6 +40,20 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty((string?)error["message"]));
         var pong = await client.RequestAsync(new JsonObject { ["t"] = "ping" });
         Assert.Equal("pong", (string?)pong["t"]);
+    }
+
+    [Fact]
+    public async Task A_numbered_write_without_a_client_id_is_refused_not_applied_unrecorded()
+    {
+        var c = Ops.Unique();
+        await using var anonymous = await _server.ConnectAsync();
+        var head = _server.Engine.Head;
+        var mutation = await anonymous.MutateAsync(1, Ops.Put(c, "a", new { n = 1 }));
+        Assert.Equal("invalid_request", (string?)mutation["code"]);
+        var call = await anonymous.CallAsync("anything", new { }, mid: 2);
+        Assert.Equal("invalid_request", (string?)call["code"]);
+        Assert.Equal(head, _server.Engine.Head);
+        Assert.Equal("ack", (string?)(await anonymous.MutateAsync(Ops.Put(c, "a", new { n = 1 })))["t"]);
     }
 
     [Fact]
@@ -72,14 +88,35 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
         await bystander.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == (long)ack["seq"]!);
     }
 
-    [Fact]
-    public async Task A_first_frame_that_is_not_hello_closes_with_1008()
+    [Theory]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"protocol\":2}", "unsupported_protocol")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"protocol\":1.5}", "unsupported_protocol")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"protocol\":\"1\"}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"clientId\":\"\"}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"cursor\":-1}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"subs\":[]}", "invalid_request")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"cursor\":0,\"subs\":[{\"sub\":\"s\",\"collection\":\"c\",\"filter\":{\"a\":{\"$regex\":1}}}]}", "invalid_filter")]
+    [InlineData("{\"t\":\"hello\",\"id\":1,\"cursor\":0,\"subs\":[{\"sub\":\"s\",\"collection\":\"c\"},{\"sub\":\"s\",\"collection\":\"d\"}]}", "duplicate_subscription")]
+    [InlineData("{\"t\":\"hello\",\"protocol\":1}", "hello_required")]
+    [InlineData("{\"t\":\"ping\",\"id\":1}", "hello_required")]
+    [InlineData("not json", "hello_required")]
+    public async Task A_refused_hello_gets_its_error_and_close_1008(string hello, string code)
     {
         await using var client = await SyncClient.ConnectAsync(_server.SyncUrl, hello: false);
-        await client.SendRawAsync("{\"t\":\"ping\",\"id\":1}");
+        await client.SendRawAsync(hello);
         var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
-        Assert.Equal("hello_required", (string?)error["code"]);
+        Assert.Equal(code, (string?)error["code"]);
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, await client.WaitClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_hello_that_says_protocol_1_or_nothing_is_welcomed()
+    {
+        await using var client = await SyncClient.ConnectAsync(_server.SyncUrl, hello: false);
+        await client.SendRawAsync("{\"t\":\"hello\",\"id\":1}");
+        var welcome = await client.WaitForAsync(f => (string?)f["t"] == "welcome" || (string?)f["t"] == "error");
+        Assert.Equal("welcome", (string?)welcome["t"]);
+        Assert.Equal(1, (int)welcome["protocol"]!);
     }
 
     [Fact]
@@ -96,6 +133,20 @@ public sealed class ProtocolErrorTests : IAsyncLifetime
         var response = await _server.Http.GetAsync("/v1/sync");
         Assert.Equal(426, (int)response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}
+
+public sealed class HelloTimeoutTests
+{
+    [Fact]
+    public async Task A_connection_without_a_hello_in_time_gets_hello_required_and_close_1008()
+    {
+        await using var server = await TestServer.StartAsync(o => o.HelloTimeout = TimeSpan.FromMilliseconds(300));
+        await using var client = await SyncClient.ConnectAsync(server.SyncUrl, hello: false);
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error", TimeSpan.FromSeconds(10));
+        Assert.Equal("hello_required", (string?)error["code"]);
+        Assert.Null(error["id"]);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await client.WaitClosedAsync());
     }
 }
 
@@ -130,5 +181,26 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
         Assert.Equal((WebSocketCloseStatus)4000, await closed);
         var pong = await pinging.RequestAsync(new JsonObject { ["t"] = "ping" });
         Assert.Equal("pong", (string?)pong["t"]);
+    }
+
+    [Fact]
+    public async Task WebSocket_ping_control_frames_do_not_keep_a_connection_open()
+    {
+        using var socket = new ClientWebSocket();
+        // With a keep-alive timeout the client sends RFC 6455 pings (and the server's WebSocket layer
+        // answers them), every 100 ms, far inside the idle timeout: only protocol frames count.
+        socket.Options.KeepAliveInterval = TimeSpan.FromMilliseconds(100);
+        socket.Options.KeepAliveTimeout = TimeSpan.FromSeconds(5);
+        await socket.ConnectAsync(_server.SyncUrl, CancellationToken.None);
+        await socket.SendAsync(Encoding.UTF8.GetBytes("{\"t\":\"hello\",\"id\":1}"), WebSocketMessageType.Text, true, CancellationToken.None);
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        WebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer, timeout.Token);
+        }
+        while (result.MessageType != WebSocketMessageType.Close);
+        Assert.Equal((WebSocketCloseStatus)4000, socket.CloseStatus);
     }
 }

@@ -49,4 +49,29 @@ public sealed class ProtocolGoldenTests : IAsyncLifetime
         Assert.Equal("{\"t\":\"error\",\"id\":\"r8\",\"code\":\"version_conflict\",\"message\":\"tasks/t2 must be at version 1 but is at version 2.\",\"op\":0,\"current\":{\"collection\":\"tasks\",\"id\":\"t2\",\"v\":2,\"doc\":{\"status\":\"done\"}}}",
             conflict.ToJsonString());
     }
+
+    [Fact]
+    public async Task Deltas_set_dotted_paths_inside_objects_both_versions_have_and_whole_values_elsewhere()
+    {
+        // A server of its own: the test above pins a welcome at head 0.
+        await using var server = await TestServer.StartAsync();
+        await using var writer = await server.ConnectAsync("golden-delta-w");
+        await using var reader = await server.ConnectAsync("golden-delta-r");
+        await reader.SubscribeAsync("all", "deltas");
+        await writer.MutateAsync(Ops.Put("deltas", "d", new { meta = new { owner = "ana", tags = new[] { "a" } }, n = 1 }));
+        await writer.MutateAsync(Ops.Patch("deltas", "d", new Dictionary<string, object> { ["meta.owner"] = "bo", ["address"] = new { city = "Oslo" } }));
+        await writer.MutateAsync(Ops.Put("deltas", "d", new { meta = new { tags = new[] { "a", "b" } }, n = new { value = 1 }, address = new { city = "Oslo" } }));
+        var last = await writer.MutateAsync(Ops.Put("deltas", "d", new { meta = 5, n = new { value = 1 }, address = new { city = "Oslo" } }));
+        await reader.WaitForSeqAsync((long)last["seq"]!);
+        string[] expected =
+        [
+            // an object on both sides: the paths inside it; a new key or a value of another kind: the whole value
+            "\"set\":{\"meta.owner\":\"bo\",\"address\":{\"city\":\"Oslo\"}}",
+            "\"set\":{\"meta.tags\":[\"a\",\"b\"],\"n\":{\"value\":1}},\"unset\":[\"meta.owner\"]",
+            "\"set\":{\"meta\":5}",
+        ];
+        var deltas = reader.Stream.Where(f => (string?)f["t"] == "chg" && f["set"] is not null)
+            .Select(f => f.ToJsonString()).Select(json => json[(json.IndexOf("\"set\"", StringComparison.Ordinal))..^1]);
+        Assert.Equal(expected, deltas);
+    }
 }

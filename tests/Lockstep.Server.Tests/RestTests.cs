@@ -99,6 +99,18 @@ public sealed class RestTests : IAsyncLifetime
         Assert.Equal(code, (string?)(await ProblemAsync(response))["code"]);
     }
 
+    [Theory]
+    [InlineData("{\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\"}]}", "invalid_request")]
+    [InlineData("{\"ops\":[{\"op\":\"put\",\"collection\":\"c\",\"id\":\"x\",\"doc\":\"text\"}]}", "invalid_document")]
+    public async Task Bad_mutation_ops_get_the_same_codes_as_on_the_socket(string body, string code)
+    {
+        var response = await Http.PostAsync("/v1/mutations", Json(body));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await ProblemAsync(response);
+        Assert.Equal(code, (string?)problem["code"]);
+        Assert.Equal(0, (int)problem["op"]!);
+    }
+
     [Fact]
     public async Task An_oversized_body_gets_413()
     {
@@ -132,6 +144,65 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Listings_and_snapshots_order_ids_by_code_point_and_after_is_exclusive()
+    {
+        var c = Ops.Unique();
+        // Not by culture: "B" before "a", "é" after "z".
+        string[] ids = ["\uE000", "é", "z", "b", "a", "B", "a-1"];
+        foreach (var id in ids)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await Http.PutAsync($"/v1/collections/{c}/docs/{Uri.EscapeDataString(id)}", Json("{}"))).StatusCode);
+        }
+        string[] expected = ["B", "a", "a-1", "b", "z", "é", "\uE000"];
+        var listing = JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs"))!;
+        Assert.Equal(expected, listing["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+        var rest = JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs?after={Uri.EscapeDataString("z")}"))!;
+        Assert.Equal(["é", "\uE000"], rest["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("s", c);
+        Assert.Equal(expected, reader.Stream[0]["docs"]!.AsArray().Select(d => (string)d!["id"]!));
+    }
+
+    [Fact]
+    public async Task Lockstep_Seq_is_the_seq_of_the_change_that_wrote_the_version_read()
+    {
+        var c = Ops.Unique();
+        var put = JsonNode.Parse(await (await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}"))).Content.ReadAsStringAsync())!;
+        await Http.PutAsync($"/v1/collections/{c}/docs/b", Json("{\"n\":1}"));
+        var get = await Http.GetAsync($"/v1/collections/{c}/docs/a");
+        Assert.Equal((string?)put["seq"]!.ToString(), get.Headers.GetValues("Lockstep-Seq").Single());
+        Assert.True(_server.Engine.Head > (long)put["seq"]!);
+    }
+
+    [Fact]
+    public async Task Patch_answers_as_put_does_and_reads_its_body_as_json_whatever_the_content_type()
+    {
+        var c = Ops.Unique();
+        var created = await Http.PatchAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}", "application/merge-patch+json"));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("\"1\"", created.Headers.ETag?.ToString());
+        var body = JsonNode.Parse(await created.Content.ReadAsStringAsync())!;
+        Assert.Equal($"{{\"collection\":\"{c}\",\"id\":\"a\",\"v\":1,\"seq\":{_server.Engine.Head}}}", body.ToJsonString());
+        var patched = await Http.PatchAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":null,\"m\":2}"));
+        Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+        Assert.Equal(2, (long)JsonNode.Parse(await patched.Content.ReadAsStringAsync())!["v"]!);
+        Assert.Equal("{\"m\":2}", await Http.GetStringAsync($"/v1/collections/{c}/docs/a"));
+    }
+
+    [Fact]
+    public async Task A_wait_longer_than_MaxLongPollWait_is_cut_to_it()
+    {
+        await using var server = await TestServer.StartAsync(o => o.MaxLongPollWait = TimeSpan.FromSeconds(1));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var page = await server.Http.GetAsync($"/v1/changes?after={server.Engine.Head}&wait=3600");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Empty(JsonNode.Parse(await page.Content.ReadAsStringAsync())!["changes"]!.AsArray());
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(20));
+        Assert.Equal(HttpStatusCode.BadRequest, (await server.Http.GetAsync("/v1/changes?wait=-1")).StatusCode);
+    }
+
+    [Fact]
     public async Task Post_mutations_applies_a_batch_atomically_and_is_idempotent_by_client_and_mid()
     {
         var c = Ops.Unique();
@@ -159,6 +230,76 @@ public sealed class RestTests : IAsyncLifetime
         Assert.Equal("not_found", (string?)problem["code"]);
         Assert.Equal(1, (int)problem["op"]!);
         Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/v1/collections/{c}/docs/z")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_replayed_refusal_is_the_original_problem_marked_dup_in_a_body_key_and_in_headers()
+    {
+        var c = Ops.Unique();
+        var clientId = "rest-replay-" + Guid.NewGuid().ToString("N");
+        var body = $"{{\"clientId\":\"{clientId}\",\"mid\":1,\"ops\":[{{\"op\":\"delete\",\"collection\":\"{c}\",\"id\":\"nope\"}}]}}";
+        var first = await ProblemAsync(await Http.PostAsync("/v1/mutations", Json(body)));
+        Assert.Equal("not_found", (string?)first["code"]);
+        Assert.Null(first["dup"]);
+        // The document exists now, so only a recorded refusal can still answer not_found.
+        await Http.PutAsync($"/v1/collections/{c}/docs/nope", Json("{}"));
+        var replayed = await Http.PostAsync("/v1/mutations", Json(body));
+        Assert.Equal(HttpStatusCode.NotFound, replayed.StatusCode);
+        var again = await ProblemAsync(replayed);
+        Assert.Equal("not_found", (string?)again["code"]);
+        Assert.Equal(0, (int)again["op"]!);
+        Assert.True((bool?)again["dup"], again.ToJsonString());
+
+        HttpRequestMessage Delete()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/collections/{c}/docs/never");
+            request.Headers.Add("Lockstep-Client-Id", clientId);
+            request.Headers.Add("Lockstep-Mutation-Id", "2");
+            return request;
+        }
+        Assert.Null((await ProblemAsync(await Http.SendAsync(Delete())))["dup"]);
+        await Http.PutAsync($"/v1/collections/{c}/docs/never", Json("{}"));
+        var headerReplay = await Http.SendAsync(Delete());
+        Assert.Equal(HttpStatusCode.NotFound, headerReplay.StatusCode);
+        Assert.True((bool?)(await ProblemAsync(headerReplay))["dup"]);
+    }
+
+    [Fact]
+    public async Task A_mutation_number_needs_a_client_id_in_the_body_or_the_headers()
+    {
+        var c = Ops.Unique();
+        var ops = $"[{{\"op\":\"inc\",\"collection\":\"{c}\",\"id\":\"n\",\"path\":\"n\",\"by\":1}}]";
+        async Task<HttpResponseMessage> PostAsync(string body, params (string Name, string Value)[] headers)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/mutations") { Content = Json(body) };
+            foreach (var (name, value) in headers)
+            {
+                request.Headers.Add(name, value);
+            }
+            return await Http.SendAsync(request);
+        }
+        async Task AssertInvalidAsync(HttpResponseMessage response)
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("invalid_request", (string?)(await ProblemAsync(response))["code"]);
+        }
+        var client = "rest-key-" + Guid.NewGuid().ToString("N");
+        await AssertInvalidAsync(await PostAsync($"{{\"mid\":1,\"ops\":{ops}}}"));
+        await AssertInvalidAsync(await PostAsync($"{{\"ops\":{ops}}}", ("Lockstep-Mutation-Id", "1")));
+        await AssertInvalidAsync(await PostAsync($"{{\"clientId\":\"{client}\",\"ops\":{ops}}}", ("Lockstep-Mutation-Id", "x")));
+        await AssertInvalidAsync(await PostAsync($"{{\"clientId\":\"{client}\",\"mid\":1,\"ops\":{ops}}}", ("Lockstep-Client-Id", client + "-other")));
+        var put = new HttpRequestMessage(HttpMethod.Put, $"/v1/collections/{c}/docs/p") { Content = Json("{}") };
+        put.Headers.Add("Lockstep-Mutation-Id", "1");
+        await AssertInvalidAsync(await Http.SendAsync(put));
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/v1/collections/{c}/docs/n")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/v1/collections/{c}/docs/p")).StatusCode);
+
+        // The key in headers alone makes POST /v1/mutations idempotent, as it does the document writes.
+        var first = await PostAsync($"{{\"ops\":{ops}}}", ("Lockstep-Client-Id", client), ("Lockstep-Mutation-Id", "1"));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var again = JsonNode.Parse(await (await PostAsync($"{{\"ops\":{ops}}}", ("Lockstep-Client-Id", client), ("Lockstep-Mutation-Id", "1"))).Content.ReadAsStringAsync())!;
+        Assert.True((bool?)again["dup"]);
+        Assert.Equal(1, (int)JsonNode.Parse(await Http.GetStringAsync($"/v1/collections/{c}/docs/n"))!["n"]!);
     }
 
     [Fact]
@@ -211,6 +352,36 @@ public sealed class RestTests : IAsyncLifetime
         Assert.Equal("ok", (string?)health["status"]);
         var status = JsonNode.Parse(await Http.GetStringAsync("/v1/status"))!;
         Assert.NotNull(status["head"]);
+    }
+
+    [Fact]
+    public async Task Status_lists_a_configured_collection_with_its_policy_before_its_first_write()
+    {
+        await using var server = await TestServer.StartAsync(o => o.Collection("approvals", ConflictPolicy.Strict));
+        await server.Http.PutAsync("/v1/collections/notes/docs/a", Json("{}"));
+        var collections = JsonNode.Parse(await server.Http.GetStringAsync("/v1/status"))!["collections"]!.AsArray();
+        Assert.Equal("[{\"name\":\"approvals\",\"policy\":\"strict\"},{\"name\":\"notes\",\"policy\":\"lww\"}]", collections.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_cursor_beyond_the_head_gets_410_as_the_socket_refuses_to_resume_it()
+    {
+        var c = Ops.Unique();
+        await Http.PutAsync($"/v1/collections/{c}/docs/a", Json("{\"n\":1}"));
+        var ahead = _server.Engine.Head + 1000;
+        foreach (var url in new[] { $"/v1/changes?after={ahead}", $"/v1/changes?after={ahead}&wait=5" })
+        {
+            var response = await Http.GetAsync(url);
+            Assert.Equal(HttpStatusCode.Gone, response.StatusCode);
+            Assert.Equal("cursor_expired", (string?)(await ProblemAsync(response))["code"]);
+        }
+        var atHead = JsonNode.Parse(await Http.GetStringAsync($"/v1/changes?after={_server.Engine.Head}"))!;
+        Assert.Empty(atHead["changes"]!.AsArray());
+
+        await using var socket = await _server.ConnectAsync("ahead", ahead, [new { sub = "s", collection = c }]);
+        Assert.False((bool?)socket.Welcome["resumable"]);
+        var snapshot = await socket.WaitForAsync(f => (string?)f["t"] == "snapshot");
+        Assert.True((bool?)snapshot["reset"]);
     }
 
     [Fact]

@@ -232,6 +232,103 @@ public sealed class SyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_cursor_reaches_changes_committed_with_a_delivered_one_without_another_commit()
+    {
+        var mine = Ops.Unique();
+        await using var reader = await _server.ConnectAsync("pos-reader");
+        await reader.SubscribeAsync("s", mine);
+        await using var writer = await _server.ConnectAsync("pos-writer");
+        // One mutation, one batch: the reader gets a frame for the first change and none for the second.
+        var ack = await writer.MutateAsync(Ops.Put(mine, "a", new { n = 1 }), Ops.Put(Ops.Unique(), "b", new { n = 1 }));
+        var seq = (long)ack["seq"]!;
+        await reader.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == seq - 1);
+        // Nothing commits after it: only a pos frame (within a heartbeat, 500 ms here) can carry the cursor on.
+        var pos = await reader.WaitForAsync(f => (string?)f["t"] == "pos", TimeSpan.FromSeconds(5));
+        Assert.Equal(seq, (long)pos["seq"]!);
+        Assert.Equal(seq, reader.Cursor);
+    }
+
+    [Fact]
+    public async Task A_resumed_cursor_reaches_the_head_when_the_last_changes_caught_up_concern_other_collections()
+    {
+        var mine = Ops.Unique();
+        var reader = await _server.ConnectAsync("pos-resumer");
+        await reader.SubscribeAsync("s", mine);
+        var cursor = reader.Cursor;
+        var views = reader.Views;
+        await reader.DisposeAsync();
+        await using var writer = await _server.ConnectAsync("pos-writer-2");
+        var ack = await writer.MutateAsync(Ops.Put(mine, "a", new { n = 1 }), Ops.Put(Ops.Unique(), "b", new { n = 1 }));
+        var seq = (long)ack["seq"]!;
+
+        await using var again = await _server.ConnectAsync("pos-resumer", cursor, [new { sub = "s", collection = mine }], views);
+        Assert.True((bool?)again.Welcome["resumable"]);
+        await again.WaitForAsync(f => (string?)f["t"] == "chg" && (long)f["seq"]! == seq - 1);
+        var pos = await again.WaitForAsync(f => (string?)f["t"] == "pos", TimeSpan.FromSeconds(5));
+        Assert.Equal(seq, (long)pos["seq"]!);
+        Assert.Empty(again.Violations);
+    }
+
+    [Fact]
+    public async Task A_write_that_changes_nothing_still_makes_a_version_and_a_change_with_an_empty_delta()
+    {
+        var c = Ops.Unique();
+        await using var reader = await _server.ConnectAsync();
+        await reader.SubscribeAsync("s", c);
+        await using var writer = await _server.ConnectAsync("noop-writer");
+        await writer.MutateAsync(Ops.Put(c, "a", new { n = 1 }));
+        var same = await writer.MutateAsync(Ops.Put(c, "a", new { n = 1 }));
+        var sameField = await writer.MutateAsync(Ops.Patch(c, "a", new { n = 1 }));
+        Assert.Equal(2, (long)same["results"]![0]!["v"]!);
+        Assert.Equal(3, (long)sameField["results"]![0]!["v"]!);
+        var seq = (long)sameField["seq"]!;
+        await reader.WaitForSeqAsync(seq);
+        var frames = reader.Stream.Where(f => (string?)f["t"] == "chg" && (long)f["seq"]! > seq - 2).Select(f => f.ToJsonString()).ToList();
+        Assert.Equal(
+        [
+            $"{{\"t\":\"chg\",\"sub\":\"s\",\"seq\":{seq - 1},\"id\":\"a\",\"v\":2,\"set\":{{}}}}",
+            $"{{\"t\":\"chg\",\"sub\":\"s\",\"seq\":{seq},\"id\":\"a\",\"v\":3,\"set\":{{}}}}",
+        ], frames);
+        var feed = JsonNode.Parse(await _server.Http.GetStringAsync($"/v1/changes?after={seq - 1}&collections={c}"))!;
+        Assert.Equal("{}", feed["changes"]![0]!["set"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Pipelined_writes_are_applied_in_the_order_sent_whatever_order_their_acks_arrive_in()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("pipeliner");
+        const int count = 50;
+        for (var i = 0; i < count; i++)
+        {
+            // Sent one after another without waiting for a reply, as the SDKs pipeline their queues.
+            await writer.SendRawAsync(new JsonObject
+            {
+                ["t"] = "mut",
+                ["id"] = "p" + i,
+                ["mid"] = i + 1,
+                ["ops"] = System.Text.Json.JsonSerializer.SerializeToNode(new[] { Ops.Put(c, "d", new { i }) }),
+            }.ToJsonString());
+        }
+        var seqs = new Dictionary<int, long>();
+        await writer.WaitForAsync(f =>
+        {
+            if ((string?)f["t"] == "ack")
+            {
+                seqs[int.Parse(((string)f["id"]!)[1..], System.Globalization.CultureInfo.InvariantCulture)] = (long)f["seq"]!;
+            }
+            return seqs.Count == count;
+        });
+        for (var i = 1; i < count; i++)
+        {
+            Assert.True(seqs[i] > seqs[i - 1], $"write {i} got seq {seqs[i]}, write {i - 1} seq {seqs[i - 1]}");
+        }
+        var doc = await _server.Http.GetAsync($"/v1/collections/{c}/docs/d");
+        Assert.Equal($"\"{count}\"", doc.Headers.ETag?.ToString());
+        Assert.Equal(count - 1, (int)JsonNode.Parse(await doc.Content.ReadAsStringAsync())!["i"]!);
+    }
+
+    [Fact]
     public async Task Messages_from_one_writer_get_consecutive_seqs_and_versions_never_go_backwards()
     {
         var c = Ops.Unique();

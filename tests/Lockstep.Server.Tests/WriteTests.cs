@@ -94,6 +94,7 @@ public sealed class WriteTests : IAsyncLifetime
             Assert.Null(ack["dup"]);
             var failed = await first.MutateAsync(8, Ops.Delete(c, "missing"));
             Assert.Equal("not_found", (string?)failed["code"]);
+            Assert.Null(failed["dup"]);
         }
         var head = _server.Engine.Head;
         await using var second = await _server.ConnectAsync(clientId);
@@ -102,6 +103,8 @@ public sealed class WriteTests : IAsyncLifetime
         Assert.Equal(1, (long)replay["results"]![0]!["v"]!);
         var replayedError = await second.MutateAsync(8, Ops.Put(c, "missing", new { }));
         Assert.Equal("not_found", (string?)replayedError["code"]);
+        Assert.Equal(0, (int)replayedError["op"]!);
+        Assert.True((bool?)replayedError["dup"], "a replayed refusal says it is one: " + replayedError.ToJsonString());
         Assert.Equal(head, _server.Engine.Head);
         var doc = await _server.Http.GetStringAsync($"/v1/collections/{c}/docs/counter");
         Assert.Equal(5, (int)JsonNode.Parse(doc)!["n"]!);

@@ -40,6 +40,7 @@ export const ErrorCodes = {
   lease_lost: false,
   job_not_found: false,
   delivery_failed: true,
+  unsupported_protocol: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

@@ -108,6 +108,7 @@ public sealed class WriteResult
         if (Rejection is { } r)
         {
             Frames.WriteRejectionFields(writer, r);
+            WriteDuplicate(writer);
             return;
         }
         writer.WriteNumber("seq", Seq);
@@ -126,6 +127,15 @@ public sealed class WriteResult
             writer.WritePropertyName("result");
             Value.WriteTo(writer);
         }
+        WriteDuplicate(writer);
+    }
+
+    /// <summary>
+    /// Writes <c>"dup": true</c> on a replayed outcome, refusals as much as acks: without it a client
+    /// cannot tell "refused earlier, nothing more happened" from a fresh refusal.
+    /// </summary>
+    internal void WriteDuplicate(Utf8JsonWriter writer)
+    {
         if (Duplicate)
         {
             writer.WriteBoolean("dup", true);

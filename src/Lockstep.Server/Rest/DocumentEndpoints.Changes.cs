@@ -70,6 +70,14 @@ internal static partial class DocumentEndpoints
                         $"Changes up to {horizon} are no longer in the log; read the documents again and continue from seq {head}.");
                     return;
                 }
+                if (after > head)
+                {
+                    // As the socket refuses to resume such a cursor (a reset): an empty page would leave the
+                    // reader waiting for seqs that were given out again, to other changes, or never will be.
+                    await Problems.Write(context, ErrorCodes.CursorExpired,
+                        $"'after' {after} is beyond the log's head {head} (the data was restored from an older backup, or the cursor is another server's); read the documents again and continue from seq {head}.");
+                    return;
+                }
                 changes = await reader.ReadChangesAsync(after, collections, limit, context.RequestAborted);
                 visible = await VisibleChangesAsync(changes, GrantOf, reader, context.RequestAborted);
             }

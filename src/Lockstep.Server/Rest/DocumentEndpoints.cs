@@ -143,11 +143,9 @@ internal static partial class DocumentEndpoints
 
     private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
     {
-        if (!TryIdempotencyKey(context, out var clientId, out var mid))
+        if (!TryIdempotencyKey(context, null, null, out var clientId, out var mid, out var refusal))
         {
-            // Ignoring a key the client meant would make a retry apply twice.
-            await Problems.Write(context, ErrorCodes.InvalidRequest,
-                "Lockstep-Mutation-Id takes a positive integer, with Lockstep-Client-Id (1 to 128 characters, no control characters).");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
             return;
         }
         var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid) { Caller = CallerOf(context) }, context.RequestAborted);
@@ -155,7 +153,7 @@ internal static partial class DocumentEndpoints
         {
             // A failed If-Match is 412 Precondition Failed in HTTP terms.
             var status = rejection.Error == ErrorCodes.VersionConflict && context.Request.Headers.IfMatch.Count + context.Request.Headers.IfNoneMatch.Count > 0 ? 412 : (int?)null;
-            await Problems.Write(context, rejection, status);
+            await Problems.Write(context, result, status);
             return;
         }
         var written = result.Results[0];
@@ -171,32 +169,57 @@ internal static partial class DocumentEndpoints
             w.WriteString("id", d.Id);
             w.WriteNumber("v", d.Version);
             w.WriteNumber("seq", r.Seq);
-            if (r.Duplicate)
-            {
-                w.WriteBoolean("dup", true);
-            }
+            r.WriteDuplicate(w);
         });
     }
 
     /// <summary>
-    /// REST writes may carry an idempotency key as headers: <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>.
-    /// False when a mutation id is given but the pair is not valid.
+    /// The idempotency key of a REST write: the <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>
+    /// headers, or the body's <c>clientId</c> and <c>mid</c> (<c>POST /v1/mutations</c>; where both are
+    /// given they must agree). A mutation number without a client id is refused rather than ignored: it
+    /// could not be recorded, and a retry would apply twice.
     /// </summary>
-    private static bool TryIdempotencyKey(HttpContext context, out string? clientId, out long? mid)
+    private static bool TryIdempotencyKey(HttpContext context, string? clientId, long? mid, out string? scopedClientId, out long? scopedMid, out string? refusal)
     {
-        clientId = null;
-        mid = null;
-        var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var number = context.Request.Headers["Lockstep-Mutation-Id"].ToString();
-        if (number.Length == 0)
+        scopedClientId = null;
+        scopedMid = null;
+        refusal = null;
+        var headers = context.Request.Headers;
+        if (headers.ContainsKey("Lockstep-Mutation-Id"))
         {
-            return true;
+            if (!long.TryParse(headers["Lockstep-Mutation-Id"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+            {
+                refusal = "Lockstep-Mutation-Id must be a positive integer.";
+                return false;
+            }
+            if (mid is not null && mid != n)
+            {
+                refusal = "'mid' and Lockstep-Mutation-Id disagree.";
+                return false;
+            }
+            mid = n;
         }
-        if (!RequestParser.IsValidClientId(client) || !long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+        if (headers["Lockstep-Client-Id"].ToString() is { Length: > 0 } header)
         {
+            if (!RequestParser.IsValidClientId(header))
+            {
+                refusal = "Lockstep-Client-Id must be 1 to 128 characters, none of them control characters.";
+                return false;
+            }
+            if (clientId is not null && clientId != header)
+            {
+                refusal = "'clientId' and Lockstep-Client-Id disagree.";
+                return false;
+            }
+            clientId = header;
+        }
+        if (mid is not null && clientId is null)
+        {
+            refusal = "A mutation number ('mid' or Lockstep-Mutation-Id) needs a client id ('clientId' or Lockstep-Client-Id): mutations are numbered per client.";
             return false;
         }
-        (clientId, mid) = (CallerOf(context).ScopeClientId(client), n);
+        scopedClientId = clientId is null ? null : CallerOf(context).ScopeClientId(clientId);
+        scopedMid = mid;
         return true;
     }
 
@@ -331,13 +354,17 @@ internal static partial class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters, none of them control characters.");
             return;
         }
+        if (!TryIdempotencyKey(context, clientId, mid, out clientId, out mid, out var refusal))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
+            return;
+        }
         WriteRequest request;
         var caller = CallerOf(context);
-        clientId = clientId is null ? null : caller.ScopeClientId(clientId);
         if (RequestParser.GetString(root, "name") is { } name)
         {
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, clientId, clientId is null ? null : mid) { Caller = caller };
+            request = new WriteRequest(name, args, clientId, mid) { Caller = caller };
         }
         else if (root.TryGetProperty("ops", out var ops))
         {
@@ -346,7 +373,7 @@ internal static partial class DocumentEndpoints
                 await Problems.Write(context, rejection!);
                 return;
             }
-            request = new WriteRequest(parsed, clientId, clientId is null ? null : mid) { Caller = caller };
+            request = new WriteRequest(parsed, clientId, mid) { Caller = caller };
         }
         else
         {
@@ -354,9 +381,9 @@ internal static partial class DocumentEndpoints
             return;
         }
         var result = await engine.Sequencer.SubmitAsync(request, context.RequestAborted);
-        if (result.Rejection is { } r)
+        if (!result.Succeeded)
         {
-            await Problems.Write(context, r);
+            await Problems.Write(context, result);
             return;
         }
         await WriteJsonAsync(context, result, static (w, res) => res.WriteFields(w));
@@ -366,7 +393,12 @@ internal static partial class DocumentEndpoints
     {
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        var collections = await reader.ListCollectionsAsync(context.RequestAborted);
+        // Configured collections too: a strict one is strict before its first write, and a client
+        // reading the status to learn the policies must not take it for lww.
+        var collections = (await reader.ListCollectionsAsync(context.RequestAborted))
+            .Union(engine.Options.Collections.Keys, StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
         await WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>
         {
             w.WriteString("status", "ok");

@@ -11,7 +11,12 @@ internal static class Problems
     public static Task Write(HttpContext context, ErrorCode code, string detail, int? status = null) =>
         Write(context, new Rejection(code, detail), status);
 
-    public static async Task Write(HttpContext context, Rejection rejection, int? status = null)
+    public static Task Write(HttpContext context, Rejection rejection, int? status = null) => Write(context, rejection, status, refused: null);
+
+    /// <summary>Writes a refused write's problem; a replayed refusal carries <c>"dup": true</c> as its ack would.</summary>
+    public static Task Write(HttpContext context, WriteResult refused, int? status = null) => Write(context, refused.Rejection!, status, refused);
+
+    private static async Task Write(HttpContext context, Rejection rejection, int? status, WriteResult? refused)
     {
         var response = context.Response;
         response.StatusCode = status ?? rejection.Error.HttpStatus;
@@ -30,6 +35,7 @@ internal static class Problems
         writer.WriteString("code", rejection.Error.Code);
         writer.WriteBoolean("transient", rejection.Error.IsTransient);
         Frames.WriteRejectionDetails(writer, rejection);
+        refused?.WriteDuplicate(writer);
         writer.WriteEndObject();
     }
 

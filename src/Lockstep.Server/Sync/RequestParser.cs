@@ -72,9 +72,15 @@ internal static class RequestParser
         switch (name)
         {
             case "put":
-                if (!element.TryGetProperty("doc", out var doc) || doc.ValueKind != JsonValueKind.Object)
+                // A missing field is a bad request; a document of the wrong shape is a bad document.
+                if (!element.TryGetProperty("doc", out var doc) || doc.ValueKind == JsonValueKind.Null)
                 {
-                    rejection = new Rejection(ErrorCodes.InvalidDocument, "'put' needs 'doc', a JSON object.");
+                    rejection = Invalid("'put' needs 'doc', a JSON object.");
+                    return false;
+                }
+                if (doc.ValueKind != JsonValueKind.Object)
+                {
+                    rejection = new Rejection(ErrorCodes.InvalidDocument, "'doc' must be a JSON object.");
                     return false;
                 }
                 op = new PutOp(collection, id, ToObject(doc)) { IfVersion = ifVersion };

@@ -180,6 +180,7 @@ internal sealed partial class SyncSession
             w.WriteNumber("seq", _position);
             await SendAsync(_streamBuffer.End(), cancellationToken);
         }
+        _sentPosition = Math.Max(_sentPosition, _position);
         await CatchUpAsync(cancellationToken);
     }
 
@@ -196,13 +197,18 @@ internal sealed partial class SyncSession
 
     private async Task TickAsync(TickCommand tick, CancellationToken cancellationToken)
     {
-        if (_subs.Count == 0 || Volatile.Read(ref _overflowed) != 0 || tick.Head <= _position)
+        if (_subs.Count == 0)
         {
             return;
         }
-        // Every batch up to tick.Head was offered before the tick was queued, and the inbox is
-        // FIFO: whatever concerned this session is already delivered.
-        _position = tick.Head;
+        if (Volatile.Read(ref _overflowed) == 0 && tick.Head > _position)
+        {
+            // Every batch up to tick.Head was offered before the tick was queued, and the inbox is
+            // FIFO: whatever concerned this session is already delivered.
+            _position = tick.Head;
+        }
+        // The position also moves without a frame (a delivered batch's other changes, a catch-up page,
+        // a resume): tell the client even when the head did not move since, or its cursor stays behind.
         if (_position > _sentPosition)
         {
             var w = _streamBuffer.Begin(MessageTypes.Position);

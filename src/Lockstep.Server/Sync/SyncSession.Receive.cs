@@ -58,17 +58,24 @@ internal sealed partial class SyncSession
 
     private async Task<bool> HelloAsync(CancellationToken cancellationToken)
     {
-        using var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        helloTimeout.CancelAfter(_options.HelloTimeout);
         ReadOnlyMemory<byte>? frame;
-        try
+        // The receive is not cancelled at the deadline (that would abort the socket): the late client is
+        // refused like any hello, with an error and 1008, while the receive waits for its close.
+        var receive = ReceiveFrameAsync(cancellationToken);
+        using (var stopDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            frame = await ReceiveFrameAsync(helloTimeout.Token);
+            var deadline = Task.Delay(_options.HelloTimeout, _time, stopDeadline.Token);
+            if (await Task.WhenAny(receive, deadline) == deadline && deadline.IsCompletedSuccessfully)
+            {
+                Log.SessionClosed(_logger, Id, "no hello in time");
+                await ReplyErrorAsync(default, ErrorCodes.HelloRequired, $"The first frame must be a hello, within {_options.HelloTimeout.TotalSeconds} s.", cancellationToken);
+                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+                await Quietly(receive);
+                return false;
+            }
+            await stopDeadline.CancelAsync();
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return false; // the socket was aborted by the cancellation: nothing more can be sent
-        }
+        frame = await receive;
         if (frame is null)
         {
             return false;
@@ -165,7 +172,7 @@ internal sealed partial class SyncSession
             w.WriteNumber("heartbeatMs", (long)s.Item1._options.HeartbeatInterval.TotalMilliseconds);
             w.WriteNumber("idleTimeoutMs", (long)s.Item1._options.IdleTimeout.TotalMilliseconds);
             w.WriteNumber("maxFrameBytes", s.Item1._options.MaxFrameBytes);
-            w.WriteNumber("protocol", 1);
+            w.WriteNumber("protocol", ProtocolVersion);
         }, cancellationToken);
         if (subs.Count > 0)
         {
@@ -183,6 +190,9 @@ internal sealed partial class SyncSession
         }
         return true;
     }
+
+    /// <summary>The one version of docs/protocol.md this server speaks.</summary>
+    private const int ProtocolVersion = 1;
 
     private static bool TryParseHello(JsonElement root, out string? clientId, out long? cursor, out List<Subscription> subs, out Rejection? rejection)
     {
@@ -207,6 +217,20 @@ internal sealed partial class SyncSession
                 return false;
             }
             cursor = c;
+        }
+        if (root.TryGetProperty("protocol", out var version) && version.ValueKind != JsonValueKind.Null)
+        {
+            if (version.ValueKind != JsonValueKind.Number)
+            {
+                rejection = RequestParser.Invalid("'protocol' must be a number, the protocol version.");
+                return false;
+            }
+            // Refused rather than ignored: a client of another version would misread every frame after the welcome.
+            if (!version.TryGetDecimal(out var asked) || asked != ProtocolVersion)
+            {
+                rejection = new Rejection(ErrorCodes.UnsupportedProtocol, $"This server speaks protocol version {ProtocolVersion} only, not {version.GetRawText()}.");
+                return false;
+            }
         }
         if (root.TryGetProperty("subs", out var list) && list.ValueKind != JsonValueKind.Null)
         {
@@ -419,6 +443,12 @@ internal sealed partial class SyncSession
                 await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' must be a positive integer.", cancellationToken);
                 return;
             }
+            if (ClientId is null)
+            {
+                // Refused, not ignored: a number the server cannot record would make a replay apply twice.
+                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' needs the hello's 'clientId': mutations are numbered per client.", cancellationToken);
+                return;
+            }
             mid = n;
         }
         WriteRequest request;
@@ -434,7 +464,7 @@ internal sealed partial class SyncSession
                 await ReplyErrorAsync(id, rejection!, cancellationToken);
                 return;
             }
-            request = new WriteRequest(parsed, ClientId, ClientId is null ? null : mid) { Caller = _caller };
+            request = new WriteRequest(parsed, ClientId, mid) { Caller = _caller };
         }
         else
         {
@@ -445,7 +475,7 @@ internal sealed partial class SyncSession
                 return;
             }
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, ClientId, ClientId is null ? null : mid) { Caller = _caller };
+            request = new WriteRequest(name, args, ClientId, mid) { Caller = _caller };
         }
 
         // Backpressure: a connection with too many writes in flight stops being read.
