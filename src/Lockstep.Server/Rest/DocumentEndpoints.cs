@@ -443,6 +443,11 @@ internal static partial class DocumentEndpoints
     private static async Task GetClusterAsync(HttpContext context)
     {
         var engine = Engine(context);
+        if (!engine.Access.CanSeeCluster(CallerOf(context)))
+        {
+            await Problems.Write(context, ErrorCodes.Forbidden, "The cluster's nodes are shown to API keys and administrators only.");
+            return;
+        }
         var nodes = await engine.ListNodesAsync(context.RequestAborted);
         await WriteJsonAsync(context, (engine, nodes), static (w, s) =>
         {
