@@ -261,9 +261,9 @@ internal static partial class DocumentEndpoints
             return;
         }
         var query = context.Request.Query;
-        if (!Filter.TryParse(query["filter"].ToString(), out var filter, out var error))
+        if (!Filter.TryParse(query["filter"].ToString(), Engine(context).Options.FilterLimits, out var filter, out var refusal))
         {
-            await Problems.Write(context, ErrorCodes.InvalidFilter, error!);
+            await Problems.Write(context, refusal!.Error, refusal.Message);
             return;
         }
         var limit = 100;
