@@ -17,6 +17,9 @@ internal static partial class Log
     [LoggerMessage(1003, LogLevel.Information, "Session {Session} refused at hello: {Reason}")]
     public static partial void SessionRefused(ILogger logger, string session, string reason);
 
+    [LoggerMessage(1040, LogLevel.Debug, "Credentials refused: {Detail}")]
+    public static partial void TokenRefused(ILogger logger, string detail);
+
     [LoggerMessage(2000, LogLevel.Debug, "Session {Session} sent a bad frame: {Code} {Message}")]
     public static partial void BadFrame(ILogger logger, string session, string code, string message);
 
@@ -76,6 +79,9 @@ internal static partial class Log
 
     [LoggerMessage(7004, LogLevel.Error, "Webhook {Webhook} failed; restarting in a moment")]
     public static partial void WebhookFailed(ILogger logger, Exception exception, string webhook);
+
+    [LoggerMessage(7040, LogLevel.Debug, "Webhook {Webhook}: the attempt failed: {Detail}")]
+    public static partial void WebhookAttemptError(ILogger logger, string webhook, string detail);
 
     [LoggerMessage(7005, LogLevel.Warning, "Webhook {Webhook}: changes {From}-{To} were compacted before delivery; recorded as {DeadLetter}")]
     public static partial void WebhookGap(ILogger logger, string webhook, long from, long to, string deadLetter);

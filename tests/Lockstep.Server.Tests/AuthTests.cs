@@ -135,22 +135,37 @@ public sealed class AuthTests : IAsyncLifetime
 
         var header = Base64Url("""{"alg":"none","typ":"JWT"}""");
         var payload = Base64Url($$"""{"sub":"u","iss":"{{AuthFixture.Issuer}}","aud":"{{AuthFixture.Audience}}","exp":{{DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds()}}}""");
-        var bad = new Dictionary<string, string>
+        // Each refusal in our own words: the token handlers' texts name key ids and an HS256 key's
+        // InternalId (a hash of the secret, which lets anyone test guesses of it offline).
+        var bad = new Dictionary<string, (string Token, string Words)>
         {
-            ["wrong issuer"] = AuthFixture.Jwt("u", issuer: "https://evil.test"),
-            ["wrong audience"] = AuthFixture.Jwt("u", audience: "someone-else"),
-            ["expired"] = AuthFixture.Jwt("u", life: TimeSpan.FromMinutes(-1)),
-            ["not yet valid"] = AuthFixture.Jwt("u", notBefore: DateTime.UtcNow.AddMinutes(5)),
-            ["another key"] = AuthFixture.Jwt("u", signing: AuthFixture.OtherHmac),
-            ["alg none"] = header + "." + payload + ".",
-            ["garbage"] = "not a token",
+            ["wrong issuer"] = (AuthFixture.Jwt("u", issuer: "https://evil.test"), "issuer is not accepted"),
+            ["wrong audience"] = (AuthFixture.Jwt("u", audience: "someone-else"), "audience is not accepted"),
+            ["expired"] = (AuthFixture.Jwt("u", life: TimeSpan.FromMinutes(-1)), "has expired"),
+            ["not yet valid"] = (AuthFixture.Jwt("u", notBefore: DateTime.UtcNow.AddMinutes(5)), "not valid yet"),
+            ["another key"] = (AuthFixture.Jwt("u", signing: AuthFixture.OtherHmac), "signature is not valid"),
+            ["alg none"] = (header + "." + payload + ".", "not"),
+            ["garbage"] = ("not a token", "not well-formed"),
         };
-        foreach (var (why, token) in bad)
+        foreach (var (why, (token, words)) in bad)
         {
             await using var client = await ConnectAsync(token);
             Assert.True((string?)client.Welcome["code"] == "unauthorized", why);
+            AssertOwnWords((string?)client.Welcome["message"], words, why);
             Assert.True(await client.WaitClosedAsync() == WebSocketCloseStatus.PolicyViolation, why);
-            Assert.True((await SendAsync(HttpMethod.Get, "/v1/collections/news/docs", token)).StatusCode == HttpStatusCode.Unauthorized, why);
+            using var response = await SendAsync(HttpMethod.Get, "/v1/collections/news/docs", token);
+            Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, why);
+            AssertOwnWords((string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["detail"], words, why);
+        }
+    }
+
+    private static void AssertOwnWords(string? message, string words, string why)
+    {
+        Assert.NotNull(message);
+        Assert.True(message.Contains(words, StringComparison.Ordinal), $"{why}: {message}");
+        foreach (var internals in new[] { "IDX", "InternalId", "kid", "Exception", "Microsoft." })
+        {
+            Assert.False(message.Contains(internals, StringComparison.Ordinal), $"{why}: {message}");
         }
     }
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
@@ -50,7 +51,7 @@ internal static class LockstepAuthentication
         }
         if (!result.Succeeded)
         {
-            return (null, "The credentials were refused: " + (result.Failure?.Message ?? "not valid") + ".");
+            return (null, Refuse(context.RequestServices, result.Failure));
         }
         return FromPrincipal(result.Principal, engine);
     }
@@ -77,7 +78,17 @@ internal static class LockstepAuthentication
             }
             failure = validation.Exception;
         }
-        return (null, "The token was refused: " + (failure?.Message ?? "not valid") + ".");
+        return (null, Refuse(services, failure));
+    }
+
+    /// <summary>The refusal a caller hears: our own words; the handler's text (key ids and hashes) is logged at Debug only.</summary>
+    private static string Refuse(IServiceProvider services, Exception? failure)
+    {
+        if (failure is not null && services.GetService<ILoggerFactory>() is { } logs)
+        {
+            Log.TokenRefused(logs.CreateLogger(typeof(LockstepAuthentication).FullName!), failure.Message);
+        }
+        return "The credentials were refused: " + TokenRefusal.Describe(failure) + ".";
     }
 
     private static (Caller?, string?) FromPrincipal(ClaimsPrincipal principal, LockstepEngine engine)

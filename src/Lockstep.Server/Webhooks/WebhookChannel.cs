@@ -187,7 +187,9 @@ internal sealed class WebhookChannel
             }
             catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException)
             {
-                error = e.Message;
+                // lastError is read through the API: our words, not the socket layer's (addresses, inner exceptions).
+                error = Describe(e);
+                Log.WebhookAttemptError(_logger, _name, e.Message);
             }
             Log.WebhookAttemptFailed(_logger, _name, attempts, _options.MaxAttempts, events[0].Seq, events[^1].Seq, error);
             Volatile.Write(ref _lastError, error);
@@ -201,6 +203,16 @@ internal sealed class WebhookChannel
             await Task.Delay(Backoff(attempts), _time, cancellationToken);
         }
     }
+
+    private static string Describe(Exception failure) => failure switch
+    {
+        TimeoutRejectedException => "timed out",
+        HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError } => "the host name did not resolve",
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => "the connection failed",
+        HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => "the TLS handshake failed",
+        HttpRequestException { HttpRequestError: HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse or HttpRequestError.ResponseEnded } => "the answer was not valid HTTP",
+        _ => "the request failed",
+    };
 
     /// <summary>
     /// Sends a dead letter's changes again, read back from the log, with the usual attempts; on success
