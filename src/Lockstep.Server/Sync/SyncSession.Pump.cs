@@ -18,6 +18,9 @@ internal sealed partial class SyncSession
     /// <summary>The largest seq the client has been sent in any frame.</summary>
     private long _sentPosition;
 
+    /// <summary>Changes to read from the log per page: <see cref="LockstepOptions.CatchUpPageSize"/>, fewer when they are large. Pump-owned.</summary>
+    private int _catchUpPageSize;
+
     private async Task PumpAsync(CancellationToken cancellationToken)
     {
         try
@@ -28,6 +31,7 @@ internal sealed partial class SyncSession
                 {
                     case ChangeBatch batch:
                         Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
+                        Interlocked.Add(ref _queuedBytes, -batch.Bytes);
                         if (Volatile.Read(ref _overflowed) == 0 && batch.Head > _position)
                         {
                             await DeliverAsync(batch.Changes, reader: null, cancellationToken);
@@ -242,9 +246,11 @@ internal sealed partial class SyncSession
                     break;
                 }
                 var collections = Volatile.Read(ref _collections);
-                var page = await reader.ReadChangesAsync(_position, [.. collections], _options.CatchUpPageSize, cancellationToken);
+                var pageSize = _catchUpPageSize;
+                var page = await reader.ReadChangesAsync(_position, [.. collections], pageSize, cancellationToken);
+                SizeNextPage(page);
                 await DeliverAsync(page, reader, cancellationToken);
-                if (page.Count < _options.CatchUpPageSize)
+                if (page.Count < pageSize)
                 {
                     _position = Math.Max(_position, reader.Head);
                     break;
@@ -253,6 +259,25 @@ internal sealed partial class SyncSession
             }
         }
         while (Volatile.Read(ref _overflowed) != 0);
+    }
+
+    /// <summary>
+    /// Sizes the next page read from the log so that it holds about <see cref="LockstepOptions.SendBufferBytes"/>:
+    /// a page is held whole while it is sent, and a reader that stops reading holds it for as long.
+    /// </summary>
+    private void SizeNextPage(IReadOnlyList<Change> page)
+    {
+        if (page.Count == 0)
+        {
+            return;
+        }
+        long bytes = 0;
+        foreach (var change in page)
+        {
+            bytes += ChangeBatch.SizeOf(change);
+        }
+        var fits = (long)page.Count * _options.SendBufferBytes / Math.Max(1, bytes);
+        _catchUpPageSize = (int)Math.Clamp(fits, 1, _options.CatchUpPageSize);
     }
 
     /// <summary>Re-sends every subscription as a fresh snapshot marked reset.</summary>
@@ -288,9 +313,11 @@ internal sealed partial class SyncSession
         var collections = subs.Select(s => s.Collection).Distinct(StringComparer.Ordinal).ToList();
         while (_position < upTo)
         {
-            var page = await reader.ReadChangesAsync(_position, collections, _options.CatchUpPageSize, cancellationToken);
+            var pageSize = _catchUpPageSize;
+            var page = await reader.ReadChangesAsync(_position, collections, pageSize, cancellationToken);
+            SizeNextPage(page);
             await DeliverAsync(page, reader, cancellationToken, subs);
-            if (page.Count < _options.CatchUpPageSize)
+            if (page.Count < pageSize)
             {
                 break;
             }
