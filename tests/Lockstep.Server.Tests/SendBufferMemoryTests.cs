@@ -70,4 +70,47 @@ public sealed class SendBufferMemoryTests : IAsyncLifetime
             Assert.Equal((18_000 + d) % 100, (int)doc["i"]!);
         });
     }
+
+    [Fact]
+    public async Task A_reader_that_stops_reading_while_it_catches_up_from_the_log_pins_no_read_transaction()
+    {
+        var c = Ops.Unique();
+        await using var writer = await _server.ConnectAsync("w2");
+        await writer.MutateAsync(Ops.Put(c, "first", new { n = 0 }));
+        var cursor = _server.Engine.Head;
+        await WriteAsync(writer, c, 0, 100);
+
+        // Resuming far behind: the reader catches up from the log at once, and stops reading there.
+        await using var paused = await _server.ConnectAsync("paused2", cursor: cursor, subs: [new { sub = "s", collection = c }]);
+        paused.Reading = false;
+        await Task.Delay(500);
+        await WriteAsync(writer, c, 100, 200);
+
+        // A page's read transaction held open while its send waits would keep SQLite from ever restarting
+        // its write-ahead log: the log would hold everything written since (about 80 MB here).
+        var wal = new FileInfo(Path.Combine(_server.DataDir, "lockstep.db-wal"));
+        wal.Refresh();
+        Assert.True(!wal.Exists || wal.Length < 32 * ManagedHeap.MiB, $"the write-ahead log grew to {wal.Length / ManagedHeap.MiB} MiB behind a paused reader");
+
+        var head = _server.Engine.Head;
+        paused.Reading = true;
+        await paused.WaitForSeqAsync(head, TimeSpan.FromSeconds(60));
+        Assert.Empty(paused.Violations);
+        var seqs = paused.Stream.Where(f => (string?)f["t"] == "chg").Select(f => (long)f["seq"]!).ToList();
+        Assert.Equal(seqs.Count, seqs.Distinct().Count());
+        Assert.True(seqs.SequenceEqual(seqs.Order()));
+        Assert.Equal(2000, paused.Views["s"].Count(p => p.Key.StartsWith('d')));
+        Assert.All(Enumerable.Range(0, 2000), d => Assert.Equal((18_000 + d) / 100, (int)paused.Views["s"]["d" + d].Doc["m"]!));
+    }
+
+    /// <summary>Mutations <paramref name="from"/> to <paramref name="to"/> (exclusive) of 100 puts of 2 KB each, over 2,000 documents.</summary>
+    private static async Task WriteAsync(SyncClient writer, string collection, int from, int to)
+    {
+        for (var m = from; m < to; m++)
+        {
+            var fresh = new string((char)('a' + (m % 26)), 2000);
+            var ack = await writer.MutateAsync([.. Enumerable.Range(0, 100).Select(i => Ops.Put(collection, "d" + ((m * 100 + i) % 2000), new { m, i, payload = fresh }))]);
+            Assert.Equal("ack", (string?)ack["t"]);
+        }
+    }
 }
