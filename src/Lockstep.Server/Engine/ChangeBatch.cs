@@ -10,12 +10,26 @@ internal sealed class ChangeBatch
         Changes = changes;
         Head = head;
         var collections = new HashSet<string>(StringComparer.Ordinal);
+        long bytes = 0;
         foreach (var change in changes)
         {
             collections.Add(change.Collection);
+            bytes += SizeOf(change);
         }
         Collections = collections;
+        Bytes = bytes;
     }
+
+    /// <summary>About how much memory the batch's changes hold: what a connection that queues it keeps alive.</summary>
+    public long Bytes { get; }
+
+    /// <summary>
+    /// About how much memory a change holds: its texts as .NET keeps them (UTF-16, two bytes a character)
+    /// and a fixed allowance for the object and its small fields.
+    /// </summary>
+    public static long SizeOf(Change change) =>
+        128 + 2L * ((change.DocumentJson?.Length ?? 0) + (change.SetJson?.Length ?? 0) + (change.UnsetJson?.Length ?? 0)
+            + (change.PreviousJson?.Length ?? 0) + change.Id.Length + (change.ClientId?.Length ?? 0));
 
     public IReadOnlyList<Change> Changes { get; }
 

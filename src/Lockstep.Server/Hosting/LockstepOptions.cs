@@ -41,6 +41,16 @@ public sealed class LockstepOptions
     [Range(1, 10_000_000)]
     public int SendBufferChanges { get; set; } = 8192;
 
+    /// <summary>
+    /// How many bytes of committed changes (their JSON, as the server holds it) may wait for one
+    /// connection before it falls back to reading the log instead; catch-up reads from the log are sized
+    /// to it as well. What a reader that stops reading costs the server is about twice this, however
+    /// much is written meanwhile.
+    /// </summary>
+    /// <value>4 MiB (4,194,304).</value>
+    [Range(64 * 1024, long.MaxValue)]
+    public long SendBufferBytes { get; set; } = 4L << 20;
+
     /// <summary>Requests one connection may have in flight before the server stops reading it.</summary>
     /// <value>256.</value>
     [Range(1, 100_000)]

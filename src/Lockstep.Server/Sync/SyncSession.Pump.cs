@@ -18,6 +18,9 @@ internal sealed partial class SyncSession
     /// <summary>The largest seq the client has been sent in any frame.</summary>
     private long _sentPosition;
 
+    /// <summary>Changes to read from the log per page: <see cref="LockstepOptions.CatchUpPageSize"/>, fewer when they are large. Pump-owned.</summary>
+    private int _catchUpPageSize;
+
     private async Task PumpAsync(CancellationToken cancellationToken)
     {
         try
@@ -28,6 +31,7 @@ internal sealed partial class SyncSession
                 {
                     case ChangeBatch batch:
                         Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
+                        Interlocked.Add(ref _queuedBytes, -batch.Bytes);
                         if (Volatile.Read(ref _overflowed) == 0 && batch.Head > _position)
                         {
                             await DeliverAsync(batch.Changes, reader: null, cancellationToken);
@@ -233,26 +237,97 @@ internal sealed partial class SyncSession
             Volatile.Write(ref _overflowed, 0);
             while (true)
             {
-                // A short read transaction per page: a slow client never pins an old snapshot.
-                await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
-                if (reader.Horizon > _position)
+                // A short read transaction per page, closed before the page is sent: a client that stops
+                // reading would otherwise hold it open, pinning an old snapshot (SQLite's WAL could not be
+                // reset, PostgreSQL could not vacuum).
+                IReadOnlyList<Change> page;
+                long head;
+                var pageSize = _catchUpPageSize;
+                await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
+                {
+                    if (reader.Horizon > _position)
+                    {
+                        page = [];
+                        head = -1;
+                    }
+                    else
+                    {
+                        var collections = Volatile.Read(ref _collections);
+                        page = await WithBeforeImagesAsync(await reader.ReadChangesAsync(_position, [.. collections], pageSize, cancellationToken), reader, cancellationToken);
+                        head = reader.Head;
+                    }
+                }
+                if (head < 0)
                 {
                     // The log this session needs is gone (it fell behind past retention): start over.
                     await ResetAllAsync(cancellationToken);
                     break;
                 }
-                var collections = Volatile.Read(ref _collections);
-                var page = await reader.ReadChangesAsync(_position, [.. collections], _options.CatchUpPageSize, cancellationToken);
-                await DeliverAsync(page, reader, cancellationToken);
-                if (page.Count < _options.CatchUpPageSize)
+                SizeNextPage(page);
+                await DeliverAsync(page, reader: null, cancellationToken);
+                if (page.Count < pageSize)
                 {
-                    _position = Math.Max(_position, reader.Head);
+                    _position = Math.Max(_position, head);
                     break;
                 }
                 _position = page[^1].Seq;
             }
         }
         while (Volatile.Read(ref _overflowed) != 0);
+    }
+
+    /// <summary>
+    /// The changes with the before images that filtered subscriptions need (changes read from the log
+    /// carry none), read while the page's transaction is open; a before image gone from the log stays unknown.
+    /// </summary>
+    private async ValueTask<IReadOnlyList<Change>> WithBeforeImagesAsync(IReadOnlyList<Change> page, IStoreReader reader, CancellationToken cancellationToken)
+    {
+        List<Change>? completed = null;
+        for (var i = 0; i < page.Count; i++)
+        {
+            var change = page[i];
+            if (change.Seq > _position && !change.Created && !change.PreviousKnown && change.PreviousSeq > 0 && NeedsBeforeImage(change.Collection))
+            {
+                var (found, json) = await reader.GetBodyAsync(change.PreviousSeq, cancellationToken);
+                if (found)
+                {
+                    completed ??= [.. page];
+                    completed[i] = change.WithPrevious(json, known: true);
+                }
+            }
+        }
+        return completed ?? page;
+    }
+
+    private bool NeedsBeforeImage(string collection)
+    {
+        foreach (var sub in _subs.Values)
+        {
+            if (!sub.MatchesAll && string.Equals(sub.Collection, collection, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Sizes the next page read from the log so that it holds about <see cref="LockstepOptions.SendBufferBytes"/>:
+    /// a page is held whole while it is sent, and a reader that stops reading holds it for as long.
+    /// </summary>
+    private void SizeNextPage(IReadOnlyList<Change> page)
+    {
+        if (page.Count == 0)
+        {
+            return;
+        }
+        long bytes = 0;
+        foreach (var change in page)
+        {
+            bytes += ChangeBatch.SizeOf(change);
+        }
+        var fits = (long)page.Count * _options.SendBufferBytes / Math.Max(1, bytes);
+        _catchUpPageSize = (int)Math.Clamp(fits, 1, _options.CatchUpPageSize);
     }
 
     /// <summary>Re-sends every subscription as a fresh snapshot marked reset.</summary>
@@ -288,9 +363,11 @@ internal sealed partial class SyncSession
         var collections = subs.Select(s => s.Collection).Distinct(StringComparer.Ordinal).ToList();
         while (_position < upTo)
         {
-            var page = await reader.ReadChangesAsync(_position, collections, _options.CatchUpPageSize, cancellationToken);
+            var pageSize = _catchUpPageSize;
+            var page = await reader.ReadChangesAsync(_position, collections, pageSize, cancellationToken);
+            SizeNextPage(page);
             await DeliverAsync(page, reader, cancellationToken, subs);
-            if (page.Count < _options.CatchUpPageSize)
+            if (page.Count < pageSize)
             {
                 break;
             }

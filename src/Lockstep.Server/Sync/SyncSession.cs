@@ -29,6 +29,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private readonly CancellationTokenRegistration _shutdown;
     private IReadOnlySet<string> _collections = new HashSet<string>(StringComparer.Ordinal);
     private long _queuedChanges;
+    private long _queuedBytes;
     private int _overflowed;
     private long _lastReceived;
     private int _closeStarted;
@@ -53,6 +54,8 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _logger = logger;
         _time = time;
         _inFlight = new SemaphoreSlim(_options.MaxInFlightPerConnection, _options.MaxInFlightPerConnection);
+        // Until a page shows how large this connection's changes are, guess them at 16 KiB each.
+        _catchUpPageSize = (int)Math.Clamp(_options.SendBufferBytes / (16 * 1024), 1, _options.CatchUpPageSize);
         _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         // On shutdown, say goodbye with 1001 (cancelling a pending receive would abort the socket
         // instead, and the client would see a reset rather than "going away").
@@ -216,10 +219,13 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
             return;
         }
         var queued = Interlocked.Add(ref _queuedChanges, batch.Changes.Count);
+        var queuedBytes = Interlocked.Add(ref _queuedBytes, batch.Bytes);
+        // Bounded by bytes as well as by changes: a few thousand large changes are already a lot of memory.
         // One batch larger than the whole buffer is still taken when nothing else waits.
-        if (queued > _options.SendBufferChanges && queued != batch.Changes.Count)
+        if ((queued > _options.SendBufferChanges || queuedBytes > _options.SendBufferBytes) && queued != batch.Changes.Count)
         {
             Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
+            Interlocked.Add(ref _queuedBytes, -batch.Bytes);
             Overflow();
             return;
         }
