@@ -86,10 +86,12 @@ public static class LockstepEndpointRouteBuilderExtensions
             }
         }
         await engine.Started;
-        if (!engine.TryOpenConnection())
+        if (!engine.Admission.TryOpenSession())
         {
+            // The refused client should not keep holding a descriptor on a full server.
+            context.Response.Headers.Connection = "close";
             await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Overloaded,
-                $"This server holds its limit of {engine.Options.MaxConnections} connections; retry with backoff, or another node.", 503);
+                $"This server holds its limit of {engine.Admission.MaxSessions} connections; retry with backoff, or another node.", 503);
             return;
         }
         try
@@ -105,7 +107,7 @@ public static class LockstepEndpointRouteBuilderExtensions
         }
         finally
         {
-            engine.CloseConnection();
+            engine.Admission.CloseSession();
         }
     }
 }
