@@ -17,8 +17,8 @@ internal static partial class Log
     [LoggerMessage(1003, LogLevel.Information, "Session {Session} refused at hello: {Reason}")]
     public static partial void SessionRefused(ILogger logger, string session, string reason);
 
-    [LoggerMessage(1004, LogLevel.Information, "Connections limited to {Limit} by the open-files limit {OpenFiles} ({Open} descriptors open at start, {Reserve} kept in reserve, {Http} for other HTTP connections)")]
-    public static partial void ConnectionsLimitedByOpenFiles(ILogger logger, int limit, long openFiles, int open, int reserve, int http);
+    [LoggerMessage(1004, LogLevel.Information, "Connections limited to {Limit} by the open-files limit {OpenFiles} ({Open} descriptors open at start, {Reserve} kept in reserve, {Pending} for handshakes, {Http} for other HTTP connections)")]
+    public static partial void ConnectionsLimitedByOpenFiles(ILogger logger, int limit, long openFiles, int open, int reserve, int pending, int http);
 
     [LoggerMessage(1005, LogLevel.Information, "Connections limited to {Limit} by {Reason}")]
     public static partial void ConnectionsLimited(ILogger logger, int limit, string reason);

@@ -34,7 +34,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         _time = time ?? TimeProvider.System;
         Options = options.Value;
         RateLimiter = new ClientRateLimiter(Options);
-        Admission = new ConnectionAdmission(ConnectionBudget.ForThisProcess(Options));
+        Admission = new ConnectionAdmission(ConnectionBudget.ForThisProcess(Options), Options);
         Access = new AccessPolicy(Options);
         ConsumerGroups.Register(Options.Mutators);
         Clock = new HybridClock(_time);
@@ -152,7 +152,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         }
         else if (budget.LimitedByOpenFiles)
         {
-            Log.ConnectionsLimitedByOpenFiles(_logger, budget.Sessions, limit, budget.OpenAtStart, budget.Reserve, budget.Http ?? 0);
+            Log.ConnectionsLimitedByOpenFiles(_logger, budget.Sessions, limit, budget.OpenAtStart, budget.Reserve, budget.Pending, budget.Http ?? 0);
         }
         else
         {
@@ -256,6 +256,9 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
 
     /// <summary>Open sync connections on this server.</summary>
     public int Connections => Admission.Sessions;
+
+    /// <summary>Sync connections upgraded whose hello has not succeeded yet (<see cref="LockstepOptions.MaxPendingConnections"/>).</summary>
+    public int PendingConnections => Admission.Pending;
 
     /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
     internal bool TryOpenClientConnection(string clientId)

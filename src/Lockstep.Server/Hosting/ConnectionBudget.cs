@@ -5,8 +5,9 @@ namespace Lockstep.Server;
 /// one file descriptor, and a process that runs out of them cannot open its store, a log file or a
 /// socket to accept with — the runtime may abort. So the limit, less what is open at start and a
 /// reserve for the store, logs, the PostgreSQL pool and outgoing webhooks, is shared out: sync
-/// sessions get at most <see cref="Sessions"/>, and every other HTTP connection (REST, and upgrades
-/// not yet upgraded) at most <see cref="Http"/>; Kestrel enforces both (<see cref="KestrelLimits"/>).
+/// sessions get at most <see cref="Sessions"/>, sockets still in their handshake at most
+/// <see cref="Pending"/>, and every other HTTP connection (REST, and upgrades not yet upgraded) at most
+/// <see cref="Http"/>; Kestrel enforces the sum (<see cref="KestrelLimits"/>).
 /// </summary>
 internal sealed record ConnectionBudget
 {
@@ -21,6 +22,9 @@ internal sealed record ConnectionBudget
 
     /// <summary>The effective <see cref="LockstepOptions.MaxConnections"/>: sync sessions open at once.</summary>
     public int Sessions { get; init; }
+
+    /// <summary>The effective <see cref="LockstepOptions.MaxPendingConnections"/>: upgraded sockets whose hello has not succeeded yet.</summary>
+    public int Pending { get; init; }
 
     /// <summary>HTTP connections other than sync sessions (Kestrel's <c>MaxConcurrentConnections</c>); null for no limit.</summary>
     public int? Http { get; init; }
@@ -37,29 +41,32 @@ internal sealed record ConnectionBudget
         ArgumentNullException.ThrowIfNull(options);
         if (limit is not { } files)
         {
-            return new ConnectionBudget { Sessions = options.MaxConnections };
+            return new ConnectionBudget { Sessions = options.MaxConnections, Pending = options.MaxPendingConnections };
         }
         // 5%, at least 128, covers what opens later: assemblies loaded on first use (about 50 in
         // `lockstep serve`, each held open), the store's connections, log files, the PostgreSQL pool,
         // webhook deliveries.
         var reserve = (int)Math.Min(int.MaxValue, Math.Max(128, files / 20));
         var room = Math.Min(int.MaxValue, files - openAtStart - reserve);
-        if (room < 2)
+        if (room < 3)
         {
             throw new InvalidOperationException(
                 $"The open-files limit {files} leaves no room for connections ({openAtStart} descriptors are open at start and {reserve} are kept in reserve); raise it (ulimit -n, LimitNOFILE=).");
         }
         var budget = (int)room;
-        // A tenth, at least one, for REST and for upgrade requests before they upgrade.
+        // A tenth, at least one, for REST and for upgrade requests before they upgrade; at most a tenth
+        // for handshakes; the rest for sessions.
         var http = Math.Max(1, budget / 10);
-        var sessions = Math.Min(options.MaxConnections, budget - http);
+        var pending = Math.Min(options.MaxPendingConnections, Math.Max(1, budget / 10));
+        var sessions = Math.Min(options.MaxConnections, budget - http - pending);
         return new ConnectionBudget
         {
             OpenFilesLimit = files,
             OpenAtStart = openAtStart,
             Reserve = reserve,
             Sessions = sessions,
-            Http = budget - sessions,
+            Pending = pending,
+            Http = budget - sessions - pending,
             LimitedByOpenFiles = sessions < options.MaxConnections,
         };
     }

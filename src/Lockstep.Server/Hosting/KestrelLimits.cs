@@ -19,6 +19,7 @@ internal sealed class KestrelLimits(LockstepEngine engine) : IPostConfigureOptio
         {
             limits.MaxConcurrentConnections = Math.Min(limits.MaxConcurrentConnections ?? long.MaxValue, http);
         }
-        limits.MaxConcurrentUpgradedConnections = Math.Min(limits.MaxConcurrentUpgradedConnections ?? long.MaxValue, budget.Sessions);
+        // Sockets in their handshake are upgraded connections too.
+        limits.MaxConcurrentUpgradedConnections = Math.Min(limits.MaxConcurrentUpgradedConnections ?? long.MaxValue, (long)budget.Sessions + budget.Pending);
     }
 }

@@ -86,28 +86,22 @@ public static class LockstepEndpointRouteBuilderExtensions
             }
         }
         await engine.Started;
-        if (!engine.Admission.TryOpenSession())
+        // Counted as pending until its hello succeeds; only then does it take a session's place.
+        using var slot = engine.Admission.TryAdmit(context.Connection.RemoteIpAddress, out var full);
+        if (slot is null)
         {
             // The refused client should not keep holding a descriptor on a full server.
             context.Response.Headers.Connection = "close";
-            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Overloaded,
-                $"This server holds its limit of {engine.Admission.MaxSessions} connections; retry with backoff, or another node.", 503);
+            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Overloaded, full!, 503);
             return;
         }
-        try
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
-            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-            {
-                DangerousEnableCompression = engine.Options.EnableCompression,
-            });
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
-            var time = context.RequestServices.GetRequiredService<TimeProvider>();
-            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.RequestAborted);
-            await session.RunAsync();
-        }
-        finally
-        {
-            engine.Admission.CloseSession();
-        }
+            DangerousEnableCompression = engine.Options.EnableCompression,
+        });
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.RequestAborted) { Slot = slot };
+        await session.RunAsync();
     }
 }
