@@ -18,6 +18,9 @@ public static class CloseCodes
     /// <summary>An unexpected server error.</summary>
     public const int InternalError = 1011;
 
+    /// <summary>Try again later: the server had no room for the session when its hello arrived (<c>overloaded</c>).</summary>
+    public const int TryAgainLater = 1013;
+
     /// <summary>Nothing arrived for longer than the idle timeout.</summary>
     public const int IdleTimeout = 4000;
 

@@ -20,6 +20,12 @@ internal static partial class Log
     [LoggerMessage(1040, LogLevel.Debug, "Credentials refused: {Detail}")]
     public static partial void TokenRefused(ILogger logger, string detail);
 
+    [LoggerMessage(1004, LogLevel.Information, "Connections limited to {Limit} by the open-files limit {OpenFiles} ({Open} descriptors open at start, {Reserve} kept in reserve, {Pending} for handshakes, {Http} for other HTTP connections)")]
+    public static partial void ConnectionsLimitedByOpenFiles(ILogger logger, int limit, long openFiles, int open, int reserve, int pending, int http);
+
+    [LoggerMessage(1005, LogLevel.Information, "Connections limited to {Limit} by {Reason}")]
+    public static partial void ConnectionsLimited(ILogger logger, int limit, string reason);
+
     [LoggerMessage(2000, LogLevel.Debug, "Session {Session} sent a bad frame: {Code} {Message}")]
     public static partial void BadFrame(ILogger logger, string session, string code, string message);
 

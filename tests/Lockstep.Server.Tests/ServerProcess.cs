@@ -23,6 +23,11 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Every line the server wrote to stdout and stderr so far.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Output { get; } = new();
+
     public static string CliPath
     {
         get
@@ -51,10 +56,17 @@ public sealed class ServerProcess : IAsyncDisposable
         StartAsync(dataDir, new Dictionary<string, string>(), port, extra);
 
     /// <summary>Starts `lockstep serve` with extra environment variables (for example <c>Lockstep__RetainedChanges</c>).</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string> environment, int? port, params string[] extra)
+    public static Task<ServerProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string> environment, int? port, params string[] extra) =>
+        StartCoreAsync(dataDir, environment, port, openFilesLimit: null, extra);
+
+    /// <summary>Starts `lockstep serve` with its open-files limit lowered to <paramref name="openFilesLimit"/> (bash's <c>ulimit -n</c>, then exec).</summary>
+    public static Task<ServerProcess> StartWithOpenFilesLimitAsync(string dataDir, int openFilesLimit, params string[] extra) =>
+        StartCoreAsync(dataDir, new Dictionary<string, string>(), port: null, openFilesLimit, extra);
+
+    private static async Task<ServerProcess> StartCoreAsync(string dataDir, IReadOnlyDictionary<string, string> environment, int? port, int? openFilesLimit, string[] extra)
     {
         var p = port ?? FreePort();
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(openFilesLimit is null ? "dotnet" : "bash")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -64,16 +76,24 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             info.Environment[name] = value;
         }
+        if (openFilesLimit is { } limit)
+        {
+            // $0 is the "dotnet" after the script; exec keeps the PID, so killing it kills the server.
+            foreach (var arg in new[] { "-c", $"ulimit -n {limit} && exec \"$0\" \"$@\"", "dotnet" })
+            {
+                info.ArgumentList.Add(arg);
+            }
+        }
         foreach (var arg in new[] { CliPath, "serve", "--urls", $"http://127.0.0.1:{p}", "--data", dataDir }.Concat(extra))
         {
             info.ArgumentList.Add(arg);
         }
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var server = new ServerProcess(process, p);
+        process.OutputDataReceived += (_, e) => server.Record(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Record(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new ServerProcess(process, p);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
@@ -100,6 +120,14 @@ public sealed class ServerProcess : IAsyncDisposable
         }
         await server.DisposeAsync();
         throw new TimeoutException("lockstep serve did not become healthy in 30 s");
+    }
+
+    private void Record(string? line)
+    {
+        if (line is not null)
+        {
+            Output.Enqueue(line);
+        }
     }
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>

@@ -363,5 +363,56 @@ public sealed class SyncClient : IAsyncDisposable
         }
         _socket.Dispose();
         _stop.Dispose();
+        _invoker?.Dispose();
+    }
+
+    /// <summary>The HTTP stack a socket opened from a chosen address was upgraded through.</summary>
+    private HttpMessageInvoker? _invoker;
+
+    /// <summary>Connects and says hello from a chosen local address (any of 127.0.0.0/8 on Linux), as a client on another machine would.</summary>
+    public static async Task<SyncClient> ConnectFromAsync(Uri url, System.Net.IPAddress from)
+    {
+        var (socket, invoker) = await OpenFromAsync(url, from);
+        var client = new SyncClient(socket) { _invoker = invoker };
+        client._receiveLoop = Task.Run(client.ReceiveLoopAsync);
+        client.Welcome = await client.RequestAsync(new JsonObject { ["t"] = "hello", ["protocol"] = 1 });
+        return client;
+    }
+
+    /// <summary>Upgrades a WebSocket from a chosen local address and sends nothing; dispose both when done.</summary>
+    public static async Task<(ClientWebSocket Socket, HttpMessageInvoker Invoker)> OpenFromAsync(Uri url, System.Net.IPAddress from)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var tcp = new System.Net.Sockets.Socket(from.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                try
+                {
+                    tcp.Bind(new System.Net.IPEndPoint(from, 0));
+                    await tcp.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(tcp, ownsSocket: true);
+                }
+                catch
+                {
+                    tcp.Dispose();
+                    throw;
+                }
+            },
+        };
+        var invoker = new HttpMessageInvoker(handler);
+        var socket = new ClientWebSocket();
+        socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        try
+        {
+            await socket.ConnectAsync(url, invoker, CancellationToken.None);
+            return (socket, invoker);
+        }
+        catch
+        {
+            socket.Dispose();
+            invoker.Dispose();
+            throw;
+        }
     }
 }

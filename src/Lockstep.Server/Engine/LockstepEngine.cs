@@ -34,6 +34,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         _time = time ?? TimeProvider.System;
         Options = options.Value;
         RateLimiter = new ClientRateLimiter(Options);
+        Admission = new ConnectionAdmission(ConnectionBudget.ForThisProcess(Options), Options);
         Access = new AccessPolicy(Options);
         ConsumerGroups.Register(Options.Mutators);
         Clock = new HybridClock(_time);
@@ -120,6 +121,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
             Horizon = status.Horizon;
             FanOut.Start(status.Head);
             Log.StoreOpened(_logger, status.Head, status.Horizon);
+            LogConnectionBudget(Admission.Budget);
             _startedAt = _time.GetUtcNow();
             _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_stopping.Token), CancellationToken.None);
             _compactionLoop = Task.Run(() => CompactLoopAsync(_stopping.Token), CancellationToken.None);
@@ -139,6 +141,22 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         {
             _started.TrySetException(e);
             throw;
+        }
+    }
+
+    private void LogConnectionBudget(ConnectionBudget budget)
+    {
+        if (budget.OpenFilesLimit is not { } limit)
+        {
+            Log.ConnectionsLimited(_logger, budget.Sessions, "MaxConnections; the open-files limit is unknown or unlimited");
+        }
+        else if (budget.LimitedByOpenFiles)
+        {
+            Log.ConnectionsLimitedByOpenFiles(_logger, budget.Sessions, limit, budget.OpenAtStart, budget.Reserve, budget.Pending, budget.Http ?? 0);
+        }
+        else
+        {
+            Log.ConnectionsLimited(_logger, budget.Sessions, $"MaxConnections, within the open-files limit {limit}");
         }
     }
 
@@ -230,27 +248,17 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _connectionsByClient = new(StringComparer.Ordinal);
-    private int _connections;
-
     /// <summary>Per-client rate limits (<see cref="LockstepOptions.RateLimitPerSecond"/>).</summary>
     internal ClientRateLimiter RateLimiter { get; }
 
+    /// <summary>The server-wide count of sync connections, within the open-files limit.</summary>
+    internal ConnectionAdmission Admission { get; }
+
     /// <summary>Open sync connections on this server.</summary>
-    public int Connections => Volatile.Read(ref _connections);
+    public int Connections => Admission.Sessions;
 
-    /// <summary>Counts a new sync connection; false (nothing counted) at <see cref="LockstepOptions.MaxConnections"/>.</summary>
-    internal bool TryOpenConnection()
-    {
-        if (Interlocked.Increment(ref _connections) <= Options.MaxConnections)
-        {
-            return true;
-        }
-        Interlocked.Decrement(ref _connections);
-        return false;
-    }
-
-    /// <summary>Forgets a connection counted by <see cref="TryOpenConnection"/>.</summary>
-    internal void CloseConnection() => Interlocked.Decrement(ref _connections);
+    /// <summary>Sync connections upgraded whose hello has not succeeded yet (<see cref="LockstepOptions.MaxPendingConnections"/>).</summary>
+    public int PendingConnections => Admission.Pending;
 
     /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
     internal bool TryOpenClientConnection(string clientId)

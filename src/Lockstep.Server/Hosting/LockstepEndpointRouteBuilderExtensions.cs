@@ -88,26 +88,22 @@ public static class LockstepEndpointRouteBuilderExtensions
             }
         }
         await engine.Started;
-        if (!engine.TryOpenConnection())
+        // Counted as pending until its hello succeeds; only then does it take a session's place.
+        using var slot = engine.Admission.TryAdmit(context.Connection.RemoteIpAddress, out var full);
+        if (slot is null)
         {
-            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Overloaded,
-                $"This server holds its limit of {engine.Options.MaxConnections} connections; retry with backoff, or another node.", 503);
+            // The refused client should not keep holding a descriptor on a full server.
+            context.Response.Headers.Connection = "close";
+            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Overloaded, full!, 503);
             return;
         }
-        try
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
-            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-            {
-                DangerousEnableCompression = engine.Options.EnableCompression,
-            });
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
-            var time = context.RequestServices.GetRequiredService<TimeProvider>();
-            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Features.Get<InboundFrameClock>(), context.RequestAborted);
-            await session.RunAsync();
-        }
-        finally
-        {
-            engine.CloseConnection();
-        }
+            DangerousEnableCompression = engine.Options.EnableCompression,
+        });
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Features.Get<InboundFrameClock>(), context.RequestAborted) { Slot = slot };
+        await session.RunAsync();
     }
 }

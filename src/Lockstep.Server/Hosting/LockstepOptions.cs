@@ -168,6 +168,25 @@ public sealed class LockstepOptions
     public int MaxConnections { get; set; } = 100_000;
 
     /// <summary>
+    /// How many sync WebSocket connections may be in their handshake at once — upgraded, their
+    /// <c>hello</c> not yet answered with a <c>welcome</c>; an upgrade beyond it is refused with 503
+    /// <c>overloaded</c>. Such sockets do not count against <see cref="MaxConnections"/>, so sockets that
+    /// never say hello (closed at <see cref="HelloTimeout"/>) cannot take the places of real sessions.
+    /// </summary>
+    /// <value>1,000.</value>
+    [Range(1, 1_000_000)]
+    public int MaxPendingConnections { get; set; } = 1000;
+
+    /// <summary>
+    /// How many of <see cref="MaxPendingConnections"/> one remote address may hold; an upgrade beyond it
+    /// is refused with 503 <c>overloaded</c>. Behind a reverse proxy, have it forward the client's address
+    /// (ForwardedHeaders), or every client shares the proxy's.
+    /// </summary>
+    /// <value>256.</value>
+    [Range(1, 1_000_000)]
+    public int MaxPendingConnectionsPerAddress { get; set; } = 256;
+
+    /// <summary>
     /// Whether to accept WebSocket per-message compression (permessage-deflate) when a client offers it.
     /// Off by default: compression trades CPU for bandwidth and widens the attack surface. When on,
     /// <see cref="MaxFrameBytes"/> still bounds every message after it is inflated.

@@ -2,6 +2,7 @@ using Lockstep.Core;
 using Lockstep.Server;
 using Lockstep.Storage.PostgreSql;
 using Lockstep.Storage.Sqlite;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -35,6 +36,8 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.TryAddSingleton<LockstepMarker>();
+        // Kestrel's connection limits follow the open-files limit (unused under another server).
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<KestrelServerOptions>, KestrelLimits>());
         LockstepAuthentication.Register(services);
         services.AddOptions<JobQueueOptions>().BindConfiguration(JobQueueOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<JobQueues>();

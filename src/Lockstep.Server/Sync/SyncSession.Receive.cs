@@ -153,6 +153,14 @@ internal sealed partial class SyncSession
             }
             _countedClient = clientId;
         }
+        if (Slot is not null && !Slot.TryEstablish())
+        {
+            // The sessions filled up between the upgrade and this hello.
+            await ReplyErrorAsync(id, ErrorCodes.Overloaded,
+                $"This server holds its limit of {_engine.Admission.MaxSessions} connections; retry with backoff, or another node.", cancellationToken);
+            await CloseAsync(CloseCodes.TryAgainLater, ErrorCodes.Overloaded.Code);
+            return false;
+        }
         ClientId = clientId;
         var head = _engine.Head;
         var horizon = _engine.Horizon;

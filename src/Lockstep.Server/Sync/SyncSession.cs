@@ -68,6 +68,9 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
 
     public string? ClientId { get; private set; }
 
+    /// <summary>The connection's place in the server's limits: pending until the hello succeeds.</summary>
+    public ConnectionSlot? Slot { get; init; }
+
     /// <summary>The client id this session counts against <see cref="LockstepOptions.MaxConnectionsPerClient"/>.</summary>
     private string? _countedClient;
 
