@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Lockstep.Protocol;
 
 namespace Lockstep.Core;
 
@@ -70,15 +71,14 @@ public sealed class Filter
         {
             return true;
         }
-        try
+        if (!JsonText.TryParse(text, out var doc, out var defect))
         {
-            using var doc = JsonDocument.Parse(text);
-            return TryParse(doc.RootElement, out filter, out error);
-        }
-        catch (JsonException e)
-        {
-            error = $"The filter is not valid JSON: {e.Message}";
+            error = $"The filter is not valid JSON text: {defect.Message}";
             return false;
+        }
+        using (doc)
+        {
+            return TryParse(doc.RootElement, out filter, out error);
         }
     }
 
