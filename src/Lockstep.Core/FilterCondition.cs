@@ -37,13 +37,14 @@ public sealed class FilterCondition
     /// <summary>The comparison.</summary>
     public FilterOperator Operator { get; }
 
+    /// <remarks>The operands point into <paramref name="value"/>'s document, which the caller owns (a clone made for the filter).</remarks>
     internal static bool TryParse(string field, JsonElement value, out List<FilterCondition> conditions, out string? error)
     {
         conditions = [];
         error = null;
         if (value.ValueKind != JsonValueKind.Object)
         {
-            conditions.Add(new FilterCondition(field, FilterOperator.Eq, [value.Clone()]));
+            conditions.Add(new FilterCondition(field, FilterOperator.Eq, [value]));
             return true;
         }
         var any = false;
@@ -54,7 +55,7 @@ public sealed class FilterCondition
             switch (property.Name)
             {
                 case "$eq":
-                    conditions.Add(new FilterCondition(field, FilterOperator.Eq, [operand.Clone()]));
+                    conditions.Add(new FilterCondition(field, FilterOperator.Eq, [operand]));
                     break;
                 case "$in":
                     if (operand.ValueKind != JsonValueKind.Array)
@@ -62,7 +63,7 @@ public sealed class FilterCondition
                         error = $"'{field}': $in takes an array.";
                         return false;
                     }
-                    conditions.Add(new FilterCondition(field, FilterOperator.In, [.. operand.EnumerateArray().Select(e => e.Clone())]));
+                    conditions.Add(new FilterCondition(field, FilterOperator.In, [.. operand.EnumerateArray()]));
                     break;
                 case "$gt" or "$gte" or "$lt" or "$lte":
                     if (operand.ValueKind is not (JsonValueKind.Number or JsonValueKind.String))
@@ -77,7 +78,7 @@ public sealed class FilterCondition
                         "$lt" => FilterOperator.Lt,
                         _ => FilterOperator.Lte,
                     };
-                    conditions.Add(new FilterCondition(field, op, [operand.Clone()]));
+                    conditions.Add(new FilterCondition(field, op, [operand]));
                     break;
                 default:
                     error = $"'{field}': unknown operator '{property.Name}' (use $eq, $in, $gt, $gte, $lt, $lte; an object value to compare against is written as {{\"$eq\": {{...}}}}).";

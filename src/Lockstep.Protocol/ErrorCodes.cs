@@ -20,6 +20,9 @@ public static class ErrorCodes
     /// <summary>A subscription or listing filter is malformed.</summary>
     public static readonly ErrorCode InvalidFilter = new("invalid_filter", 400, false, "Invalid filter");
 
+    /// <summary>A subscription or listing filter is over the server's limits on its terms or its bytes.</summary>
+    public static readonly ErrorCode FilterTooLarge = new("filter_too_large", 413, false, "Filter too large");
+
     /// <summary>An operation cannot apply to the document (inc on a non-number, a path through a non-object).</summary>
     public static readonly ErrorCode InvalidOperation = new("invalid_operation", 422, false, "Operation does not apply");
 
@@ -125,7 +128,7 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
-        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed, UnsupportedProtocol,
+        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed, UnsupportedProtocol, FilterTooLarge,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

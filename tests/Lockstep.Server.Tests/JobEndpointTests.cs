@@ -7,7 +7,12 @@ using Xunit;
 
 namespace Lockstep.Server.Tests;
 
-/// <summary>The job queue API over raw HTTP, as a service in another language would use it.</summary>
+/// <summary>
+/// The job queue API over raw HTTP, as a service in another language would use it. Alone in its collection:
+/// the meter test counts every <c>Lockstep.Server</c> meter in the process, so no other test's server may
+/// enqueue meanwhile.
+/// </summary>
+[Collection(nameof(ProcessMeters))]
 public sealed class JobEndpointTests : IAsyncLifetime
 {
     private TestServer _server = null!;
@@ -168,3 +173,7 @@ public sealed class JobEndpointTests : IAsyncLifetime
         Assert.Equal("\"later\"", Assert.Single(delayed["jobs"]!.AsArray())!["payload"]!.ToJsonString());
     }
 }
+
+/// <summary>Tests that count process-wide meters: they run alone, after the parallel ones.</summary>
+[CollectionDefinition(nameof(ProcessMeters), DisableParallelization = true)]
+public sealed class ProcessMeters;

@@ -81,6 +81,46 @@ public sealed class SlowSenderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_frame_whose_payload_is_dribbled_a_byte_at_a_time_is_closed_with_frame_timeout_at_the_frame_timeout()
+    {
+        await using var raw = await RawWebSocket.ConnectAsync(_server.SyncUrl);
+        await raw.SendTextAsync("""{"t":"hello","id":1}""");
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        Assert.Contains("welcome", await raw.ReceiveTextAsync(cancel.Token), StringComparison.Ordinal);
+
+        // One whole frame announced by its header, its payload then sent a byte every 100 ms: each byte
+        // well inside the idle timeout (30 s here), the frame never done within the frame timeout (1 s).
+        var payload = Encoding.UTF8.GetBytes("""{"t":"ping","id":2,"pad":""" + "\"" + new string('a', 200) + "\"}");
+        await raw.SendHeaderAsync(opcode: 1, payload.Length);
+        var started = DateTime.UtcNow;
+        var frames = new List<string>();
+        var reading = Task.Run(async () =>
+        {
+            while (await raw.ReceiveTextAsync(cancel.Token) is { } frame)
+            {
+                frames.Add(frame);
+            }
+        });
+        for (var i = 0; i < payload.Length - 1 && !reading.IsCompleted; i++)
+        {
+            try
+            {
+                await raw.SendRawAsync(payload.AsMemory(i, 1));
+            }
+            catch (IOException)
+            {
+                break;
+            }
+            await Task.Delay(100);
+        }
+        await reading;
+        var elapsed = DateTime.UtcNow - started;
+        Assert.Equal(4002, raw.CloseCode);
+        Assert.Contains(frames, f => f.Contains("\"frame_timeout\"", StringComparison.Ordinal));
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task A_hello_that_never_finishes_is_closed_at_the_hello_timeout()
     {
         using var slow = await OpenAsync();

@@ -41,6 +41,7 @@ export const ErrorCodes = {
   job_not_found: false,
   delivery_failed: true,
   unsupported_protocol: false,
+  filter_too_large: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

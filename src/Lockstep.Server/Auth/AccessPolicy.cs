@@ -118,6 +118,12 @@ internal sealed class AccessPolicy
     private static bool GroupScopeMatches(string pattern, string group) =>
         pattern.EndsWith('*') ? group.StartsWith(pattern[..^1], StringComparison.Ordinal) : string.Equals(pattern, group, StringComparison.Ordinal);
 
+    /// <summary>
+    /// Whether the caller may see the cluster's nodes (<c>GET /v1/cluster</c>): any API key (services and
+    /// operators), others by <see cref="AuthOptions.Admin"/>. End users are given a server's URL, not its topology.
+    /// </summary>
+    public bool CanSeeCluster(Caller caller) => caller.Kind == CallerKind.Service || CanAdminister(caller);
+
     /// <summary>Whether the caller may use the administrative endpoints: API keys with <c>*</c>; others by <see cref="AuthOptions.Admin"/>.</summary>
     public bool CanAdminister(Caller caller) =>
         caller.Kind == CallerKind.Service ? caller.Scopes.Contains("*") : Decide(caller, "", "admin", _admin).All;

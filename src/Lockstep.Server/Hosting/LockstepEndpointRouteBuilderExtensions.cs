@@ -25,6 +25,8 @@ public static class LockstepEndpointRouteBuilderExtensions
         {
             // WebSocket upgrades need the middleware; endpoints run after it in WebApplication's pipeline.
             var options = endpoints.ServiceProvider.GetRequiredService<IOptions<LockstepOptions>>().Value;
+            // The frame clock goes under the WebSocket: it must see the stream before the middleware builds on it.
+            app.Use(ClockedUpgrade.InstallAsync);
             app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
             _ = options;
         }
@@ -100,7 +102,7 @@ public static class LockstepEndpointRouteBuilderExtensions
             });
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
             var time = context.RequestServices.GetRequiredService<TimeProvider>();
-            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.RequestAborted);
+            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Features.Get<InboundFrameClock>(), context.RequestAborted);
             await session.RunAsync();
         }
         finally

@@ -99,6 +99,31 @@ public sealed class LockstepOptions
     [Range(1, 100_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 100;
 
+    /// <summary>
+    /// The most terms one filter (a subscription's or a listing's) may have: each comparison counts one,
+    /// an <c>$in</c> one per item. A filter over it is refused with <c>filter_too_large</c>.
+    /// </summary>
+    /// <value>1,000.</value>
+    [Range(1, 1_000_000)]
+    public int MaxFilterTerms { get; set; } = 1000;
+
+    /// <summary>The most UTF-8 bytes of JSON one filter may have; a filter over it is refused with <c>filter_too_large</c>.</summary>
+    /// <value>64 KiB (65,536).</value>
+    [Range(2, 64 * 1024 * 1024)]
+    public int MaxFilterBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// The most bytes of filter JSON the subscriptions of one connection may hold together (the server
+    /// keeps every filter while its subscription lasts); a subscription that would go over it is refused
+    /// with <c>too_many_subscriptions</c>.
+    /// </summary>
+    /// <value>256 KiB (262,144).</value>
+    [Range(2, int.MaxValue)]
+    public int MaxFilterBytesPerConnection { get; set; } = 256 * 1024;
+
+    /// <summary>The bounds every filter from a caller is parsed with (the one place they are made).</summary>
+    internal FilterLimits FilterLimits => new(MaxFilterTerms, MaxFilterBytes);
+
     /// <summary>How many connections may be open at once with one client id; one more is refused with <c>too_many_connections</c> and closed.</summary>
     /// <value>16.</value>
     [Range(1, 100_000)]

@@ -261,9 +261,9 @@ internal static partial class DocumentEndpoints
             return;
         }
         var query = context.Request.Query;
-        if (!Filter.TryParse(query["filter"].ToString(), out var filter, out var error))
+        if (!Filter.TryParse(query["filter"].ToString(), Engine(context).Options.FilterLimits, out var filter, out var refusal))
         {
-            await Problems.Write(context, ErrorCodes.InvalidFilter, error!);
+            await Problems.Write(context, refusal!.Error, refusal.Message);
             return;
         }
         var limit = 100;
@@ -443,6 +443,11 @@ internal static partial class DocumentEndpoints
     private static async Task GetClusterAsync(HttpContext context)
     {
         var engine = Engine(context);
+        if (!engine.Access.CanSeeCluster(CallerOf(context)))
+        {
+            await Problems.Write(context, ErrorCodes.Forbidden, "The cluster's nodes are shown to API keys and administrators only.");
+            return;
+        }
         var nodes = await engine.ListNodesAsync(context.RequestAborted);
         await WriteJsonAsync(context, (engine, nodes), static (w, s) =>
         {

@@ -97,6 +97,13 @@ internal sealed partial class SyncSession
                 $"A connection may hold {_options.MaxSubscriptionsPerConnection} subscriptions; unsubscribe one first.", cancellationToken);
             return;
         }
+        if (_subs.Values.Sum(s => (long)s.Filter.Bytes) + sub.Filter.Bytes is var filterBytes && filterBytes > _options.MaxFilterBytesPerConnection)
+        {
+            await ReplyErrorAsync(command.RequestId, ErrorCodes.TooManySubscriptions,
+                $"A connection's filters may hold {_options.MaxFilterBytesPerConnection} bytes together, and this one would bring them to {filterBytes}; unsubscribe one first.",
+                cancellationToken);
+            return;
+        }
         // Register interest before reading the snapshot, so that no batch committed after the
         // snapshot can slip past this session; batches the snapshot already covers are skipped.
         var existing = _subs.Values.ToList();

@@ -100,7 +100,7 @@ internal sealed partial class SyncSession
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
-        if (!TryParseHello(root, out var clientId, out var cursor, out var subs, out var rejection))
+        if (!TryParseHello(root, _options.FilterLimits, out var clientId, out var cursor, out var subs, out var rejection))
         {
             await ReplyErrorAsync(id, rejection!, cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
@@ -137,6 +137,13 @@ internal sealed partial class SyncSession
         {
             await ReplyErrorAsync(id, ErrorCodes.TooManySubscriptions,
                 $"A connection may hold {_options.MaxSubscriptionsPerConnection} subscriptions; the hello resumes {subs.Count}.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManySubscriptions.Code);
+            return false;
+        }
+        if (subs.Sum(s => (long)s.Filter.Bytes) is var filterBytes && filterBytes > _options.MaxFilterBytesPerConnection)
+        {
+            await ReplyErrorAsync(id, ErrorCodes.TooManySubscriptions,
+                $"A connection's filters may hold {_options.MaxFilterBytesPerConnection} bytes together; the hello resumes {filterBytes}.", cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManySubscriptions.Code);
             return false;
         }
@@ -199,7 +206,7 @@ internal sealed partial class SyncSession
     /// <summary>The one version of docs/protocol.md this server speaks.</summary>
     private const int ProtocolVersion = 1;
 
-    private static bool TryParseHello(JsonElement root, out string? clientId, out long? cursor, out List<Subscription> subs, out Rejection? rejection)
+    private static bool TryParseHello(JsonElement root, FilterLimits limits, out string? clientId, out long? cursor, out List<Subscription> subs, out Rejection? rejection)
     {
         clientId = null;
         cursor = null;
@@ -247,7 +254,7 @@ internal sealed partial class SyncSession
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var item in list.EnumerateArray())
             {
-                if (!TryParseSubscription(item, out var sub, out rejection))
+                if (!TryParseSubscription(item, limits, out var sub, out rejection))
                 {
                     return false;
                 }
@@ -262,7 +269,7 @@ internal sealed partial class SyncSession
         return true;
     }
 
-    private static bool TryParseSubscription(JsonElement element, out Subscription? subscription, out Rejection? rejection)
+    private static bool TryParseSubscription(JsonElement element, FilterLimits limits, out Subscription? subscription, out Rejection? rejection)
     {
         subscription = null;
         rejection = null;
@@ -284,9 +291,8 @@ internal sealed partial class SyncSession
             return false;
         }
         var filter = Filter.All;
-        if (element.TryGetProperty("filter", out var f) && !Filter.TryParse(f, out filter, out var error))
+        if (element.TryGetProperty("filter", out var f) && !Filter.TryParse(f, limits, out filter, out rejection))
         {
-            rejection = new Rejection(ErrorCodes.InvalidFilter, error!);
             return false;
         }
         subscription = new Subscription(sub, collection, filter);
@@ -394,7 +400,7 @@ internal sealed partial class SyncSession
                 await ReplyAsync(MessageTypes.Pong, id, _engine.Head, static (w, head) => w.WriteNumber("head", head), cancellationToken);
                 return;
             case MessageTypes.Subscribe:
-                if (!TryParseSubscription(root, out var sub, out var rejection))
+                if (!TryParseSubscription(root, _options.FilterLimits, out var sub, out var rejection))
                 {
                     await ReplyErrorAsync(id, rejection!, cancellationToken);
                     return;

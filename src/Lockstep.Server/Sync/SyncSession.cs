@@ -38,8 +38,13 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     /// <summary>Who is on the other end: from the upgrade request's Authorization header, else from the hello's token.</summary>
     private Caller? _caller;
 
-    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller, CancellationToken aborted)
+    /// <summary>Times frames as their bytes cross the wire (null when the socket was not built on a clocked stream).</summary>
+    private readonly InboundFrameClock? _wireClock;
+
+    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller,
+        InboundFrameClock? wireClock, CancellationToken aborted)
     {
+        _wireClock = wireClock;
         _services = services;
         _caller = caller;
         _socket = socket;
@@ -267,6 +272,19 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         }
     }
 
+    /// <summary>
+    /// True when a frame began longer than <see cref="LockstepOptions.FrameTimeout"/> ago and is not whole:
+    /// a message sent in pieces (seen by the receive loop), or one WebSocket frame whose bytes trickle in
+    /// (seen only on the wire, since a receive returns nothing until its buffer fills or the frame ends).
+    /// </summary>
+    private bool FrameOverdue()
+    {
+        var message = Interlocked.Read(ref _frameStarted);
+        var wire = _wireClock?.FrameStarted ?? 0;
+        return (message != 0 && _time.GetElapsedTime(message) > _options.FrameTimeout)
+            || (wire != 0 && _time.GetElapsedTime(wire) > _options.FrameTimeout);
+    }
+
     private async Task TimerAsync(CancellationToken cancellationToken)
     {
         var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks,
@@ -275,7 +293,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         var lastTick = _time.GetTimestamp();
         while (await timer.WaitForNextTickAsync(cancellationToken))
         {
-            if (Interlocked.Read(ref _frameStarted) is var started && started != 0 && _time.GetElapsedTime(started) > _options.FrameTimeout)
+            if (FrameOverdue())
             {
                 Log.SessionClosed(_logger, Id, "frame timeout");
                 await ReplyErrorAsync(default, ErrorCodes.FrameTimeout, $"A frame must arrive whole within {_options.FrameTimeout.TotalSeconds} s.", cancellationToken);
