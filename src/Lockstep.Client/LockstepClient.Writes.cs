@@ -130,7 +130,7 @@ public sealed partial class LockstepClient
         pending.SentAt = null;
         var error = LockstepException.FromFrame(frame);
         // A transient refusal (overloaded, storage unavailable) was not recorded: the same mid may be sent again.
-        if (error.IsTransient && (bool?)frame["dup"] != true && error.Code != ErrorCodes.InternalError.Code && pending.TransientFailures < MaxTransientRetries)
+        if (error.IsTransient && (bool?)frame["dup"] != true && pending.TransientFailures < MaxTransientRetries)
         {
             pending.TransientFailures++;
             var delay = BackoffDelay(pending.TransientFailures);

@@ -84,7 +84,7 @@ public sealed class LockstepClientOptions
                 throw new ArgumentException($"'{url}' is not a ws:// or wss:// URL.");
             }
         }
-        if (ClientId is not null && !Core.Names.IsValidId(ClientId))
+        if (ClientId is not null && !Core.Names.IsValidClientId(ClientId))
         {
             throw new ArgumentException($"'{ClientId}' is not a valid client id.");
         }

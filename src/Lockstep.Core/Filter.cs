@@ -148,15 +148,14 @@ public sealed class Filter
             rejection = new Rejection(ErrorCodes.FilterTooLarge, $"A filter may have {limits.MaxBytes} bytes of JSON; this one has more.");
             return false;
         }
-        try
+        if (!JsonText.TryParse(text, out var doc, out var defect))
         {
-            using var doc = JsonDocument.Parse(text);
-            return TryParse(doc.RootElement, limits, out filter, out rejection);
-        }
-        catch (JsonException e)
-        {
-            rejection = new Rejection(ErrorCodes.InvalidFilter, $"The filter is not valid JSON: {e.Message}");
+            rejection = new Rejection(ErrorCodes.InvalidFilter, $"The filter is not valid JSON text: {defect.Message}");
             return false;
+        }
+        using (doc)
+        {
+            return TryParse(doc.RootElement, limits, out filter, out rejection);
         }
     }
 

@@ -31,33 +31,32 @@ public static class Names
         return true;
     }
 
-    /// <summary>True for 1–256 characters with no control characters and no <c>/</c>.</summary>
-    public static bool IsValidId([NotNullWhen(true)] string? id)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length > MaxIdLength)
-        {
-            return false;
-        }
-        foreach (var ch in id)
-        {
-            if (char.IsControl(ch) || ch == '/' || char.IsSurrogate(ch) && !char.IsSurrogatePair(id, id.IndexOf(ch, StringComparison.Ordinal)))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
+    /// <summary>The longest client id (and consumer-group member id).</summary>
+    public const int MaxClientIdLength = 128;
 
-    /// <summary>True for a document field name: non-empty, no <c>.</c> (it separates path segments), no control characters.</summary>
-    public static bool IsValidFieldName([NotNullWhen(true)] string? name)
+    /// <summary>True for 1–256 characters of text (no control characters, no lone surrogates) with no <c>/</c>.</summary>
+    public static bool IsValidId([NotNullWhen(true)] string? id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= MaxIdLength && IsText(id) && !id.Contains('/', StringComparison.Ordinal);
+
+    /// <summary>True for a client id (or consumer-group member id), as every path takes it: 1–128 characters of text (no control characters, no lone surrogates).</summary>
+    public static bool IsValidClientId([NotNullWhen(true)] string? clientId) =>
+        !string.IsNullOrEmpty(clientId) && clientId.Length <= MaxClientIdLength && IsText(clientId);
+
+    /// <summary>True for a document field name: non-empty text (no control characters, no lone surrogates) without <c>.</c> (it separates path segments).</summary>
+    public static bool IsValidFieldName([NotNullWhen(true)] string? name) =>
+        !string.IsNullOrEmpty(name) && IsText(name) && !name.Contains('.', StringComparison.Ordinal);
+
+    /// <summary>No control characters, and every surrogate in a pair (an emoji is two chars, one character).</summary>
+    private static bool IsText(string value)
     {
-        if (string.IsNullOrEmpty(name))
+        for (var i = 0; i < value.Length; i++)
         {
-            return false;
-        }
-        foreach (var ch in name)
-        {
-            if (ch == '.' || char.IsControl(ch))
+            var ch = value[i];
+            if (char.IsHighSurrogate(ch) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsControl(ch) || char.IsSurrogate(ch))
             {
                 return false;
             }

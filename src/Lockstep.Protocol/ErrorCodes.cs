@@ -101,8 +101,11 @@ public static class ErrorCodes
     /// <summary>The caller may not do this: the collection's access rules, or an API key's scopes, do not allow it.</summary>
     public static readonly ErrorCode Forbidden = new("forbidden", 403, false, "Forbidden");
 
-    /// <summary>An unexpected server error; it has been logged.</summary>
-    public static readonly ErrorCode InternalError = new("internal_error", 500, true, "Internal error");
+    /// <summary>
+    /// An unexpected server error; it has been logged. Not transient: it is a bug meeting this input, and
+    /// the same request meets it again (failures that pass have their own codes: overloaded, storage_unavailable).
+    /// </summary>
+    public static readonly ErrorCode InternalError = new("internal_error", 500, false, "Internal error");
 
     /// <summary>
     /// A lease is no longer the caller's, so its update was not recorded: a job update (complete, fail,

@@ -31,6 +31,9 @@ public sealed class TestServer : IAsyncDisposable
 
     public string DataDir { get; }
 
+    /// <summary>What the server logged at Warning and above.</summary>
+    public CapturedLog Log => _app.Services.GetRequiredService<CapturedLog>();
+
     /// <summary>When true, disposing leaves the data directory for a restart.</summary>
     public bool KeepData { get; set; }
 
@@ -51,6 +54,8 @@ public sealed class TestServer : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSingleton<CapturedLog>();
+        builder.Services.AddSingleton<ILoggerProvider>(services => services.GetRequiredService<CapturedLog>());
         var lockstep = builder.Services.AddLockstep(o =>
         {
             o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);

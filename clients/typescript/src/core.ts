@@ -323,7 +323,7 @@ export class ClientCore {
     pending.sentOn = undefined;
     const error = LockstepError.fromFrame(frame);
     // A transient refusal (overloaded, storage unavailable) was not recorded: the same mid may be sent again.
-    if (error.transient && frame["dup"] !== true && error.code !== "internal_error" && pending.transientFailures < MAX_TRANSIENT_RETRIES) {
+    if (error.transient && frame["dup"] !== true && pending.transientFailures < MAX_TRANSIENT_RETRIES) {
       pending.transientFailures++;
       pending.holding = true;
       const wait = this.backoff(pending.transientFailures);

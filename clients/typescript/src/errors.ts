@@ -30,7 +30,7 @@ export const ErrorCodes = {
   shutting_down: true,
   unauthorized: false,
   forbidden: false,
-  internal_error: true,
+  internal_error: false,
   document_too_large: false,
   too_many_subscriptions: false,
   too_many_connections: false,

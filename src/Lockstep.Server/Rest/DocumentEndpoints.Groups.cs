@@ -35,7 +35,7 @@ internal static partial class DocumentEndpoints
             return null;
         }
         var member = RequestParser.GetString(body.RootElement, "member");
-        if (!RequestParser.IsValidClientId(member))
+        if (!Names.IsValidClientId(member))
         {
             body.Dispose();
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters, no control characters) is required.");
@@ -195,7 +195,7 @@ internal static partial class DocumentEndpoints
         }
         var query = context.Request.Query;
         var member = query["member"].ToString();
-        if (!RequestParser.IsValidClientId(member))
+        if (!Names.IsValidClientId(member))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'member' (this consumer's id, 1 to 128 characters, no control characters) is required.");
             return;

@@ -201,7 +201,7 @@ internal static partial class DocumentEndpoints
         }
         if (headers["Lockstep-Client-Id"].ToString() is { Length: > 0 } header)
         {
-            if (!RequestParser.IsValidClientId(header))
+            if (!Names.IsValidClientId(header))
             {
                 refusal = "Lockstep-Client-Id must be 1 to 128 characters, none of them control characters.";
                 return false;
@@ -349,7 +349,7 @@ internal static partial class DocumentEndpoints
             }
             mid = n;
         }
-        if (clientId is not null && !RequestParser.IsValidClientId(clientId))
+        if (clientId is not null && !Names.IsValidClientId(clientId))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters, none of them control characters.");
             return;
@@ -425,7 +425,7 @@ internal static partial class DocumentEndpoints
     {
         var context = invocation.HttpContext;
         var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var key = RequestParser.IsValidClientId(client) ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
+        var key = Names.IsValidClientId(client) ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
@@ -516,22 +516,20 @@ internal static partial class DocumentEndpoints
             }
             buffer.Write(chunk, 0, read);
         }
-        try
+        if (!JsonText.TryParse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), out var doc, out var error))
         {
-            var doc = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                doc.Dispose();
-                await Problems.Write(context, ErrorCodes.InvalidDocument, "The body must be a JSON object.");
-                return null;
-            }
-            return doc;
-        }
-        catch (JsonException e)
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, $"The body is not valid JSON: {e.Message}");
+            // A number beyond a double is a document's defect; not JSON, invalid UTF-8 or a lone surrogate, the request's.
+            await Problems.Write(context, error.Defect == JsonDefect.Number ? ErrorCodes.InvalidDocument : ErrorCodes.InvalidRequest,
+                error.Defect == JsonDefect.Syntax ? $"The body is not valid JSON: {error.Message}" : error.Message);
             return null;
         }
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            doc.Dispose();
+            await Problems.Write(context, ErrorCodes.InvalidDocument, "The body must be a JSON object.");
+            return null;
+        }
+        return doc;
     }
 
     internal static async Task WriteJsonAsync<TState>(HttpContext context, TState state, Action<Utf8JsonWriter, TState> fill)

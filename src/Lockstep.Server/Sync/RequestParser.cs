@@ -163,9 +163,5 @@ internal static class RequestParser
 
     public static Rejection Invalid(string message) => new(ErrorCodes.InvalidRequest, message);
 
-    /// <summary>A client id (or consumer-group member id) as every path takes it: 1 to 128 characters, no control characters.</summary>
-    public static bool IsValidClientId([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? clientId) =>
-        !string.IsNullOrEmpty(clientId) && clientId.Length <= 128 && !clientId.Any(char.IsControl);
-
     private static string Show(string? value) => value is null ? "missing" : $"'{value}'";
 }

@@ -80,11 +80,16 @@ internal sealed partial class SyncSession
         {
             return false;
         }
-        using var doc = TryParse(frame.Value, out var error);
-        if (doc is null || error is not null)
+        using var doc = TryParse(frame.Value, out var defect, out var defectId);
+        if (doc is null)
         {
-            await ReplyErrorAsync(default, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
-            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+            // Well-formed JSON holding a lone surrogate or 1e400 is refused for what it is; anything else is no hello.
+            var refusal = defect!.Error == ErrorCodes.BadFrame && defectId.ValueKind == JsonValueKind.Undefined
+                ? new Rejection(ErrorCodes.HelloRequired, "The first frame must be a hello.")
+                : defect;
+            Log.BadFrame(_logger, Id, refusal.Error.Code, defect.Message);
+            await ReplyErrorAsync(defectId, refusal, cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, refusal.Error.Code);
             return false;
         }
         var root = doc.RootElement;
@@ -218,7 +223,7 @@ internal sealed partial class SyncSession
         if (root.TryGetProperty("clientId", out var cid) && cid.ValueKind != JsonValueKind.Null)
         {
             clientId = cid.ValueKind == JsonValueKind.String ? cid.GetString() : null;
-            if (!RequestParser.IsValidClientId(clientId))
+            if (!Names.IsValidClientId(clientId))
             {
                 rejection = RequestParser.Invalid("'clientId' must be a string of 1 to 128 characters.");
                 return false;
@@ -305,31 +310,41 @@ internal sealed partial class SyncSession
     private static JsonElement RequestId(JsonElement root) =>
         root.TryGetProperty("id", out var id) && id.ValueKind is JsonValueKind.Number or JsonValueKind.String ? id.Clone() : default;
 
-    private static JsonDocument? TryParse(ReadOnlyMemory<byte> frame, out string? error)
+    /// <summary>
+    /// A frame through the one JSON door (<see cref="JsonText"/>). On a defect: the rejection —
+    /// <c>bad_frame</c>, or <c>invalid_document</c> for a number beyond a double — and, when the frame is
+    /// well-formed JSON with a sound <c>id</c>, that id, so the request it was meant to be gets its answer.
+    /// </summary>
+    private static JsonDocument? TryParse(ReadOnlyMemory<byte> frame, out Rejection? rejection, out JsonElement id)
     {
-        error = null;
-        try
+        rejection = null;
+        id = default;
+        if (!JsonText.TryParse(frame, out var doc, out var error))
         {
-            var doc = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            rejection = new Rejection(error.Defect == JsonDefect.Number ? ErrorCodes.InvalidDocument : ErrorCodes.BadFrame, error.Message);
+            if (error.Defect != JsonDefect.Syntax)
             {
-                doc.Dispose();
-                error = "A frame is one JSON object.";
-                return null;
+                id = SoundId(frame);
             }
-            return doc;
-        }
-        catch (JsonException e)
-        {
-            error = $"Not valid JSON: {e.Message}";
             return null;
         }
-        catch (ArgumentException e)
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
         {
-            // invalid UTF-8 surfaces as ArgumentException from some paths
-            error = $"Not valid UTF-8 JSON: {e.Message}";
+            doc.Dispose();
+            rejection = new Rejection(ErrorCodes.BadFrame, "A frame is one JSON object.");
             return null;
         }
+        return doc;
+    }
+
+    /// <summary>The <c>id</c> of a well-formed frame that did not pass the door: a number, or a string that is text; else none.</summary>
+    private static JsonElement SoundId(ReadOnlyMemory<byte> frame)
+    {
+        using var doc = JsonDocument.Parse(frame);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id", out var id)
+            && (id.ValueKind == JsonValueKind.Number ? id.TryGetDouble(out var n) && double.IsFinite(n) : JsonText.TryGetString(id) is not null)
+            ? id.Clone()
+            : default;
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
@@ -370,11 +385,11 @@ internal sealed partial class SyncSession
 
     private async Task HandleFrameAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
-        using var doc = TryParse(frame, out var parseError);
+        using var doc = TryParse(frame, out var defect, out var defectId);
         if (doc is null)
         {
-            Log.BadFrame(_logger, Id, ErrorCodes.BadFrame.Code, parseError!);
-            await ReplyErrorAsync(default, ErrorCodes.BadFrame, parseError!, cancellationToken);
+            Log.BadFrame(_logger, Id, defect!.Error.Code, defect.Message);
+            await ReplyErrorAsync(defectId, defect, cancellationToken);
             return;
         }
         var root = doc.RootElement;

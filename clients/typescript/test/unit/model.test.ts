@@ -98,7 +98,7 @@ describe("errors", () => {
     assert.deepEqual(Object.keys(ErrorCodes).sort(), documented);
     assert.deepEqual(
       Object.entries(ErrorCodes).filter(([, transient]) => transient).map(([code]) => code),
-      ["idle_timeout", "overloaded", "storage_unavailable", "shutting_down", "internal_error", "rate_limited", "token_expired", "delivery_failed"],
+      ["idle_timeout", "overloaded", "storage_unavailable", "shutting_down", "rate_limited", "token_expired", "delivery_failed"],
     );
   });
 });
