@@ -41,6 +41,8 @@ export const ErrorCodes = {
   job_not_found: false,
   delivery_failed: true,
   unsupported_protocol: false,
+  host_not_allowed: false,
+  unsupported_media_type: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */
