@@ -120,6 +120,15 @@ public static class ErrorCodes
     /// <summary>The <c>hello</c> asked for a protocol version this server does not speak.</summary>
     public static readonly ErrorCode UnsupportedProtocol = new("unsupported_protocol", 400, false, "Unsupported protocol version");
 
+    /// <summary>
+    /// A server without credentials configured serves only pages of its own machine: the request came
+    /// over loopback under a Host that is not a loopback name (DNS rebinding).
+    /// </summary>
+    public static readonly ErrorCode HostNotAllowed = new("host_not_allowed", 421, false, "Host not allowed");
+
+    /// <summary>A request body that is not declared as JSON (<c>Content-Type: application/json</c>).</summary>
+    public static readonly ErrorCode UnsupportedMediaType = new("unsupported_media_type", 415, false, "Unsupported media type");
+
     /// <summary>Every code, for lookups and for the docs test.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
@@ -128,7 +137,8 @@ public static class ErrorCodes
         UnknownMutator, MutationRejected, MutatorFailed, DuplicateSubscription, UnknownSubscription,
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
-        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed, UnsupportedProtocol, FilterTooLarge,
+        TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed, UnsupportedProtocol, FilterTooLarge, HostNotAllowed,
+        UnsupportedMediaType,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -113,6 +113,51 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_given_Kestrel_endpoints_beyond_loopback_in_config_refuses_before_accepting_a_connection()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lockstep-cli-kestrel-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var port = ServerProcess.FreePort();
+        var config = Path.Combine(dir, "config.json");
+        await File.WriteAllTextAsync(config, """{"Kestrel":{"Endpoints":{"Http":{"Url":"http://0.0.0.0:PORT"}}}}""".Replace("PORT", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        try
+        {
+            // Connect over and over while the server starts: the address it would bind (0.0.0.0 holds
+            // 127.0.0.1) must never take a connection.
+            using var stop = new CancellationTokenSource();
+            var accepted = 0;
+            var prober = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    using var tcp = new System.Net.Sockets.TcpClient();
+                    try
+                    {
+                        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port, stop.Token);
+                        Interlocked.Increment(ref accepted);
+                    }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
+                    {
+                    }
+                    await Task.Delay(5, CancellationToken.None);
+                }
+            });
+            var refused = await RunAsync("serve", "--data", Path.Combine(dir, "data"), "--config", config, "--samples", "off");
+            await stop.CancelAsync();
+            await prober;
+            Assert.Equal(2, refused.Exit);
+            Assert.Contains($"0.0.0.0:{port}", refused.Err, StringComparison.Ordinal);
+            Assert.Contains("--open", refused.Err, StringComparison.Ordinal);
+            Assert.DoesNotContain("listening on", refused.Out, StringComparison.Ordinal);
+            Assert.Equal(0, accepted);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Put_get_patch_and_tail_work_and_a_stale_version_fails_with_its_code()
     {
         var put = await RunAsync("put", "tasks", "t1", """{"title":"x"}""", "--url", Url);

@@ -42,6 +42,8 @@ export const ErrorCodes = {
   delivery_failed: true,
   unsupported_protocol: false,
   filter_too_large: false,
+  host_not_allowed: false,
+  unsupported_media_type: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

@@ -88,6 +88,11 @@ internal static class ServeCommand
         {
             await app.StartAsync(cancellationToken);
         }
+        catch (BeyondLoopbackException e)
+        {
+            Console.Error.WriteLine($"lockstep serve: {e.Message}");
+            return 2;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or FormatException or Npgsql.NpgsqlException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             Console.Error.WriteLine($"lockstep serve: {e.Message}");
@@ -95,13 +100,6 @@ internal static class ServeCommand
         }
         var engine = app.Services.GetRequiredService<LockstepEngine>();
         var auth = engine.Options.Auth;
-        if (!auth.HasCredentials && !auth.AllowAnonymous)
-        {
-            Console.Error.WriteLine("lockstep serve: no authentication is configured and the server listens beyond loopback, so it would refuse every request. "
-                + "Configure API keys or JWT (Lockstep:Auth, docs/security.md), or pass --open to serve anyone.");
-            await app.StopAsync(CancellationToken.None);
-            return 2;
-        }
         var where = postgres is null
             ? $"data in {path} (synchronous={synchronous.ToString().ToLowerInvariant()}, head {engine.Head})"
             : $"log in PostgreSQL, node {engine.Options.NodeId} (head {engine.Head})";

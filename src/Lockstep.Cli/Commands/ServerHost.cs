@@ -37,15 +37,27 @@ internal static class ServerHost
             configure?.Invoke(options);
         });
         // With no credentials configured, a server reachable only from this machine is open to anyone on
-        // it (development); one reachable from elsewhere must be opened explicitly (--open).
-        var loopbackOnly = IsLoopbackOnly(urls);
+        // it (development); one reachable from elsewhere must be opened explicitly (--open). "Reachable"
+        // is judged by the endpoints Kestrel binds — --urls, or Kestrel:Endpoints from --config, which
+        // take precedence over it — each as Kestrel resolves it, before it is bound.
+        var openedForLoopback = false;
         builder.Services.PostConfigure<LockstepOptions>(options =>
         {
-            if (open || (loopbackOnly && !options.Auth.HasCredentials && !options.Auth.AllowAnonymous))
+            if (open || (!options.Auth.HasCredentials && !options.Auth.AllowAnonymous))
             {
+                openedForLoopback = !open;
                 options.Auth.OpenToAnyone();
             }
         });
+        builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<Microsoft.Extensions.Options.IOptions<LockstepOptions>>((kestrel, lockstepOptions) => kestrel.ConfigureEndpointDefaults(listen =>
+            {
+                _ = lockstepOptions.Value; // settles openedForLoopback
+                if (openedForLoopback && listen.EndPoint is System.Net.IPEndPoint endpoint && !IsLoopback(endpoint.Address))
+                {
+                    throw new BeyondLoopbackException(endpoint);
+                }
+            }));
         if (postgres is null)
         {
             lockstep.AddSqliteStore(databasePath, synchronous);
@@ -60,9 +72,11 @@ internal static class ServerHost
         return app;
     }
 
-    /// <summary>True when every URL listens on a loopback address (127.0.0.0/8, ::1 or localhost).</summary>
-    public static bool IsLoopbackOnly(string urls) =>
-        urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).All(url =>
-            Uri.TryCreate(url.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var u)
-            && (u.IsLoopback || (System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip))));
+    private static bool IsLoopback(System.Net.IPAddress address) =>
+        System.Net.IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
 }
+
+/// <summary>The server was about to listen beyond loopback with no credentials configured and without <c>--open</c>: nothing was bound there.</summary>
+internal sealed class BeyondLoopbackException(System.Net.IPEndPoint endpoint)
+    : InvalidOperationException($"no authentication is configured and the server would listen on {endpoint} beyond loopback, where it would refuse every request. "
+        + "Configure API keys or JWT (Lockstep:Auth, docs/security.md), or pass --open to serve anyone.");

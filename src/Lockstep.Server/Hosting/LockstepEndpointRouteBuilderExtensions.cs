@@ -33,6 +33,8 @@ public static class LockstepEndpointRouteBuilderExtensions
 
         var group = endpoints.MapGroup(prefix);
         group.Map("/sync", HandleSyncAsync);
+        // Before authentication: a request a page of another site made is refused whoever's browser sent it.
+        group.AddEndpointFilter(CrossSiteGuard.FilterAsync);
         DocumentEndpoints.Map(group);
         JobEndpoints.Map(group);
         endpoints.MapGet("/healthz", (LockstepEngine engine) =>
@@ -40,25 +42,6 @@ public static class LockstepEndpointRouteBuilderExtensions
                 ? Results.Json(new HealthReport("ok", engine.Head, engine.Horizon), RestJsonContext.Default.HealthReport)
                 : Results.Json(new HealthReport("starting", 0, 0), RestJsonContext.Default.HealthReport, statusCode: 503));
         return group;
-    }
-
-    /// <summary>
-    /// No Origin (not a browser), an Origin of the same host and port as the request, or one listed in
-    /// <see cref="LockstepOptions.AllowedOrigins"/> (<c>*</c> allows any).
-    /// </summary>
-    internal static bool OriginAllowed(HttpContext context, LockstepOptions options)
-    {
-        var origin = context.Request.Headers.Origin.ToString();
-        if (string.IsNullOrEmpty(origin))
-        {
-            return true;
-        }
-        if (options.AllowedOrigins.Contains("*") || options.AllowedOrigins.Contains(origin.TrimEnd('/')))
-        {
-            return true;
-        }
-        return Uri.TryCreate(origin, UriKind.Absolute, out var url)
-            && string.Equals(url.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 
     private static async Task HandleSyncAsync(HttpContext context)
@@ -69,11 +52,9 @@ public static class LockstepEndpointRouteBuilderExtensions
             return;
         }
         var engine = context.RequestServices.GetRequiredService<LockstepEngine>();
-        if (!OriginAllowed(context, engine.Options))
+        // Cross-site WebSocket hijacking and DNS rebinding: a page elsewhere must not ride on the user's browser.
+        if (!await CrossSiteGuard.AdmitAsync(context, engine.Options, changes: true))
         {
-            // Cross-site WebSocket hijacking: a page elsewhere must not ride on the user's browser.
-            await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Forbidden,
-                $"WebSocket connections from origin '{context.Request.Headers.Origin}' are not allowed (LockstepOptions.AllowedOrigins).", 403);
             return;
         }
         Caller? caller = null;

@@ -195,9 +195,10 @@ public sealed class LockstepOptions
     public bool EnableCompression { get; set; }
 
     /// <summary>
-    /// Browser origins (<c>https://app.example.com</c>) whose pages may open the sync WebSocket besides
-    /// the server's own; <c>*</c> allows any. Requests without an <c>Origin</c> (not from a browser) are
-    /// always allowed. Guards against cross-site WebSocket hijacking.
+    /// Browser origins (<c>https://app.example.com</c>) whose pages may open the sync WebSocket and send
+    /// REST requests that change something (POST, PUT, PATCH, DELETE) besides the server's own; <c>*</c>
+    /// allows any. Requests without an <c>Origin</c> (not from a browser) are always allowed. Guards
+    /// against cross-site WebSocket hijacking and cross-site request forgery.
     /// </summary>
     /// <value>Empty: only pages served from the same host and port.</value>
     public HashSet<string> AllowedOrigins { get; } = new(StringComparer.OrdinalIgnoreCase);
