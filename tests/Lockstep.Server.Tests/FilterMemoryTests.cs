@@ -70,6 +70,42 @@ public sealed class FilterMemoryTests : IAsyncLifetime
         Assert.True(after - before < 8 * ManagedHeap.MiB, $"the managed heap kept {(after - before) / 1024} KiB after the connection closed (open: {(open - before) / 1024} KiB)");
     }
 
+    [Fact]
+    public async Task Subscriptions_sent_to_a_connection_whose_sends_are_stuck_do_not_pile_up_in_the_server()
+    {
+        var c = Ops.Unique();
+        await using (var writer = await _server.ConnectAsync())
+        {
+            // 20 MB of documents: a snapshot that a reader who stops reading never takes whole.
+            var payload = new string('p', 2000);
+            for (var m = 0; m < 100; m++)
+            {
+                await writer.MutateAsync([.. Enumerable.Range(0, 100).Select(i => Ops.Put(c, "d" + (m * 100 + i), new { payload }))]);
+            }
+        }
+        await using var hostile = await _server.ConnectAsync();
+        hostile.Reading = false;
+        await hostile.SendRawAsync($$"""{"t":"sub","id":"big","sub":"big","collection":"{{c}}"}""");
+        await Task.Delay(500);
+        var before = ManagedHeap.Measure();
+
+        // The server's sends to this connection wait; the subscriptions it sends meanwhile (each with a
+        // filter at the limits, about 60 KB) must not be queued without bound.
+        var sending = Task.Run(async () =>
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                var filter = new JsonObject { ["tag"] = new JsonObject { ["$in"] = new JsonArray([.. Enumerable.Range(0, 1000).Select(n => (JsonNode)$"{i}-{n}-{new string('x', 50)}")]) } };
+                await hostile.SendRawAsync(new JsonObject { ["t"] = "sub", ["id"] = "s" + i, ["sub"] = "s" + i, ["collection"] = c, ["filter"] = filter }.ToJsonString());
+            }
+        });
+        await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(5)));
+        var during = ManagedHeap.Measure();
+        Assert.True(during - before < 12 * ManagedHeap.MiB, $"the managed heap grew by {(during - before) / ManagedHeap.MiB} MiB while subscriptions piled up");
+        hostile.Abort();
+        await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(5)));
+    }
+
     private async Task WaitForNoConnectionsAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -47,6 +47,7 @@ internal sealed partial class SyncSession
                         break;
                     case SubscribeCommand subscribe:
                         await SubscribeAsync(subscribe, cancellationToken);
+                        Handled(subscribe.FromClient, subscribe.Subscription.Filter.Bytes);
                         await ResyncAsync(cancellationToken);
                         break;
                     case ResumeCommand resume:
@@ -55,6 +56,7 @@ internal sealed partial class SyncSession
                         break;
                     case UnsubscribeCommand unsubscribe:
                         await UnsubscribeAsync(unsubscribe, cancellationToken);
+                        Handled(unsubscribe.FromClient, 0);
                         break;
                     case TickCommand tick:
                         await TickAsync(tick, cancellationToken);
@@ -73,8 +75,19 @@ internal sealed partial class SyncSession
         }
     }
 
+    /// <summary>Gives back what a client's request held while it waited for the pump.</summary>
+    private void Handled(bool fromClient, int filterBytes)
+    {
+        if (fromClient)
+        {
+            Interlocked.Add(ref _pendingFilterBytes, -filterBytes);
+            _commandSlots.Release();
+        }
+    }
+
     private void UpdateCollections()
     {
+        Volatile.Write(ref _heldFilterBytes, _subs.Values.Sum(s => (long)s.Filter.Bytes));
         var collections = new HashSet<string>(_subs.Values.Select(s => s.Collection), StringComparer.Ordinal);
         Volatile.Write(ref _collections, collections);
         if (collections.Count > 0)

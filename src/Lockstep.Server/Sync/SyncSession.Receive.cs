@@ -426,7 +426,18 @@ internal sealed partial class SyncSession
                     await ReplyRateLimitedAsync(id, cancellationToken);
                     return;
                 }
-                _inbox.Writer.TryWrite(new SubscribeCommand(id, sub, Reset: false));
+                // Held and queued filters together within the budget, checked here as well as by the pump: a
+                // client whose stream is stuck must not queue filters past it either.
+                var pending = Interlocked.Add(ref _pendingFilterBytes, sub.Filter.Bytes);
+                if (Volatile.Read(ref _heldFilterBytes) + pending > _options.MaxFilterBytesPerConnection)
+                {
+                    Interlocked.Add(ref _pendingFilterBytes, -sub.Filter.Bytes);
+                    await ReplyErrorAsync(id, ErrorCodes.TooManySubscriptions,
+                        $"A connection's filters may hold {_options.MaxFilterBytesPerConnection} bytes together, held and pending; unsubscribe one first.", cancellationToken);
+                    return;
+                }
+                await _commandSlots.WaitAsync(cancellationToken);
+                _inbox.Writer.TryWrite(new SubscribeCommand(id, sub, Reset: false) { FromClient = true });
                 return;
             case MessageTypes.Unsubscribe:
                 var subId = RequestParser.GetString(root, "sub");
@@ -435,7 +446,8 @@ internal sealed partial class SyncSession
                     await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'sub' is required.", cancellationToken);
                     return;
                 }
-                _inbox.Writer.TryWrite(new UnsubscribeCommand(id, subId));
+                await _commandSlots.WaitAsync(cancellationToken);
+                _inbox.Writer.TryWrite(new UnsubscribeCommand(id, subId) { FromClient = true });
                 return;
             case MessageTypes.Mutate:
             case MessageTypes.Call:

@@ -22,6 +22,20 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly SemaphoreSlim _inFlight;
+
+    /// <summary>
+    /// Client requests (sub, unsub) waiting for the pump: while the pump's sends wait on a client that does
+    /// not read, the receive loop stops reading too instead of queueing them without bound.
+    /// </summary>
+    private readonly SemaphoreSlim _commandSlots = new(PendingCommands, PendingCommands);
+
+    private const int PendingCommands = 16;
+
+    /// <summary>Filter bytes of subscriptions queued for the pump but not yet held: with those held, they count against the connection's budget.</summary>
+    private long _pendingFilterBytes;
+
+    /// <summary>Filter bytes of the subscriptions the session holds (written by the pump, read by the receive loop).</summary>
+    private long _heldFilterBytes;
     private readonly FrameBuffer _replyBuffer = new();
     private readonly FrameBuffer _streamBuffer = new();
     private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
@@ -133,6 +147,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _streamBuffer.Dispose();
         _sendLock.Dispose();
         _inFlight.Dispose();
+        _commandSlots.Dispose();
     }
 
     private static async Task Quietly(Task task)
