@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 
 namespace Lockstep.Server.Tests;
 
-/// <summary>A seeded run of the fuzz harness (tests/tools/Lockstep.Fuzz runs a million frames by hand).</summary>
+/// <summary>A seeded run of the fuzz harness, socket frames and REST requests (tests/tools/Lockstep.Fuzz runs a million frames by hand).</summary>
 public sealed class FuzzTests(ITestOutputHelper output)
 {
     [Fact]
@@ -18,6 +18,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
 
         var runs = Enumerable.Range(0, 3).Select(i =>
             FuzzDriver.RunAsync(server.SyncUrl, seed: 20261123 + i, frames: 1500, TimeSpan.FromSeconds(5), maxFrameBytes: 64 * 1024, CancellationToken.None)).ToList();
+        var restRun = RestFuzzDriver.RunAsync(server.HttpUrl, seed: 20261202, requests: 400, TimeSpan.FromSeconds(10), CancellationToken.None);
         // The bystander keeps writing and reading while the fuzzing goes on.
         for (var i = 0; i < 20; i++)
         {
@@ -31,6 +32,15 @@ public sealed class FuzzTests(ITestOutputHelper output)
             total.Add(report);
         }
         output.WriteLine(total.ToString());
+        var rest = await restRun;
+        output.WriteLine("REST: " + rest);
+        foreach (var problem in total.Problems.Concat(rest.Problems).Take(40))
+        {
+            output.WriteLine("problem: " + problem);
+        }
+        Assert.Empty(rest.Problems);
+        Assert.True(rest.Codes.GetValueOrDefault("invalid_request") > 0 && rest.Codes.GetValueOrDefault("invalid_document") > 0, rest.ToString());
+        Assert.True(total.Codes.GetValueOrDefault("bad_frame") > 0 && total.Codes.GetValueOrDefault("filter_too_large") > 0, total.ToString());
 
         Assert.Empty(total.Problems);
         Assert.Equal(total.Frames, total.Errors + total.OtherReplies + total.Closes);

@@ -58,6 +58,22 @@ public sealed class HostileTextTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("""{"t":"ping","\ud83did":1}""")]
+    [InlineData("""{"t":"unsub","\udc00":1,"id":1,"sub":"s"}""")]
+    [InlineData("""{"\ud800t":"ping","id":1}""")]
+    public async Task A_lone_surrogate_in_a_field_name_next_to_the_id_is_bad_frame_and_the_connection_stays(string frame)
+    {
+        // Found by the fuzz harness: looking the id up unescapes the names on the way, and threw (1011).
+        await using var client = await _server.ConnectAsync();
+        await client.SendRawAsync(frame);
+        var error = await client.WaitForAsync(f => (string?)f["t"] == "error");
+        Assert.Equal("bad_frame", (string?)error["code"]);
+        Assert.Equal("pong", (string?)(await client.RequestAsync(new JsonObject { ["t"] = "ping" }))["t"]);
+        Assert.Null(client.CloseStatus);
+        AssertLogClean();
+    }
+
+    [Theory]
     [InlineData("""{"t":"mut","id":1,"ops":[{"op":"put","collection":"c","id":"x","doc":{"a":1e400}}]}""")]
     [InlineData("""{"t":"mut","id":1,"ops":[{"op":"inc","collection":"c","id":"x","path":"a","by":-1E+999}]}""")]
     [InlineData("""{"t":"sub","id":1,"sub":"s","collection":"c","filter":{"a":{"$gt":1e400}}}""")]

@@ -341,10 +341,18 @@ internal sealed partial class SyncSession
     private static JsonElement SoundId(ReadOnlyMemory<byte> frame)
     {
         using var doc = JsonDocument.Parse(frame);
-        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id", out var id)
-            && (id.ValueKind == JsonValueKind.Number ? id.TryGetDouble(out var n) && double.IsFinite(n) : JsonText.TryGetString(id) is not null)
-            ? id.Clone()
-            : default;
+        try
+        {
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id", out var id)
+                && (id.ValueKind == JsonValueKind.Number ? id.TryGetDouble(out var n) && double.IsFinite(n) : JsonText.TryGetString(id) is not null)
+                ? id.Clone()
+                : default;
+        }
+        catch (InvalidOperationException)
+        {
+            // Looking a name up unescapes the names before it; a lone surrogate in one of them throws.
+            return default;
+        }
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)

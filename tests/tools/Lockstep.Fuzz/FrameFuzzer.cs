@@ -16,6 +16,8 @@ public enum FuzzKind
     UnknownType,
     Oversized,
     Garbage,
+    LoneSurrogate,
+    HugeIn,
     Binary,
 }
 
@@ -32,8 +34,9 @@ public sealed record FuzzFrame(byte[] Bytes, bool IsBinary, FuzzKind Kind)
 /// <summary>
 /// Deterministic hostile frames for the sync protocol (docs/protocol.md): valid requests, the same
 /// requests mutated byte by byte or cut short, fields of the wrong type, deep nesting, huge numbers,
-/// invalid UTF-8, unknown types, frames over the size limit, random bytes, binary messages. The same
-/// seed gives the same frames.
+/// invalid UTF-8, lone surrogate escapes in any string, <c>$in</c> filters of 5,000 to 140,000 items,
+/// unknown types, frames over the size limit, random bytes, binary messages. The same seed gives the
+/// same frames.
 /// </summary>
 public sealed class FrameFuzzer
 {
@@ -82,6 +85,8 @@ public sealed class FrameFuzzer
             FuzzKind.UnknownType => Text($$$"""{"t":"{{{Types[_random.Next(Types.Length)]}}}","id":{{{++_next}}},"x":{{{_random.Next()}}}}""", kind),
             FuzzKind.Oversized => new FuzzFrame(Oversized(), false, kind),
             FuzzKind.Garbage => new FuzzFrame(RandomBytes(_random.Next(0, 200)), false, kind),
+            FuzzKind.LoneSurrogate => Text(LoneSurrogate(ValidRequest()), kind),
+            FuzzKind.HugeIn => Text(HugeIn(), kind),
             _ => new FuzzFrame(RandomBytes(_random.Next(1, 64)), true, kind),
         };
     }
@@ -145,6 +150,36 @@ public sealed class FrameFuzzer
             2 => $$$"""{"t":"mut","id":{{{++_next}}},"ops":[{"op":"patch","collection":"fz0","id":"d1","set":{"k":{{{n}}}},"ifVersion":{{{n}}}}]}""",
             _ => $$$"""{"t":"hello","id":{{{++_next}}},"cursor":{{{n}}}}""",
         };
+    }
+
+    private static readonly string[] Surrogates = ["\\ud800", "\\udbff", "\\udc00", "\\udfff", "\\ud83d", "\\ude00\\ud83d", "\\uD800x"];
+
+    /// <summary>The request with a lone surrogate escape put into one of its strings: a field name or a value, any of them.</summary>
+    public string LoneSurrogate(string json)
+    {
+        // The valid requests have no escapes, so every other quote opens a string.
+        var opening = new List<int>();
+        for (int i = 0, quotes = 0; i < json.Length; i++)
+        {
+            if (json[i] == '"' && quotes++ % 2 == 0)
+            {
+                opening.Add(i);
+            }
+        }
+        var at = opening[_random.Next(opening.Count)] + 1;
+        return json.Insert(at, Surrogates[_random.Next(Surrogates.Length)]);
+    }
+
+    /// <summary>A subscription whose filter's <c>$in</c> holds 5,000 to 140,000 items (as many as fit the frame limit).</summary>
+    public string HugeIn()
+    {
+        var items = Math.Min(_random.Next(5_000, 140_001), (_maxFrameBytes - 256) / 2);
+        var list = new StringBuilder(items * 2);
+        for (var i = 0; i < items; i++)
+        {
+            list.Append(i == 0 ? "" : ",").Append((char)('0' + _random.Next(10)));
+        }
+        return $$$$"""{"t":"sub","id":{{{{++_next}}}},"sub":"s{{{{_random.Next(5)}}}}","collection":"fzs{{{{_random.Next(3)}}}}","filter":{"n":{"$in":[{{{{list}}}}]}}}""";
     }
 
     private byte[] InvalidUtf8()

@@ -20,6 +20,9 @@ public sealed class FuzzReport
 
     public Dictionary<int, long> CloseCodes { get; } = [];
 
+    /// <summary>HTTP statuses of the REST pass.</summary>
+    public Dictionary<int, long> Statuses { get; } = [];
+
     public List<string> Problems { get; } = [];
 
     public void Add(FuzzReport other)
@@ -36,12 +39,17 @@ public sealed class FuzzReport
         {
             CloseCodes[code] = CloseCodes.GetValueOrDefault(code) + n;
         }
+        foreach (var (status, n) in other.Statuses)
+        {
+            Statuses[status] = Statuses.GetValueOrDefault(status) + n;
+        }
         Problems.AddRange(other.Problems);
     }
 
     public override string ToString() =>
         $"{Frames} frames: {Errors} error replies, {OtherReplies} other replies, {Closes} closes; codes {string.Join(", ", Codes.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value}"))}; " +
-        $"close codes {string.Join(", ", CloseCodes.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}; {Problems.Count} problems";
+        $"{(CloseCodes.Count > 0 ? "close codes " : "")}{string.Join(", ", CloseCodes.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}" +
+        $"{(Statuses.Count > 0 ? "HTTP statuses " : "")}{string.Join(", ", Statuses.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}; {Problems.Count} problems";
 }
 
 /// <summary>
@@ -53,7 +61,16 @@ public sealed class FuzzReport
 /// </summary>
 public static class FuzzDriver
 {
-    private static readonly int[] AllowedCloseCodes = [1000, 1001, 1003, 1007, 1008, 1009, 1011, 4000];
+    // Not 1011: an internal error is never the answer to bad input.
+    private static readonly int[] AllowedCloseCodes = [1000, 1001, 1003, 1007, 1008, 1009, 4000];
+
+    /// <summary>The answers a huge <c>$in</c> may get: refused as too large (or, before that limit, taken or refused for other reasons).</summary>
+    private static readonly string[] HugeInCodes = ["filter_too_large", "invalid_filter", "too_many_subscriptions", "duplicate_subscription", "rate_limited", "hello_required"];
+
+    private static long _sent;
+
+    /// <summary>Frames sent so far by every run in this process (for progress and memory samples).</summary>
+    public static long Sent => Interlocked.Read(ref _sent);
 
     public static async Task<FuzzReport> RunAsync(Uri syncUrl, int seed, long frames, TimeSpan timeout, int maxFrameBytes, CancellationToken cancellationToken)
     {
@@ -86,6 +103,7 @@ public static class FuzzDriver
                 }
                 var frame = fuzzer.Next();
                 report.Frames++;
+                Interlocked.Increment(ref _sent);
                 var wasFresh = fresh;
                 fresh = false;
                 try
@@ -129,6 +147,15 @@ public static class FuzzDriver
                         report.Codes[code] = report.Codes.GetValueOrDefault(code) + 1;
                         // Bad input must never look like a server or store failure.
                         if (code is "internal_error" or "storage_unavailable" or "mutator_failed")
+                        {
+                            report.Problems.Add($"{code} for {frame}");
+                        }
+                        // A lone surrogate is bad_frame wherever it is (a refused hello when the first frame).
+                        else if (frame.Kind == FuzzKind.LoneSurrogate && code is not ("bad_frame" or "hello_required" or "rate_limited"))
+                        {
+                            report.Problems.Add($"{code} (not bad_frame) for {frame}");
+                        }
+                        else if (frame.Kind == FuzzKind.HugeIn && Array.IndexOf(HugeInCodes, code) < 0)
                         {
                             report.Problems.Add($"{code} for {frame}");
                         }

@@ -2,19 +2,23 @@ using System.Diagnostics;
 using System.Globalization;
 using Lockstep.Fuzz;
 
-// Usage: Lockstep.Fuzz <ws://host:port/v1/sync> [frames=1000000] [connections=8] [seed=1] [server-pid]
-// Sends fuzzed frames over several connections at once and prints what came back. With the server's
-// PID it also samples the server's resident memory before and after. Exit code 1 on any problem.
+// Usage: Lockstep.Fuzz <ws://host:port/v1/sync> [frames=1000000] [connections=8] [seed=1] [server-pid] [rest-requests=frames/20]
+// Sends fuzzed frames over several connections at once, and fuzzed REST requests (bodies, filters,
+// foreign Host and Origin, upgrades) alongside, and prints what came back. With the server's PID it
+// also samples the server's resident memory: at start, after 60,000 frames, and at the end. Exit
+// code 1 on any problem.
 if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: Lockstep.Fuzz <ws://host:port/v1/sync> [frames=1000000] [connections=8] [seed=1] [server-pid]");
+    Console.Error.WriteLine("usage: Lockstep.Fuzz <ws://host:port/v1/sync> [frames=1000000] [connections=8] [seed=1] [server-pid] [rest-requests=frames/20]");
     return 2;
 }
 var url = new Uri(args[0]);
 var frames = args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
 var connections = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 8;
 var seed = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1;
-Process? server = args.Length > 4 ? Process.GetProcessById(int.Parse(args[4], CultureInfo.InvariantCulture)) : null;
+Process? server = args.Length > 4 && args[4] != "-" ? Process.GetProcessById(int.Parse(args[4], CultureInfo.InvariantCulture)) : null;
+var restRequests = args.Length > 5 ? long.Parse(args[5], CultureInfo.InvariantCulture) : frames / 20;
+var httpUrl = new UriBuilder(url) { Scheme = url.Scheme == "wss" ? "https" : "http", Path = "/" }.Uri;
 
 long Rss()
 {
@@ -22,21 +26,41 @@ long Rss()
     return server.WorkingSet64 / (1 << 20);
 }
 var before = server is null ? 0 : Rss();
+long? at60k = null;
+using var sampling = new CancellationTokenSource();
+var sampler = server is null ? Task.CompletedTask : Task.Run(async () =>
+{
+    while (!sampling.IsCancellationRequested && at60k is null)
+    {
+        if (FuzzDriver.Sent >= 60_000)
+        {
+            at60k = Rss();
+        }
+        await Task.Delay(100);
+    }
+});
 var clock = Stopwatch.StartNew();
-var reports = await Task.WhenAll(Enumerable.Range(0, connections).Select(c =>
-    FuzzDriver.RunAsync(url, seed * 1000 + c, frames / connections, TimeSpan.FromSeconds(5), 1 << 20, CancellationToken.None)));
+var socketRuns = Enumerable.Range(0, connections).Select(c =>
+    FuzzDriver.RunAsync(url, seed * 1000 + c, frames / connections, TimeSpan.FromSeconds(5), 1 << 20, CancellationToken.None)).ToList();
+var restRun = RestFuzzDriver.RunAsync(httpUrl, seed, restRequests, TimeSpan.FromSeconds(10), CancellationToken.None);
 var total = new FuzzReport();
-foreach (var report in reports)
+foreach (var report in await Task.WhenAll(socketRuns))
 {
     total.Add(report);
 }
-Console.WriteLine($"{total} in {clock.Elapsed.TotalSeconds:F0} s ({total.Frames / clock.Elapsed.TotalSeconds:F0} frames/s)");
+var elapsed = clock.Elapsed;
+var rest = await restRun;
+await sampling.CancelAsync();
+await sampler;
+Console.WriteLine($"socket: {total} in {elapsed.TotalSeconds:F0} s ({total.Frames / elapsed.TotalSeconds:F0} frames/s)");
+Console.WriteLine($"REST: {rest} in {clock.Elapsed.TotalSeconds:F0} s");
 if (server is not null)
 {
     GC.KeepAlive(server);
-    Console.WriteLine($"server memory: {before} MiB before, {Rss()} MiB after");
+    Console.WriteLine($"server memory: {before} MiB at start, {at60k?.ToString(CultureInfo.InvariantCulture) ?? "?"} MiB after 60,000 frames, {Rss()} MiB after all");
 }
-foreach (var problem in total.Problems.Take(20))
+total.Add(rest);
+foreach (var problem in total.Problems.Take(30))
 {
     Console.WriteLine("problem: " + problem);
 }
