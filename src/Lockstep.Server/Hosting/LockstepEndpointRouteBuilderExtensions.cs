@@ -81,7 +81,7 @@ public static class LockstepEndpointRouteBuilderExtensions
             });
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
             var time = context.RequestServices.GetRequiredService<TimeProvider>();
-            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.RequestAborted);
+            var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Connection.RemoteIpAddress, context.RequestAborted);
             await session.RunAsync();
         }
         finally

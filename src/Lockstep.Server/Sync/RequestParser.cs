@@ -163,6 +163,9 @@ internal static class RequestParser
 
     public static Rejection Invalid(string message) => new(ErrorCodes.InvalidRequest, message);
 
+    /// <summary>Why <paramref name="what"/> (<c>'clientId'</c>, a header's name) is refused when <see cref="IsValidClientId"/> is false.</summary>
+    public static string InvalidClientIdMessage(string what) => what + " must be a string of 1 to 128 characters, none of them control characters.";
+
     /// <summary>A client id (or consumer-group member id) as every path takes it: 1 to 128 characters, no control characters.</summary>
     public static bool IsValidClientId([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? clientId) =>
         !string.IsNullOrEmpty(clientId) && clientId.Length <= 128 && !clientId.Any(char.IsControl);

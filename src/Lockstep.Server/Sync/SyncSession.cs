@@ -37,11 +37,13 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
 
     /// <summary>Who is on the other end: from the upgrade request's Authorization header, else from the hello's token.</summary>
     private Caller? _caller;
+    private readonly System.Net.IPAddress? _remoteAddress;
 
-    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller, CancellationToken aborted)
+    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller, System.Net.IPAddress? remoteAddress, CancellationToken aborted)
     {
         _services = services;
         _caller = caller;
+        _remoteAddress = remoteAddress;
         _socket = socket;
         _engine = engine;
         _options = engine.Options;
