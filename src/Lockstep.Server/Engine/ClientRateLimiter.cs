@@ -31,18 +31,40 @@ internal sealed class ClientRateLimiter : IDisposable
         }));
     }
 
-    /// <summary>Takes one token for <paramref name="client"/>; false when the request must be refused.</summary>
-    public bool TryAcquire(string client, bool bulk)
+    /// <summary>
+    /// The address bucket a caller also draws from: an anonymous caller's remote address on a server that
+    /// has credentials configured, so that a caller who can choose any client id (and so any client
+    /// bucket) cannot escape the limit by choosing a new one. Null for everyone else: an authenticated
+    /// caller's client ids are its own, and a server without credentials grants every caller
+    /// everything anyway, so its callers are told apart by client id alone.
+    /// </summary>
+    public static string? AddressBucket(Caller caller, AuthOptions auth, System.Net.IPAddress? remote) =>
+        caller.Kind == CallerKind.Anonymous && auth.HasCredentials ? "ip:" + remote : null;
+
+    /// <summary>
+    /// Takes one token for <paramref name="client"/> and, when given, one for <paramref name="address"/>;
+    /// false when the request must be refused.
+    /// </summary>
+    public bool TryAcquire(string client, string? address, bool bulk)
     {
         if (_limiter is null)
         {
             return true;
         }
-        if (bulk && _limiter.GetStatistics(client) is { } statistics && statistics.CurrentAvailablePermits <= _reserve)
+        if (address is not null && address != client && !TryAcquire(address, bulk))
         {
             return false;
         }
-        using var lease = _limiter.AttemptAcquire(client, 1);
+        return TryAcquire(client, bulk);
+    }
+
+    private bool TryAcquire(string bucket, bool bulk)
+    {
+        if (bulk && _limiter!.GetStatistics(bucket) is { } statistics && statistics.CurrentAvailablePermits <= _reserve)
+        {
+            return false;
+        }
+        using var lease = _limiter!.AttemptAcquire(bucket, 1);
         return lease.IsAcquired;
     }
 

@@ -84,7 +84,7 @@ public static class LockstepEndpointRouteBuilderExtensions
         });
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Features.Get<InboundFrameClock>(), context.RequestAborted) { Slot = slot };
+        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Connection.RemoteIpAddress, context.Features.Get<InboundFrameClock>(), context.RequestAborted) { Slot = slot };
         await session.RunAsync();
     }
 }

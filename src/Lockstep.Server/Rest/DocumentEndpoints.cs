@@ -201,11 +201,6 @@ internal static partial class DocumentEndpoints
         }
         if (headers["Lockstep-Client-Id"].ToString() is { Length: > 0 } header)
         {
-            if (!Names.IsValidClientId(header))
-            {
-                refusal = "Lockstep-Client-Id must be 1 to 128 characters, none of them control characters.";
-                return false;
-            }
             if (clientId is not null && clientId != header)
             {
                 refusal = "'clientId' and Lockstep-Client-Id disagree.";
@@ -351,7 +346,7 @@ internal static partial class DocumentEndpoints
         }
         if (clientId is not null && !Names.IsValidClientId(clientId))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'clientId' must be 1 to 128 characters, none of them control characters.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestParser.InvalidClientIdMessage("'clientId'"));
             return;
         }
         if (!TryIdempotencyKey(context, clientId, mid, out clientId, out mid, out var refusal))
@@ -419,18 +414,31 @@ internal static partial class DocumentEndpoints
 
     /// <summary>
     /// Per-client rate limits over REST: the bucket of the <c>Lockstep-Client-Id</c> header, else of the
-    /// remote address. Listings and the change feed are bulk; everything else is interactive.
+    /// remote address; an anonymous caller draws from its address's bucket as well. Listings and the
+    /// change feed are bulk; everything else is interactive. A <c>Lockstep-Client-Id</c> that is not a
+    /// valid client id (the rule of hello's <c>clientId</c>) is refused here, on every endpoint.
     /// </summary>
     private static async ValueTask<object?> RateLimitAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
-        var client = context.Request.Headers["Lockstep-Client-Id"].ToString();
-        var key = Names.IsValidClientId(client) ? "client:" + CallerOf(context).ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
+        if (context.WebSockets.IsWebSocketRequest)
+        {
+            return await next(invocation); // the socket counts each request against its own buckets
+        }
+        var headers = context.Request.Headers;
+        var client = headers["Lockstep-Client-Id"].ToString();
+        if (headers.ContainsKey("Lockstep-Client-Id") && !Names.IsValidClientId(client))
+        {
+            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestParser.InvalidClientIdMessage("Lockstep-Client-Id"));
+            return Results.Empty;
+        }
+        var caller = CallerOf(context);
+        var key = client.Length > 0 ? "client:" + caller.ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
         var engine = Engine(context);
-        if (!engine.RateLimiter.TryAcquire(key, bulk))
+        if (!engine.RateLimiter.TryAcquire(key, ClientRateLimiter.AddressBucket(caller, engine.Options.Auth, context.Connection.RemoteIpAddress), bulk))
         {
             context.Response.Headers.RetryAfter = "1";
             await Problems.Write(context, ErrorCodes.RateLimited,

@@ -163,5 +163,8 @@ internal static class RequestParser
 
     public static Rejection Invalid(string message) => new(ErrorCodes.InvalidRequest, message);
 
+    /// <summary>Why <paramref name="what"/> (<c>'clientId'</c>, a header's name) is refused when <see cref="Names.IsValidClientId"/> is false.</summary>
+    public static string InvalidClientIdMessage(string what) => what + " must be a string of 1 to 128 characters, none of them control characters.";
+
     private static string Show(string? value) => value is null ? "missing" : $"'{value}'";
 }

@@ -225,7 +225,7 @@ internal sealed partial class SyncSession
             clientId = cid.ValueKind == JsonValueKind.String ? cid.GetString() : null;
             if (!Names.IsValidClientId(clientId))
             {
-                rejection = RequestParser.Invalid("'clientId' must be a string of 1 to 128 characters.");
+                rejection = RequestParser.Invalid(RequestParser.InvalidClientIdMessage("'clientId'"));
                 return false;
             }
         }
@@ -429,7 +429,7 @@ internal sealed partial class SyncSession
                 }
                 sub = sub with { Access = grant };
                 // A snapshot is bulk sync: it waits while the client's interactive reserve is in use.
-                if (!_engine.RateLimiter.TryAcquire(RateKey, bulk: true))
+                if (!_engine.RateLimiter.TryAcquire(RateKey, AddressBucket, bulk: true))
                 {
                     await ReplyRateLimitedAsync(id, cancellationToken);
                     return;
@@ -459,7 +459,7 @@ internal sealed partial class SyncSession
                 return;
             case MessageTypes.Mutate:
             case MessageTypes.Call:
-                if (!_engine.RateLimiter.TryAcquire(RateKey, bulk: false))
+                if (!_engine.RateLimiter.TryAcquire(RateKey, AddressBucket, bulk: false))
                 {
                     await ReplyRateLimitedAsync(id, cancellationToken);
                     return;
@@ -477,6 +477,9 @@ internal sealed partial class SyncSession
 
     /// <summary>The rate-limit bucket of this connection: its client id's, else its own.</summary>
     private string RateKey => ClientId is { } client ? "client:" + client : "session:" + Id;
+
+    /// <summary>The address bucket this connection also draws from (anonymous callers of a server with credentials).</summary>
+    private string? AddressBucket => ClientRateLimiter.AddressBucket(_caller!, _options.Auth, _remoteAddress);
 
     private ValueTask ReplyRateLimitedAsync(JsonElement id, CancellationToken cancellationToken) =>
         ReplyErrorAsync(id, ErrorCodes.RateLimited,

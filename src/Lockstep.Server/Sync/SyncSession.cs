@@ -52,16 +52,18 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
 
     /// <summary>Who is on the other end: from the upgrade request's Authorization header, else from the hello's token.</summary>
     private Caller? _caller;
+    private readonly System.Net.IPAddress? _remoteAddress;
 
     /// <summary>Times frames as their bytes cross the wire (null when the socket was not built on a clocked stream).</summary>
     private readonly InboundFrameClock? _wireClock;
 
     public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller,
-        InboundFrameClock? wireClock, CancellationToken aborted)
+        System.Net.IPAddress? remoteAddress, InboundFrameClock? wireClock, CancellationToken aborted)
     {
         _wireClock = wireClock;
         _services = services;
         _caller = caller;
+        _remoteAddress = remoteAddress;
         _socket = socket;
         _engine = engine;
         _options = engine.Options;
