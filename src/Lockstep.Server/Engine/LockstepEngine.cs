@@ -117,6 +117,10 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     {
         try
         {
+            if (Admission.Budget.Problem is { } problem)
+            {
+                throw new InvalidOperationException(problem);
+            }
             var status = await _store.OpenAsync(cancellationToken);
             Horizon = status.Horizon;
             FanOut.Start(status.Head);

@@ -29,6 +29,9 @@ internal sealed record ConnectionBudget
     /// <summary>HTTP connections other than sync sessions (Kestrel's <c>MaxConcurrentConnections</c>); null for no limit.</summary>
     public int? Http { get; init; }
 
+    /// <summary>Why the server cannot run within the open-files limit, or null when it can.</summary>
+    public string? Problem { get; init; }
+
     /// <summary>True when the open-files limit, not <see cref="LockstepOptions.MaxConnections"/>, decides <see cref="Sessions"/>.</summary>
     public bool LimitedByOpenFiles { get; init; }
 
@@ -50,8 +53,18 @@ internal sealed record ConnectionBudget
         var room = Math.Min(int.MaxValue, files - openAtStart - reserve);
         if (room < 3)
         {
-            throw new InvalidOperationException(
-                $"The open-files limit {files} leaves no room for connections ({openAtStart} descriptors are open at start and {reserve} are kept in reserve); raise it (ulimit -n, LimitNOFILE=).");
+            // The engine refuses to start (Problem); a share of one each keeps the numbers meaningful until then.
+            return new ConnectionBudget
+            {
+                OpenFilesLimit = files,
+                OpenAtStart = openAtStart,
+                Reserve = reserve,
+                Sessions = 1,
+                Pending = 1,
+                Http = 1,
+                LimitedByOpenFiles = true,
+                Problem = $"The open-files limit {files} leaves no room for connections ({openAtStart} descriptors are open at start and {reserve} are kept in reserve); raise it (ulimit -n, LimitNOFILE=).",
+            };
         }
         var budget = (int)room;
         // A tenth, at least one, for REST and for upgrade requests before they upgrade; at most a tenth
