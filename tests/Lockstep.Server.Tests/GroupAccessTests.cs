@@ -128,4 +128,16 @@ public sealed class GroupAccessTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, claim.StatusCode);
         Assert.Equal("invalid_request", (string?)(await BodyAsync(claim))["code"]);
     }
+
+    [Fact]
+    public async Task A_claim_naming_more_than_a_hundred_collections_is_refused_and_stores_nothing()
+    {
+        var names = Enumerable.Range(0, 101).Select(i => "c" + i).ToArray();
+        var claim = await SendAsync(HttpMethod.Post, "/v1/groups/wide/claim", GroupsKey, new { member = "m", collections = names });
+        Assert.Equal(HttpStatusCode.BadRequest, claim.StatusCode);
+        Assert.Equal("invalid_request", (string?)(await BodyAsync(claim))["code"]);
+        var fits = await SendAsync(HttpMethod.Post, "/v1/groups/wide/claim", GroupsKey, new { member = "m", collections = names[..100] });
+        Assert.Equal(HttpStatusCode.OK, fits.StatusCode);
+        Assert.Equal(100, (await BodyAsync(fits))["collections"]!.AsArray().Count);
+    }
 }

@@ -80,6 +80,9 @@ internal static partial class DocumentEndpoints
         return true;
     }
 
+    /// <summary>How many collections one group may read: the group's state holds them, so a claim may not store a megabyte of names.</summary>
+    private const int MaxGroupCollections = 100;
+
     private static async Task ClaimAsync(HttpContext context, string name)
     {
         if (await GroupRequestAsync(context, name) is not var (member, body))
@@ -88,10 +91,10 @@ internal static partial class DocumentEndpoints
         }
         using var owned = body;
         var root = body.RootElement;
-        if (!root.TryGetProperty("collections", out var list) || list.ValueKind != JsonValueKind.Array || list.GetArrayLength() == 0
+        if (!root.TryGetProperty("collections", out var list) || list.ValueKind != JsonValueKind.Array || list.GetArrayLength() is 0 or > MaxGroupCollections
             || list.EnumerateArray().Any(c => c.ValueKind != JsonValueKind.String || !Names.IsValidCollection(c.GetString()) || SystemCollections.IsSystem(c.GetString()!)))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "'collections' is a non-empty array of collection names.");
+            await Problems.Write(context, ErrorCodes.InvalidRequest, "'collections' is an array of 1 to 100 collection names.");
             return;
         }
         var collections = list.EnumerateArray().Select(c => c.GetString()!).Distinct(StringComparer.Ordinal).ToList();
