@@ -68,21 +68,31 @@ public static class JsonText
 
     private static JsonTextError? Check(ReadOnlySpan<byte> utf8)
     {
+        // Read to the end even after a defect: a text or number defect is reported only for JSON that is
+        // well-formed throughout (a syntax error anywhere wins), so a caller may still read it for an id.
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth });
+        JsonTextError? first = null;
         while (reader.Read())
         {
             switch (reader.TokenType)
             {
-                case JsonTokenType.PropertyName or JsonTokenType.String when !IsText(ref reader):
-                    return new JsonTextError(JsonDefect.Text,
+                case JsonTokenType.PropertyName or JsonTokenType.String when first is null && !IsText(ref reader):
+                    first = new JsonTextError(JsonDefect.Text,
                         $"A {(reader.TokenType == JsonTokenType.PropertyName ? "field name" : "string")} at byte {reader.TokenStartIndex} is not Unicode text (invalid UTF-8 or a lone surrogate).");
-                case JsonTokenType.Number when !reader.TryGetDouble(out var value) || !double.IsFinite(value):
-                    return new JsonTextError(JsonDefect.Number,
+                    break;
+                case JsonTokenType.Number when first is null && (!reader.TryGetDouble(out var value) || !double.IsFinite(value)):
+                    first = new JsonTextError(JsonDefect.Number,
                         $"The number at byte {reader.TokenStartIndex} is beyond the range of a double (about ±1.8e308).");
+                    break;
             }
         }
-        return null;
+        // Trailing bytes after the value: the reader stops at the value's end, the document parser does not.
+        return first is not null && reader.BytesConsumed < utf8.Length && !IsWhiteSpace(utf8[(int)reader.BytesConsumed..])
+            ? new JsonTextError(JsonDefect.Syntax, "Not valid JSON: bytes follow the value.")
+            : first;
     }
+
+    private static bool IsWhiteSpace(ReadOnlySpan<byte> bytes) => bytes.IndexOfAnyExcept(" \t\r\n"u8) < 0;
 
     private static bool IsText(ref Utf8JsonReader reader)
     {

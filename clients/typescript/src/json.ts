@@ -39,21 +39,24 @@ export function jsonEquals(a: unknown, b: unknown): boolean {
   return keys.every((k) => Object.hasOwn(bo, k) && jsonEquals(ao[k], bo[k]));
 }
 
+/** A surrogate that is not half of a pair: not text, and the server refuses it wherever it is (docs/protocol.md §1, "Text and numbers"). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** The naming rules of docs/protocol.md §1. */
 export const Names = {
   /** 1–64 characters: ASCII letters, digits, `_`, `-`, `.`; not starting with `.`. */
   isValidCollection(name: unknown): name is string {
     return typeof name === "string" && /^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}$/.test(name);
   },
-  /** 1–256 characters; no control characters, no `/`. */
+  /** 1–256 characters; no control characters, no lone surrogates (an emoji's pair is fine), no `/`. */
   isValidId(id: unknown): id is string {
     // eslint-disable-next-line no-control-regex
-    return typeof id === "string" && id.length >= 1 && id.length <= 256 && !/[\u0000-\u001f\u007f-\u009f/]/.test(id);
+    return typeof id === "string" && id.length >= 1 && id.length <= 256 && !/[\u0000-\u001f\u007f-\u009f/]/.test(id) && !LONE_SURROGATE.test(id);
   },
-  /** Non-empty; no `.`; no control characters. */
+  /** Non-empty; no `.`; no control characters, no lone surrogates. */
   isValidFieldName(name: unknown): name is string {
     // eslint-disable-next-line no-control-regex
-    return typeof name === "string" && name.length > 0 && !/[.\u0000-\u001f\u007f-\u009f]/.test(name);
+    return typeof name === "string" && name.length > 0 && !/[.\u0000-\u001f\u007f-\u009f]/.test(name) && !LONE_SURROGATE.test(name);
   },
   /** Splits a dotted path into at most 32 valid field names; undefined when it is not a valid path. */
   splitPath(path: unknown): string[] | undefined {

@@ -340,17 +340,18 @@ internal sealed partial class SyncSession
     /// <summary>The <c>id</c> of a well-formed frame that did not pass the door: a number, or a string that is text; else none.</summary>
     private static JsonElement SoundId(ReadOnlyMemory<byte> frame)
     {
-        using var doc = JsonDocument.Parse(frame);
         try
         {
+            using var doc = JsonDocument.Parse(frame);
             return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id", out var id)
                 && (id.ValueKind == JsonValueKind.Number ? id.TryGetDouble(out var n) && double.IsFinite(n) : JsonText.TryGetString(id) is not null)
                 ? id.Clone()
                 : default;
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or JsonException)
         {
-            // Looking a name up unescapes the names before it; a lone surrogate in one of them throws.
+            // Looking a name up unescapes the names before it, and a lone surrogate in one of them throws;
+            // the door reports such defects for well-formed JSON only, but an answer without an id beats a 1011.
             return default;
         }
     }

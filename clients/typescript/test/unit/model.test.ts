@@ -6,6 +6,7 @@ import { WebSocket as NodeWebSocket } from "ws";
 import { ErrorCodes, LockstepError, MutationRejectedError, VersionConflictError, WriteOp, type WebSocketConstructor } from "../../src/index.js";
 import { compileFilter } from "../../src/filter.js";
 import { applyOp } from "../../src/write-op.js";
+import { Names } from "../../src/json.js";
 import { backoffDelay, CircuitBreaker } from "../../src/retry.js";
 
 // Both WebSocket classes fit the client's option without casts (checked by the compiler).
@@ -45,6 +46,17 @@ describe("local apply", () => {
     assert.throws(() => WriteOp.patch("c", "d", {}), TypeError);
     assert.throws(() => WriteOp.increment("c", "d", "n", Number.NaN), TypeError);
     assert.deepEqual(WriteOp.delete("c", "d", 0), { op: "delete", collection: "c", id: "d", ifVersion: 0 });
+  });
+});
+
+describe("names", () => {
+  test("ids of emoji are text; a lone surrogate is not, as the server judges (protocol.md §1)", () => {
+    assert.equal(Names.isValidId("🎉🎉-👩‍💻"), true);
+    assert.equal(Names.isValidId("a\ud800"), false);
+    assert.equal(Names.isValidId("\udc00a"), false);
+    assert.equal(Names.isValidId("\ude00\ud83d"), false);
+    assert.equal(Names.isValidFieldName("ok😀"), true);
+    assert.equal(Names.isValidFieldName("x\udfff"), false);
   });
 });
 
