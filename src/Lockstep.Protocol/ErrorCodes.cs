@@ -129,6 +129,12 @@ public static class ErrorCodes
     /// <summary>A request body that is not declared as JSON (<c>Content-Type: application/json</c>).</summary>
     public static readonly ErrorCode UnsupportedMediaType = new("unsupported_media_type", 415, false, "Unsupported media type");
 
+    /// <summary>No endpoint answers that path (REST: the router's 404).</summary>
+    public static readonly ErrorCode UnknownEndpoint = new("unknown_endpoint", 404, false, "Unknown endpoint");
+
+    /// <summary>The path has an endpoint, but not for this HTTP method (the router's 405; <c>Allow</c> lists the methods).</summary>
+    public static readonly ErrorCode MethodNotAllowed = new("method_not_allowed", 405, false, "Method not allowed");
+
     /// <summary>Every code, for lookups and for the docs test.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
@@ -138,7 +144,7 @@ public static class ErrorCodes
         CursorExpired, IdleTimeout, Overloaded, StorageUnavailable, ShuttingDown, Unauthorized,
         Forbidden, InternalError, DocumentTooLarge, TooManySubscriptions, TooManyConnections, RateLimited,
         TokenExpired, FrameTimeout, LeaseLost, JobNotFound, DeliveryFailed, UnsupportedProtocol, FilterTooLarge, HostNotAllowed,
-        UnsupportedMediaType,
+        UnsupportedMediaType, UnknownEndpoint, MethodNotAllowed,
     ];
 
     private static readonly FrozenDictionary<string, ErrorCode> ByCode = All.ToFrozenDictionary(e => e.Code, StringComparer.Ordinal);

@@ -28,6 +28,8 @@ public sealed class AuthTests : IAsyncLifetime
             o.Rules("todos", [AccessRule.Owner("ownerId")], [AccessRule.Owner("ownerId")]);
             o.Rules("admin", [AccessRule.Role("admin")], [AccessRule.Role("admin")]);
             o.Rules("news", [AccessRule.Public], [AccessRule.Role("editor")]);
+            // A collection without rules is closed to users; notes is every signed-in user's to write.
+            o.Rules("notes", null, [AccessRule.Authenticated]);
             more?.Invoke(o);
         }, build, dataDir: dir, open: false);
     }
@@ -443,6 +445,26 @@ public sealed class AuthTests : IAsyncLifetime
         refused.Options.SetRequestHeader("Authorization", "Bearer " + ApiKeys.Generate());
         var e = await Assert.ThrowsAsync<WebSocketException>(() => refused.ConnectAsync(_server.SyncUrl, CancellationToken.None));
         Assert.Contains("401", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_collection_without_rules_is_closed_to_users_for_writing_and_API_keys_keep_their_scopes()
+    {
+        var c = Ops.Unique("norules");
+        var alice = AuthFixture.Jwt("alice");
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Put, $"/v1/collections/{c}/docs/a", alice, new { n = 1 })).StatusCode);
+        await using (var socket = await ConnectAsync(alice))
+        {
+            Assert.Equal("forbidden", (string?)(await socket.MutateAsync(Ops.Put(c, "a", new { n = 1 })))["code"]);
+        }
+        Assert.Equal(HttpStatusCode.Created, (await SendAsync(HttpMethod.Put, $"/v1/collections/{c}/docs/a", AuthFixture.AdminKey, new { n = 1 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"/v1/collections/{c}/docs/a", alice)).StatusCode); // reading stays authenticated
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Put, $"/v1/collections/{c}/docs/b", AuthFixture.ReaderKey, new { n = 1 })).StatusCode);
+
+        // DefaultWrite opens them again, to whom it names.
+        await using var opened = await StartAsync(o => o.Auth.DefaultWrite.Add("authenticated"));
+        using var request = AuthFixture.Request(HttpMethod.Put, $"/v1/collections/{c}/docs/a", alice, new { n = 1 });
+        Assert.Equal(HttpStatusCode.Created, (await opened.Http.SendAsync(request)).StatusCode);
     }
 
     private static string Base64Url(string text) =>

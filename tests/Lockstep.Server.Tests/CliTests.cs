@@ -158,6 +158,40 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_samples_folder_serves_nothing_through_a_symbolic_link()
+    {
+        var checkout = Path.Combine(Path.GetTempPath(), "lockstep-cli-samples-" + Guid.NewGuid().ToString("N"));
+        var outside = checkout + "-outside";
+        Directory.CreateDirectory(Path.Combine(checkout, "samples", "web", "pages"));
+        Directory.CreateDirectory(Path.Combine(checkout, "clients", "typescript", "dist"));
+        Directory.CreateDirectory(outside);
+        await File.WriteAllTextAsync(Path.Combine(checkout, "clients", "typescript", "dist", "index.js"), "export {};");
+        await File.WriteAllTextAsync(Path.Combine(checkout, "samples", "web", "pages", "ok.html"), "<p>inside</p>");
+        await File.WriteAllTextAsync(Path.Combine(outside, "secret.txt"), "outside the samples");
+        File.CreateSymbolicLink(Path.Combine(checkout, "samples", "web", "secret.txt"), Path.Combine(outside, "secret.txt"));
+        Directory.CreateSymbolicLink(Path.Combine(checkout, "samples", "web", "out"), outside);
+        Directory.CreateSymbolicLink(Path.Combine(checkout, "clients", "typescript", "dist", "out"), outside);
+        try
+        {
+            await using var server = await ServerProcess.StartAsync(Path.Combine(checkout, "data"), null, "--samples", checkout);
+            using var http = new HttpClient { BaseAddress = server.HttpUrl };
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/samples/pages/ok.html")).StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/samples/lib/index.js")).StatusCode);
+            foreach (var path in new[] { "/samples/secret.txt", "/samples/out/secret.txt", "/samples/lib/out/secret.txt", "/samples/pages/../secret.txt" })
+            {
+                using var response = await http.GetAsync(path);
+                Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+                Assert.DoesNotContain("outside", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            Directory.Delete(checkout, recursive: true);
+            Directory.Delete(outside, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Put_get_patch_and_tail_work_and_a_stale_version_fails_with_its_code()
     {
         var put = await RunAsync("put", "tasks", "t1", """{"title":"x"}""", "--url", Url);

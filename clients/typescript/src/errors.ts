@@ -44,6 +44,8 @@ export const ErrorCodes = {
   filter_too_large: false,
   host_not_allowed: false,
   unsupported_media_type: false,
+  unknown_endpoint: false,
+  method_not_allowed: false,
 } as const satisfies Record<string, boolean>;
 
 /** A code of the catalog; errors may carry codes of later server versions too. */

@@ -8,7 +8,8 @@ namespace Lockstep.Cli.Commands;
 /// <summary>
 /// The browser samples that <c>lockstep serve</c> serves from a Lockstep checkout: the pages of
 /// samples/web at <c>/samples/</c> and the TypeScript client's compiled ESM (clients/typescript/dist)
-/// at <c>/samples/lib/</c>. Only those two folders are served, by the static files middleware.
+/// at <c>/samples/lib/</c>. Only those two folders are served, by the static files middleware, and
+/// nothing in them that is reached through a symbolic link.
 /// </summary>
 internal sealed class SampleFiles
 {
@@ -82,7 +83,7 @@ internal sealed class SampleFiles
                 return;
             }
             samples.Map("/lib", library => library.UseStaticFiles(Options(Library)));
-            var pages = new PhysicalFileProvider(Pages);
+            var pages = new ContainedFileProvider(Pages);
             samples.UseDefaultFiles(new DefaultFilesOptions { FileProvider = pages });
             samples.UseStaticFiles(Options(Pages, pages));
         });
@@ -90,7 +91,7 @@ internal sealed class SampleFiles
 
     private static StaticFileOptions Options(string root, IFileProvider? provider = null) => new()
     {
-        FileProvider = provider ?? new PhysicalFileProvider(root),
+        FileProvider = provider ?? new ContainedFileProvider(root),
         // The samples are read and edited in place: a reload must show the files as they are now.
         OnPrepareResponse = context => context.Context.Response.Headers.CacheControl = "no-cache",
     };

@@ -49,7 +49,7 @@ internal sealed class AccessPolicy
             }
         }
         _defaultRead = ParseOr(auth.DefaultRead, AuthenticatedOnly);
-        _defaultWrite = ParseOr(auth.DefaultWrite, AuthenticatedOnly);
+        _defaultWrite = Parse(auth.DefaultWrite); // empty: closed to all but API keys
         _mutators = ParseOr(auth.Mutators, AuthenticatedOnly);
         _jobs = Parse(auth.Jobs);
         _groups = Parse(auth.Groups);

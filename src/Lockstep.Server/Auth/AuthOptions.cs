@@ -24,8 +24,12 @@ public sealed class AuthOptions
     /// <value>Empty, meaning <c>authenticated</c>.</value>
     public List<string> DefaultRead { get; } = [];
 
-    /// <summary>Who may write collections that have no <see cref="CollectionOptions.Write"/> rules: any of these.</summary>
-    /// <value>Empty, meaning <c>authenticated</c>.</value>
+    /// <summary>
+    /// Who besides API keys (whose <c>write</c> / <c>write:COLLECTION</c> scopes decide for them) may write
+    /// collections that have no <see cref="CollectionOptions.Write"/> rules: any of these. Closed by
+    /// default, so that a collection nobody gave rules to is not every signed-in user's to overwrite.
+    /// </summary>
+    /// <value>Empty: nobody but API keys.</value>
     public List<string> DefaultWrite { get; } = [];
 
     /// <summary>

@@ -24,11 +24,18 @@ public static class LockstepEndpointRouteBuilderExtensions
         if (endpoints is IApplicationBuilder app)
         {
             // WebSocket upgrades need the middleware; endpoints run after it in WebApplication's pipeline.
-            var options = endpoints.ServiceProvider.GetRequiredService<IOptions<LockstepOptions>>().Value;
             // The frame clock goes under the WebSocket: it must see the stream before the middleware builds on it.
             app.Use(ClockedUpgrade.InstallAsync);
             app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
-            _ = options;
+            // Browsers must take every answer for what its Content-Type says (never sniff a problem that
+            // echoes a caller's input into HTML), and every refusal under the prefix has a problem body,
+            // the router's own 404 and 405 included.
+            app.Use((context, next) =>
+            {
+                context.Response.Headers.XContentTypeOptions = "nosniff";
+                return next(context);
+            });
+            app.UseStatusCodePages(context => Problems.WriteBodiless(context.HttpContext, prefix));
         }
 
         var group = endpoints.MapGroup(prefix);

@@ -389,9 +389,12 @@ internal static partial class DocumentEndpoints
         var engine = Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
         // Configured collections too: a strict one is strict before its first write, and a client
-        // reading the status to learn the policies must not take it for lww.
+        // reading the status to learn the policies must not take it for lww. Only those the caller may
+        // read: a collection's name is data too (system collections show only to whom may read them).
+        var caller = CallerOf(context);
         var collections = (await reader.ListCollectionsAsync(context.RequestAborted))
             .Union(engine.Options.Collections.Keys, StringComparer.Ordinal)
+            .Where(c => !engine.Access.Read(caller, c).None)
             .Order(StringComparer.Ordinal)
             .ToList();
         await WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>

@@ -1,4 +1,6 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Unicode;
 using Lockstep.Core;
 using Lockstep.Protocol;
 using Microsoft.AspNetCore.Http;
@@ -8,6 +10,11 @@ namespace Lockstep.Server.Rest;
 /// <summary>Writes RFC 9457 problem+json answers carrying Lockstep's stable error codes.</summary>
 internal static class Problems
 {
+    // Problems echo what the caller sent (names, origins, hosts). Serialized with an encoder that
+    // escapes HTML's characters (<, >, &, ', ", +, `) as \uXXXX, no byte of such input is markup,
+    // whatever a browser might take the body for (X-Content-Type-Options: nosniff is sent as well).
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.Create(UnicodeRanges.All) };
+
     public static Task Write(HttpContext context, ErrorCode code, string detail, int? status = null) =>
         Write(context, new Rejection(code, detail), status);
 
@@ -25,7 +32,7 @@ internal static class Problems
         {
             response.Headers.ETag = Etag(current.Version);
         }
-        await using var writer = new Utf8JsonWriter(response.Body, LockstepJson.WriterOptions);
+        await using var writer = new Utf8JsonWriter(response.Body, WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type", "urn:lockstep:error:" + rejection.Error.Code);
         writer.WriteString("title", rejection.Error.Title);
@@ -37,6 +44,29 @@ internal static class Problems
         Frames.WriteRejectionDetails(writer, rejection);
         refused?.WriteDuplicate(writer);
         writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// The body of an answer under <paramref name="prefix"/> that was refused without one (the status
+    /// code pages middleware calls this only then): the router's 404 and 405 have codes of their own.
+    /// </summary>
+    public static Task WriteBodiless(HttpContext context, string prefix)
+    {
+        if (!context.Request.Path.StartsWithSegments(prefix, StringComparison.Ordinal) && !context.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
+        {
+            return Task.CompletedTask;
+        }
+        var status = context.Response.StatusCode;
+        var (code, detail) = status switch
+        {
+            404 => (ErrorCodes.UnknownEndpoint, $"No endpoint at {context.Request.Path} (protocol.md lists them)."),
+            405 => (ErrorCodes.MethodNotAllowed, $"{context.Request.Method} is not an answer of {context.Request.Path}; Allow says which methods are."),
+            413 => (ErrorCodes.BodyTooLarge, "The request body is too large."),
+            415 => (ErrorCodes.UnsupportedMediaType, "Request bodies are JSON (Content-Type: application/json)."),
+            >= 500 => (ErrorCodes.InternalError, "The server could not answer this request; it has been logged."),
+            _ => (ErrorCodes.InvalidRequest, "The request was refused."),
+        };
+        return Write(context, new Rejection(code, detail), status);
     }
 
     public static string Etag(long version) => "\"" + version.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"";
