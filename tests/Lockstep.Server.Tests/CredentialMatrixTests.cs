@@ -27,7 +27,7 @@ public sealed class CredentialMatrixTests : IAsyncLifetime
             o.Auth.ApiKeys.Add(AuthFixture.Key("writer", WriteKey, "write"));
             o.Auth.Mutators.Add("authenticated");
         }, b => b.AddMutator("echo", (_, args, _) => ValueTask.FromResult(JsonNode.Parse(args.GetRawText()))));
-        // news: read public, write role:editor; todos: owner:ownerId (AuthTests.StartAsync).
+        // news: read public, write role:editor; todos: owner:ownerId (AuthTests.StartAsync); plain: no rules.
         foreach (var cred in Credentials)
         {
             await SeedAsync("news", "del-" + Slug(cred.Name), new { title = "to delete" });
@@ -76,6 +76,8 @@ public sealed class CredentialMatrixTests : IAsyncLifetime
         ("list todos", HttpMethod.Get, _ => "/v1/collections/todos/docs", _ => null),
         ("PUT own todo", HttpMethod.Put, c => $"/v1/collections/todos/docs/p-{c}", _ => new { ownerId = "ursula", text = "x" }),
         ("PUT other's todo", HttpMethod.Put, _ => "/v1/collections/todos/docs/t-olga", _ => new { ownerId = "ursula", text = "taken" }),
+        ("list plain", HttpMethod.Get, _ => "/v1/collections/plain/docs", _ => null),
+        ("PUT plain", HttpMethod.Put, c => $"/v1/collections/plain/docs/p-{c}", _ => new { text = "x" }),
         ("list system", HttpMethod.Get, _ => "/v1/collections/_lockstep.groups/docs", _ => null),
         ("mutations: put", HttpMethod.Post, _ => "/v1/mutations", c => new { ops = new[] { Ops.Put("news", "m-" + c, new { title = "x" }) } }),
         ("mutations: call", HttpMethod.Post, _ => "/v1/mutations", _ => new { name = "echo", args = new { a = 1 } }),
@@ -99,7 +101,9 @@ public sealed class CredentialMatrixTests : IAsyncLifetime
 
     /// <summary>
     /// What each credential gets from each REST endpoint: the status, and for the todos listing how many documents
-    /// the caller saw — the user only her own (t-ursula), keys every one, including those the rows before wrote.
+    /// the caller saw — the user only her own (t-ursula), keys every one, including those the rows before wrote —
+    /// and for the status which collections it was shown: those it may read (AuthTests.StartAsync configures
+    /// admin, news, notes and todos; plain exists once the write key wrote it; no system collection exists yet).
     /// </summary>
     private const string ExpectedRest = """
         probe              | anonymous | user    | read key | write key | * key   | bad token
@@ -113,13 +117,15 @@ public sealed class CredentialMatrixTests : IAsyncLifetime
         list todos         | 403       | 200 n=1 | 200 n=3  | 403       | 200 n=4 | 401
         PUT own todo       | 403       | 201     | 403      | 201       | 201     | 401
         PUT other's todo   | 403       | 403     | 403      | 200       | 200     | 401
+        list plain         | 403       | 200     | 200      | 403       | 200     | 401
+        PUT plain          | 403       | 403     | 403      | 201       | 201     | 401
         list system        | 403       | 403     | 403      | 403       | 200     | 401
         mutations: put     | 403       | 403     | 403      | 200       | 200     | 401
         mutations: call    | 403       | 200     | 403      | 200       | 200     | 401
         changes            | 200       | 200     | 200      | 200       | 200     | 401
         changes news       | 200       | 200     | 200      | 403       | 200     | 401
         changes todos      | 403       | 200     | 200      | 403       | 200     | 401
-        status             | 200       | 200     | 200      | 200       | 200     | 401
+        status             | 200 news  | 200 news,notes,todos | 200 admin,news,notes,todos | 200 -     | 200 admin,news,notes,plain,todos | 401
         cluster            | 403       | 403     | 200      | 200       | 200     | 401
         group claim        | 403       | 403     | 403      | 403       | 200     | 401
         group changes      | 403       | 403     | 403      | 403       | 200     | 401
@@ -149,6 +155,11 @@ public sealed class CredentialMatrixTests : IAsyncLifetime
                 {
                     var docs = (await response.Content.ReadFromJsonAsync<JsonObject>())!["docs"]!.AsArray();
                     cell += " n=" + docs.Count;
+                }
+                if (response.IsSuccessStatusCode && path("") == "/v1/status")
+                {
+                    var names = (await response.Content.ReadFromJsonAsync<JsonObject>())!["collections"]!.AsArray().Select(c => (string)c!["name"]!);
+                    cell += " " + string.Join(",", names.DefaultIfEmpty("-"));
                 }
                 column.Add(cell);
             }
