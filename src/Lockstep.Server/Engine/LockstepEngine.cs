@@ -251,7 +251,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         }
     }
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _connectionsByClient = new(StringComparer.Ordinal);
+    private readonly KeyedCounts<string> _connectionsByClient = new(StringComparer.Ordinal);
     /// <summary>Per-client rate limits (<see cref="LockstepOptions.RateLimitPerSecond"/>).</summary>
     internal ClientRateLimiter RateLimiter { get; }
 
@@ -265,33 +265,10 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     public int PendingConnections => Admission.Pending;
 
     /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
-    internal bool TryOpenClientConnection(string clientId)
-    {
-        while (true)
-        {
-            var current = _connectionsByClient.GetValueOrDefault(clientId);
-            if (current >= Options.MaxConnectionsPerClient)
-            {
-                return false;
-            }
-            if (current == 0 ? _connectionsByClient.TryAdd(clientId, 1) : _connectionsByClient.TryUpdate(clientId, current + 1, current))
-            {
-                return true;
-            }
-        }
-    }
+    internal bool TryOpenClientConnection(string clientId) => _connectionsByClient.TryIncrement(clientId, Options.MaxConnectionsPerClient);
 
     /// <summary>Forgets a connection counted by <see cref="TryOpenClientConnection"/>.</summary>
-    internal void CloseClientConnection(string clientId)
-    {
-        while (_connectionsByClient.TryGetValue(clientId, out var current))
-        {
-            if (current <= 1 ? _connectionsByClient.TryRemove(new KeyValuePair<string, int>(clientId, current)) : _connectionsByClient.TryUpdate(clientId, current - 1, current))
-            {
-                return;
-            }
-        }
-    }
+    internal void CloseClientConnection(string clientId) => _connectionsByClient.Decrement(clientId);
 
     /// <summary>The nodes of the cluster as the registry knows them (just this one without a shared store).</summary>
     public async Task<IReadOnlyList<(ClusterNode Node, bool Healthy)>> ListNodesAsync(CancellationToken cancellationToken)

@@ -13,7 +13,7 @@ namespace Lockstep.Server;
 /// </summary>
 internal sealed class ConnectionAdmission(ConnectionBudget budget, LockstepOptions options)
 {
-    private readonly ConcurrentDictionary<IPAddress, int> _pendingByAddress = new();
+    private readonly KeyedCounts<IPAddress> _pendingByAddress = new();
     private int _sessions;
     private int _pending;
 
@@ -57,32 +57,12 @@ internal sealed class ConnectionAdmission(ConnectionBudget budget, LockstepOptio
         return new ConnectionSlot(this, key);
     }
 
-    private bool TryCountAddress(IPAddress address)
-    {
-        while (true)
-        {
-            var current = _pendingByAddress.GetValueOrDefault(address);
-            if (current >= options.MaxPendingConnectionsPerAddress)
-            {
-                return false;
-            }
-            if (current == 0 ? _pendingByAddress.TryAdd(address, 1) : _pendingByAddress.TryUpdate(address, current + 1, current))
-            {
-                return true;
-            }
-        }
-    }
+    private bool TryCountAddress(IPAddress address) => _pendingByAddress.TryIncrement(address, options.MaxPendingConnectionsPerAddress);
 
     internal void LeavePending(IPAddress address)
     {
         Interlocked.Decrement(ref _pending);
-        while (_pendingByAddress.TryGetValue(address, out var current))
-        {
-            if (current <= 1 ? _pendingByAddress.TryRemove(new KeyValuePair<IPAddress, int>(address, current)) : _pendingByAddress.TryUpdate(address, current - 1, current))
-            {
-                return;
-            }
-        }
+        _pendingByAddress.Decrement(address);
     }
 
     internal bool TryOpenSession()
