@@ -11,13 +11,13 @@ using Microsoft.Net.Http.Headers;
 
 namespace Lockstep.Server.Rest;
 
-/// <summary>The REST API: documents, mutations, the change feed and status. Every 2xx answer to a write means it is durable.</summary>
+/// <summary>The REST API: documents, mutations and the change feed (consumer groups and webhooks in the other parts; status in <see cref="ServerEndpoints"/>). Every 2xx answer to a write means it is durable.</summary>
 internal static partial class DocumentEndpoints
 {
     public static void Map(RouteGroupBuilder group)
     {
-        group.AddEndpointFilter(AuthenticateAsync);
-        group.AddEndpointFilter(RateLimitAsync);
+        group.AddEndpointFilter(RequestAdmission.AuthenticateAsync);
+        group.AddEndpointFilter(RequestAdmission.RateLimitAsync);
         group.MapGet("/collections/{collection}/docs/{id}", GetDocumentAsync);
         group.MapPut("/collections/{collection}/docs/{id}", PutDocumentAsync);
         group.MapPatch("/collections/{collection}/docs/{id}", PatchDocumentAsync);
@@ -25,35 +25,15 @@ internal static partial class DocumentEndpoints
         group.MapGet("/collections/{collection}/docs", ListDocumentsAsync);
         group.MapPost("/mutations", PostMutationAsync);
         group.MapGet("/changes", GetChangesAsync);
-        group.MapGet("/status", GetStatusAsync);
-        group.MapGet("/cluster", GetClusterAsync);
+        ServerEndpoints.Map(group);
         MapGroups(group);
         MapWebhooks(group);
     }
 
-    private static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
+    internal static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
 
-    /// <summary>The caller <see cref="AuthenticateAsync"/> found for this request.</summary>
+    /// <summary>The caller <see cref="RequestAdmission.AuthenticateAsync"/> found for this request.</summary>
     internal static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
-
-    /// <summary>Every REST request is authenticated first (API key or JWT in <c>Authorization: Bearer</c>); 401 when it cannot be.</summary>
-    private static async ValueTask<object?> AuthenticateAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
-    {
-        var context = invocation.HttpContext;
-        if (context.WebSockets.IsWebSocketRequest)
-        {
-            return await next(invocation); // the sync socket authenticates at hello (or its upgrade's header)
-        }
-        var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, Engine(context));
-        if (caller is null)
-        {
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            await Problems.Write(context, ErrorCodes.Unauthorized, refusal!);
-            return Results.Empty;
-        }
-        context.Items[typeof(Caller)] = caller;
-        return await next(invocation);
-    }
 
     /// <summary>What the caller may read of a collection; writes 403 and returns null when nothing.</summary>
     private static async ValueTask<Grant?> ReadGrantAsync(HttpContext context, string collection)
@@ -382,110 +362,6 @@ internal static partial class DocumentEndpoints
             return;
         }
         await WriteJsonAsync(context, result, static (w, res) => res.WriteFields(w));
-    }
-
-    private static async Task GetStatusAsync(HttpContext context)
-    {
-        var engine = Engine(context);
-        await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        // Configured collections too: a strict one is strict before its first write, and a client
-        // reading the status to learn the policies must not take it for lww. Only those the caller may
-        // read: a collection's name is data too (system collections show only to whom may read them).
-        var caller = CallerOf(context);
-        var collections = (await reader.ListCollectionsAsync(context.RequestAborted))
-            .Union(engine.Options.Collections.Keys, StringComparer.Ordinal)
-            .Where(c => !engine.Access.Read(caller, c).None)
-            .Order(StringComparer.Ordinal)
-            .ToList();
-        await WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>
-        {
-            w.WriteString("status", "ok");
-            w.WriteNumber("head", s.Head);
-            w.WriteNumber("horizon", s.engine.Horizon);
-            w.WriteNumber("subscribedConnections", s.engine.FanOut.ListenerCount);
-            w.WriteStartArray("collections");
-            foreach (var c in s.collections)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", c);
-                w.WriteString("policy", s.engine.Options.PolicyOf(c) == ConflictPolicy.Strict ? "strict" : "lww");
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        });
-    }
-
-    /// <summary>
-    /// Per-client rate limits over REST: the bucket of the <c>Lockstep-Client-Id</c> header, else of the
-    /// remote address; an anonymous caller draws from its address's bucket as well. Listings and the
-    /// change feed are bulk; everything else is interactive. A <c>Lockstep-Client-Id</c> that is not a
-    /// valid client id (the rule of hello's <c>clientId</c>) is refused here, on every endpoint.
-    /// </summary>
-    private static async ValueTask<object?> RateLimitAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
-    {
-        var context = invocation.HttpContext;
-        if (context.WebSockets.IsWebSocketRequest)
-        {
-            return await next(invocation); // the socket counts each request against its own buckets
-        }
-        var headers = context.Request.Headers;
-        var client = headers["Lockstep-Client-Id"].ToString();
-        if (headers.ContainsKey("Lockstep-Client-Id") && !Names.IsValidClientId(client))
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestParser.InvalidClientIdMessage("Lockstep-Client-Id"));
-            return Results.Empty;
-        }
-        var caller = CallerOf(context);
-        var key = client.Length > 0 ? "client:" + caller.ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
-        var path = context.Request.Path.Value ?? "";
-        var bulk = HttpMethods.IsGet(context.Request.Method)
-            && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
-        var engine = Engine(context);
-        if (!engine.RateLimiter.TryAcquire(key, ClientRateLimiter.AddressBucket(caller, engine.Options.Auth, context.Connection.RemoteIpAddress), bulk))
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await Problems.Write(context, ErrorCodes.RateLimited,
-                $"Over {engine.Options.RateLimitPerSecond} requests per second for this client; retry shortly (listings and the change feed wait while interactive requests use the reserve).");
-            return Results.Empty;
-        }
-        return await next(invocation);
-    }
-
-    private static async Task GetClusterAsync(HttpContext context)
-    {
-        var engine = Engine(context);
-        if (!engine.Access.CanSeeCluster(CallerOf(context)))
-        {
-            await Problems.Write(context, ErrorCodes.Forbidden, "The cluster's nodes are shown to API keys and administrators only.");
-            return;
-        }
-        var nodes = await engine.ListNodesAsync(context.RequestAborted);
-        await WriteJsonAsync(context, (engine, nodes), static (w, s) =>
-        {
-            w.WriteString("self", s.engine.Options.NodeId);
-            w.WriteBoolean("clustered", s.engine.IsClustered);
-            w.WriteNumber("head", s.engine.Head);
-            if (s.engine.CompactionLeaseToken is { } token)
-            {
-                w.WriteNumber("compactionLeaseToken", token);
-            }
-            w.WriteStartArray("nodes");
-            foreach (var (node, healthy) in s.nodes.OrderBy(n => n.Node.Id, StringComparer.Ordinal))
-            {
-                w.WriteStartObject();
-                w.WriteString("id", node.Id);
-                if (node.Url is not null)
-                {
-                    w.WriteString("url", node.Url);
-                }
-                w.WriteString("startedAt", node.StartedAt);
-                w.WriteString("lastHeartbeat", node.LastHeartbeat);
-                w.WriteNumber("head", node.Head);
-                w.WriteBoolean("healthy", healthy);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        });
     }
 
     private static bool Visible(Filter filter, Grant grant, JsonElement? document) => filter.Matches(document) && grant.Allows(document);

@@ -145,7 +145,7 @@ internal sealed partial class SyncSession
             var page = await reader.ListDocumentsAsync(sub.Collection, after, _options.SnapshotPageSize, includeDeleted: false, cancellationToken);
             foreach (var doc in page)
             {
-                if (sub.MatchesAll || sub.Matches(ParseElement(doc.Json)))
+                if (sub.MatchesAll || sub.Matches(ChangeClassifier.ParseElement(doc.Json)))
                 {
                     docs.Add(doc);
                     if (docs.Count == _options.SnapshotPageSize)
@@ -409,8 +409,12 @@ internal sealed partial class SyncSession
                     {
                         continue;
                     }
-                    var kind = await ClassifyAsync(sub, change, reader, ReaderAsync, cancellationToken);
-                    if (kind != FrameKind.None)
+                    var kind = await ChangeClassifier.ClassifyAsync(sub, change, reader, ReaderAsync, cancellationToken);
+                    if (kind == ChangeFrameKind.Resync)
+                    {
+                        _resync.Add(sub.Id);
+                    }
+                    else if (kind != ChangeFrameKind.None)
                     {
                         await SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
                         _sentPosition = change.Seq;
@@ -427,73 +431,9 @@ internal sealed partial class SyncSession
         }
     }
 
-    private enum FrameKind
+    private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, ChangeFrameKind kind)
     {
-        None,
-        Delta,
-        Whole,
-        Deleted,
-        Removed,
-    }
-
-    private async ValueTask<FrameKind> ClassifyAsync(Subscription sub, Change change, IStoreReader? reader, Func<ValueTask<IStoreReader>> readerForNarrowed,
-        CancellationToken cancellationToken)
-    {
-        if (sub.MatchesAll)
-        {
-            return change.Deleted ? FrameKind.Deleted : change.Created ? FrameKind.Whole : FrameKind.Delta;
-        }
-        var matchesNow = !change.Deleted && sub.Matches(change.Document);
-        bool? matchedBefore;
-        if (change.Created)
-        {
-            matchedBefore = false;
-        }
-        else if (change.PreviousKnown)
-        {
-            matchedBefore = sub.Matches(change.Previous);
-        }
-        else if (reader is not null)
-        {
-            matchedBefore = await MatchedBeforeAsync(sub, change, reader, cancellationToken);
-        }
-        else if (!sub.Access.All && !matchesNow)
-        {
-            // A subscription narrowed to the caller's documents must not hear of others' documents, not
-            // even as "removed": find out whether this one was in it (unknown: the resync below).
-            matchedBefore = await MatchedBeforeAsync(sub, change, await readerForNarrowed(), cancellationToken);
-        }
-        else
-        {
-            matchedBefore = null;
-        }
-        if (matchedBefore is null && !matchesNow && !sub.Access.All)
-        {
-            // The before image is compacted away, so it is unknown whether the caller had this document:
-            // "removed" could tell of another's document, silence could leave a stale one. A fresh
-            // snapshot of the subscription is both safe and right.
-            _resync.Add(sub.Id);
-            return FrameKind.None;
-        }
-        return (matchedBefore, matchesNow) switch
-        {
-            (true, true) => FrameKind.Delta,
-            (false, true) or (null, true) => FrameKind.Whole,
-            (true, false) or (null, false) => change.Deleted ? FrameKind.Deleted : FrameKind.Removed,
-            _ => FrameKind.None,
-        };
-    }
-
-    /// <summary>Whether the document's previous version belonged to the subscription; null when that version is no longer in the log.</summary>
-    private static async ValueTask<bool?> MatchedBeforeAsync(Subscription sub, Change change, IStoreReader reader, CancellationToken cancellationToken)
-    {
-        var (found, json) = change.PreviousSeq > 0 ? await reader.GetBodyAsync(change.PreviousSeq, cancellationToken) : (false, null);
-        return found ? json is not null && sub.Matches(ParseElement(json)) : null;
-    }
-
-    private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, FrameKind kind)
-    {
-        var w = _streamBuffer.Begin(kind == FrameKind.Removed ? MessageTypes.Removed : MessageTypes.Change);
+        var w = _streamBuffer.Begin(kind == ChangeFrameKind.Removed ? MessageTypes.Removed : MessageTypes.Change);
         w.WriteString("sub", sub.Id);
         w.WriteNumber("seq", change.Seq);
         w.WriteString("id", change.Id);
@@ -505,7 +445,7 @@ internal sealed partial class SyncSession
         }
         switch (kind)
         {
-            case FrameKind.Delta:
+            case ChangeFrameKind.Delta:
                 w.WritePropertyName("set");
                 w.WriteRawValue(change.SetJson ?? "{}", skipInputValidation: true);
                 if (change.UnsetJson is not null)
@@ -514,24 +454,14 @@ internal sealed partial class SyncSession
                     w.WriteRawValue(change.UnsetJson, skipInputValidation: true);
                 }
                 break;
-            case FrameKind.Whole:
+            case ChangeFrameKind.Whole:
                 w.WritePropertyName("doc");
                 w.WriteRawValue(change.DocumentJson ?? "{}", skipInputValidation: true);
                 break;
-            case FrameKind.Deleted:
+            case ChangeFrameKind.Deleted:
                 w.WriteBoolean("del", true);
                 break;
         }
         return _streamBuffer.End();
-    }
-
-    private static JsonElement? ParseElement(string? json)
-    {
-        if (json is null)
-        {
-            return null;
-        }
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.Clone();
     }
 }

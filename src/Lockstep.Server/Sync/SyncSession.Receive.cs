@@ -80,7 +80,7 @@ internal sealed partial class SyncSession
         {
             return false;
         }
-        using var doc = TryParse(frame.Value, out var defect, out var defectId);
+        using var doc = FrameParser.TryParse(frame.Value, out var defect, out var defectId);
         if (doc is null)
         {
             // Well-formed JSON holding a lone surrogate or 1e400 is refused for what it is; anything else is no hello.
@@ -93,14 +93,14 @@ internal sealed partial class SyncSession
             return false;
         }
         var root = doc.RootElement;
-        var id = RequestId(root);
+        var id = FrameParser.RequestId(root);
         if (RequestParser.GetString(root, "t") != MessageTypes.Hello || id.ValueKind == JsonValueKind.Undefined)
         {
             await ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
-        if (!TryParseHello(root, _options.FilterLimits, out var clientId, out var cursor, out var subs, out var rejection))
+        if (!FrameParser.TryParseHello(root, _options.FilterLimits, out var clientId, out var cursor, out var subs, out var rejection))
         {
             await ReplyErrorAsync(id, rejection!, cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
@@ -192,7 +192,7 @@ internal sealed partial class SyncSession
             w.WriteNumber("heartbeatMs", (long)s.Item1._options.HeartbeatInterval.TotalMilliseconds);
             w.WriteNumber("idleTimeoutMs", (long)s.Item1._options.IdleTimeout.TotalMilliseconds);
             w.WriteNumber("maxFrameBytes", s.Item1._options.MaxFrameBytes);
-            w.WriteNumber("protocol", ProtocolVersion);
+            w.WriteNumber("protocol", FrameParser.ProtocolVersion);
         }, cancellationToken);
         if (subs.Count > 0)
         {
@@ -209,151 +209,6 @@ internal sealed partial class SyncSession
             }
         }
         return true;
-    }
-
-    /// <summary>The one version of docs/protocol.md this server speaks.</summary>
-    private const int ProtocolVersion = 1;
-
-    private static bool TryParseHello(JsonElement root, FilterLimits limits, out string? clientId, out long? cursor, out List<Subscription> subs, out Rejection? rejection)
-    {
-        clientId = null;
-        cursor = null;
-        subs = [];
-        rejection = null;
-        if (root.TryGetProperty("clientId", out var cid) && cid.ValueKind != JsonValueKind.Null)
-        {
-            clientId = cid.ValueKind == JsonValueKind.String ? cid.GetString() : null;
-            if (!Names.IsValidClientId(clientId))
-            {
-                rejection = RequestParser.Invalid(RequestParser.InvalidClientIdMessage("'clientId'"));
-                return false;
-            }
-        }
-        if (root.TryGetProperty("cursor", out var cur) && cur.ValueKind != JsonValueKind.Null)
-        {
-            if (cur.ValueKind != JsonValueKind.Number || !cur.TryGetInt64(out var c) || c < 0)
-            {
-                rejection = RequestParser.Invalid("'cursor' must be a non-negative integer.");
-                return false;
-            }
-            cursor = c;
-        }
-        if (root.TryGetProperty("protocol", out var version) && version.ValueKind != JsonValueKind.Null)
-        {
-            if (version.ValueKind != JsonValueKind.Number)
-            {
-                rejection = RequestParser.Invalid("'protocol' must be a number, the protocol version.");
-                return false;
-            }
-            // Refused rather than ignored: a client of another version would misread every frame after the welcome.
-            if (!version.TryGetDecimal(out var asked) || asked != ProtocolVersion)
-            {
-                rejection = new Rejection(ErrorCodes.UnsupportedProtocol, $"This server speaks protocol version {ProtocolVersion} only, not {version.GetRawText()}.");
-                return false;
-            }
-        }
-        if (root.TryGetProperty("subs", out var list) && list.ValueKind != JsonValueKind.Null)
-        {
-            if (cursor is null || list.ValueKind != JsonValueKind.Array)
-            {
-                rejection = RequestParser.Invalid("'subs' is an array, and goes with 'cursor'.");
-                return false;
-            }
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var item in list.EnumerateArray())
-            {
-                if (!TryParseSubscription(item, limits, out var sub, out rejection))
-                {
-                    return false;
-                }
-                if (!seen.Add(sub!.Id))
-                {
-                    rejection = new Rejection(ErrorCodes.DuplicateSubscription, $"Subscription '{sub.Id}' appears twice.");
-                    return false;
-                }
-                subs.Add(sub);
-            }
-        }
-        return true;
-    }
-
-    private static bool TryParseSubscription(JsonElement element, FilterLimits limits, out Subscription? subscription, out Rejection? rejection)
-    {
-        subscription = null;
-        rejection = null;
-        if (element.ValueKind != JsonValueKind.Object)
-        {
-            rejection = RequestParser.Invalid("A subscription is a JSON object.");
-            return false;
-        }
-        var sub = RequestParser.GetString(element, "sub");
-        var collection = RequestParser.GetString(element, "collection");
-        if (string.IsNullOrEmpty(sub) || sub.Length > 64)
-        {
-            rejection = RequestParser.Invalid("'sub' must be a string of 1 to 64 characters.");
-            return false;
-        }
-        if (!Names.IsValidCollection(collection))
-        {
-            rejection = RequestParser.Invalid($"'collection' must be a valid collection name, not '{collection ?? "missing"}'.");
-            return false;
-        }
-        var filter = Filter.All;
-        if (element.TryGetProperty("filter", out var f) && !Filter.TryParse(f, limits, out filter, out rejection))
-        {
-            return false;
-        }
-        subscription = new Subscription(sub, collection, filter);
-        return true;
-    }
-
-    private static JsonElement RequestId(JsonElement root) =>
-        root.TryGetProperty("id", out var id) && id.ValueKind is JsonValueKind.Number or JsonValueKind.String ? id.Clone() : default;
-
-    /// <summary>
-    /// A frame through the one JSON door (<see cref="JsonText"/>). On a defect: the rejection —
-    /// <c>bad_frame</c>, or <c>invalid_document</c> for a number beyond a double — and, when the frame is
-    /// well-formed JSON with a sound <c>id</c>, that id, so the request it was meant to be gets its answer.
-    /// </summary>
-    private static JsonDocument? TryParse(ReadOnlyMemory<byte> frame, out Rejection? rejection, out JsonElement id)
-    {
-        rejection = null;
-        id = default;
-        if (!JsonText.TryParse(frame, out var doc, out var error))
-        {
-            rejection = new Rejection(error.Defect == JsonDefect.Number ? ErrorCodes.InvalidDocument : ErrorCodes.BadFrame, error.Message);
-            if (error.Defect != JsonDefect.Syntax)
-            {
-                id = SoundId(frame);
-            }
-            return null;
-        }
-        if (doc.RootElement.ValueKind != JsonValueKind.Object)
-        {
-            doc.Dispose();
-            rejection = new Rejection(ErrorCodes.BadFrame, "A frame is one JSON object.");
-            return null;
-        }
-        return doc;
-    }
-
-    /// <summary>The <c>id</c> of a well-formed frame that did not pass the door: a number, or a string that is text; else none.</summary>
-    private static JsonElement SoundId(ReadOnlyMemory<byte> frame)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(frame);
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id", out var id)
-                && (id.ValueKind == JsonValueKind.Number ? id.TryGetDouble(out var n) && double.IsFinite(n) : JsonText.TryGetString(id) is not null)
-                ? id.Clone()
-                : default;
-        }
-        catch (Exception e) when (e is InvalidOperationException or JsonException)
-        {
-            // Looking a name up unescapes the names before it, and a lone surrogate in one of them throws;
-            // the door reports such defects for well-formed JSON only, but an answer without an id beats a 1011.
-            return default;
-        }
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
@@ -394,7 +249,7 @@ internal sealed partial class SyncSession
 
     private async Task HandleFrameAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
-        using var doc = TryParse(frame, out var defect, out var defectId);
+        using var doc = FrameParser.TryParse(frame, out var defect, out var defectId);
         if (doc is null)
         {
             Log.BadFrame(_logger, Id, defect!.Error.Code, defect.Message);
@@ -402,7 +257,7 @@ internal sealed partial class SyncSession
             return;
         }
         var root = doc.RootElement;
-        var id = RequestId(root);
+        var id = FrameParser.RequestId(root);
         var type = RequestParser.GetString(root, "t");
         switch (type)
         {
@@ -417,7 +272,7 @@ internal sealed partial class SyncSession
                 await ReplyAsync(MessageTypes.Pong, id, _engine.Head, static (w, head) => w.WriteNumber("head", head), cancellationToken);
                 return;
             case MessageTypes.Subscribe:
-                if (!TryParseSubscription(root, _options.FilterLimits, out var sub, out var rejection))
+                if (!FrameParser.TryParseSubscription(root, _options.FilterLimits, out var sub, out var rejection))
                 {
                     await ReplyErrorAsync(id, rejection!, cancellationToken);
                     return;
