@@ -63,8 +63,8 @@ internal static class JobEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "A job has a 'payload': any JSON value.");
             return;
         }
-        if (!TryLane(root, out var lane) || !TryInteger(root, "delayMs", 0, (long)TimeSpan.FromDays(365).TotalMilliseconds, 0, out var delayMs)
-            || !TryInteger(root, "maxAttempts", 1, 1000, jobs.Options.DefaultMaxAttempts, out var maxAttempts))
+        if (!JobWire.TryLane(root, out var lane) || !JobWire.TryInteger(root, "delayMs", 0, (long)TimeSpan.FromDays(365).TotalMilliseconds, 0, out var delayMs)
+            || !JobWire.TryInteger(root, "maxAttempts", 1, 1000, jobs.Options.DefaultMaxAttempts, out var maxAttempts))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest,
                 "'lane' is high, medium or low; 'delayMs' an integer from 0 to a year; 'maxAttempts' an integer from 1 to 1000.");
@@ -87,14 +87,14 @@ internal static class JobEndpoints
         }, context.RequestAborted);
         if (result.Created)
         {
-            Log.JobEnqueued(Logger(context), result.Job.Id, queue, LaneName(result.Job.Lane));
+            Log.JobEnqueued(Logger(context), result.Job.Id, queue, JobWire.LaneName(result.Job.Lane));
             jobs.Metrics.Enqueued.Add(1);
             jobs.Notify(queue);
         }
         context.Response.StatusCode = result.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK;
         await DocumentEndpoints.WriteJsonAsync(context, result, static (w, r) =>
         {
-            WriteJobFields(w, r.Job);
+            JobWire.WriteJobFields(w, r.Job);
             if (!r.Created)
             {
                 w.WriteBoolean("duplicate", true);
@@ -115,9 +115,9 @@ internal static class JobEndpoints
         }
         var root = body.RootElement;
         var options = jobs.Options;
-        if (!TryInteger(root, "max", 1, options.MaxClaimCount, 1, out var max)
-            || !TryLease(root, options, out var lease)
-            || !TryInteger(root, "waitMs", 0, (long)options.MaxClaimWait.TotalMilliseconds, 0, out var waitMs))
+        if (!JobWire.TryInteger(root, "max", 1, options.MaxClaimCount, 1, out var max)
+            || !JobWire.TryLease(root, options, out var lease)
+            || !JobWire.TryInteger(root, "waitMs", 0, (long)options.MaxClaimWait.TotalMilliseconds, 0, out var waitMs))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest,
                 $"'max' is an integer from 1 to {options.MaxClaimCount}; 'leaseMs' from 100 to {(long)options.MaxLeaseDuration.TotalMilliseconds}; 'waitMs' from 0 to {(long)options.MaxClaimWait.TotalMilliseconds}.");
@@ -152,7 +152,7 @@ internal static class JobEndpoints
             foreach (var job in s.claimed)
             {
                 w.WriteStartObject();
-                WriteJobFields(w, job);
+                JobWire.WriteJobFields(w, job);
                 w.WriteNumber("leaseMs", (long)s.lease.TotalMilliseconds);
                 w.WriteEndObject();
             }
@@ -193,7 +193,7 @@ internal static class JobEndpoints
             error = error[..MaxErrorLength];
         }
         var final = root.TryGetProperty("final", out var f) && f.ValueKind == JsonValueKind.True;
-        if (!TryInteger(root, "retryDelayMs", 0, (long)TimeSpan.FromDays(365).TotalMilliseconds, -1, out var retryDelayMs))
+        if (!JobWire.TryInteger(root, "retryDelayMs", 0, (long)TimeSpan.FromDays(365).TotalMilliseconds, -1, out var retryDelayMs))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'retryDelayMs' is an integer from 0 to a year.");
             return;
@@ -228,7 +228,7 @@ internal static class JobEndpoints
             return;
         }
         var (jobs, jobId, token, root) = started;
-        if (!TryLease(root, jobs.Options, out var lease))
+        if (!JobWire.TryLease(root, jobs.Options, out var lease))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, $"'leaseMs' is an integer from 100 to {(long)jobs.Options.MaxLeaseDuration.TotalMilliseconds}.");
             return;
@@ -252,12 +252,12 @@ internal static class JobEndpoints
         {
             return;
         }
-        if (!TryId(id, out var jobId) || await jobs.Store!.GetJobAsync(jobId, context.RequestAborted) is not { } job)
+        if (!JobWire.TryId(id, out var jobId) || await jobs.Store!.GetJobAsync(jobId, context.RequestAborted) is not { } job)
         {
             await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
             return;
         }
-        await DocumentEndpoints.WriteJsonAsync(context, job, WriteJobFields);
+        await DocumentEndpoints.WriteJsonAsync(context, job, JobWire.WriteJobFields);
     }
 
     private static async Task GetQueueAsync(HttpContext context, string queue)
@@ -299,7 +299,7 @@ internal static class JobEndpoints
             foreach (var job in s.dead)
             {
                 w.WriteStartObject();
-                WriteJobFields(w, job);
+                JobWire.WriteJobFields(w, job);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -386,7 +386,7 @@ internal static class JobEndpoints
         {
             return null;
         }
-        if (!TryId(id, out var jobId))
+        if (!JobWire.TryId(id, out var jobId))
         {
             await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
             return null;
@@ -418,94 +418,6 @@ internal static class JobEndpoints
                 await Problems.Write(context, ErrorCodes.LeaseLost,
                     $"Fencing token {token} is not the current lease of job {id}: the lease expired and another worker took the job, or the job is finished. Drop this attempt's result.");
                 return true;
-        }
-    }
-
-    private static bool TryId(string text, out long id) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out id) && id > 0;
-
-    private static bool TryInteger(JsonElement root, string name, long min, long max, long fallback, out long value)
-    {
-        value = fallback;
-        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null)
-        {
-            return true;
-        }
-        return element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out value) && value >= min && value <= max;
-    }
-
-    private static bool TryLease(JsonElement root, JobQueueOptions options, out TimeSpan lease)
-    {
-        var ok = TryInteger(root, "leaseMs", 100, (long)options.MaxLeaseDuration.TotalMilliseconds, (long)options.DefaultLeaseDuration.TotalMilliseconds, out var ms);
-        lease = TimeSpan.FromMilliseconds(ms);
-        return ok;
-    }
-
-    private static bool TryLane(JsonElement root, out JobLane lane)
-    {
-        lane = JobLane.Medium;
-        if (!root.TryGetProperty("lane", out var element) || element.ValueKind == JsonValueKind.Null)
-        {
-            return true;
-        }
-        switch (element.ValueKind == JsonValueKind.String ? element.GetString() : null)
-        {
-            case "high":
-                lane = JobLane.High;
-                return true;
-            case "medium":
-                return true;
-            case "low":
-                lane = JobLane.Low;
-                return true;
-            default:
-                return false;
-        }
-    }
-
-    private static string LaneName(JobLane lane) => lane switch
-    {
-        JobLane.High => "high",
-        JobLane.Low => "low",
-        _ => "medium",
-    };
-
-    private static string StateName(JobState state) => state switch
-    {
-        JobState.Ready => "ready",
-        JobState.Leased => "leased",
-        JobState.Done => "done",
-        _ => "dead",
-    };
-
-    private static void WriteJobFields(Utf8JsonWriter w, JobRecord job)
-    {
-        w.WriteNumber("id", job.Id);
-        w.WriteString("queue", job.Queue);
-        w.WriteString("lane", LaneName(job.Lane));
-        w.WriteString("state", StateName(job.State));
-        w.WritePropertyName("payload");
-        w.WriteRawValue(job.Payload, skipInputValidation: true);
-        if (job.IdempotencyKey is not null)
-        {
-            w.WriteString("idempotencyKey", job.IdempotencyKey);
-        }
-        w.WriteNumber("attempts", job.Attempts);
-        w.WriteNumber("maxAttempts", job.MaxAttempts);
-        w.WriteNumber("token", job.Token);
-        w.WriteString("runAt", job.RunAt);
-        if (job.LeaseExpiresAt is { } expires)
-        {
-            w.WriteString("leaseExpiresAt", expires);
-        }
-        if (job.LastError is not null)
-        {
-            w.WriteString("lastError", job.LastError);
-        }
-        w.WriteString("enqueuedAt", job.EnqueuedAt);
-        if (job.FinishedAt is { } finished)
-        {
-            w.WriteString("finishedAt", finished);
         }
     }
 
