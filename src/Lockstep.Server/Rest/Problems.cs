@@ -60,7 +60,7 @@ internal static class Problems
         var (code, detail) = status switch
         {
             404 => (ErrorCodes.UnknownEndpoint, $"No endpoint at {context.Request.Path} (protocol.md lists them)."),
-            405 => (ErrorCodes.MethodNotAllowed, $"{context.Request.Method} is not an answer of {context.Request.Path}; Allow says which methods are."),
+            405 => (ErrorCodes.MethodNotAllowed, $"{context.Request.Method} is not allowed on {context.Request.Path}; the Allow header lists the methods that are."),
             413 => (ErrorCodes.BodyTooLarge, "The request body is too large."),
             415 => (ErrorCodes.UnsupportedMediaType, "Request bodies are JSON (Content-Type: application/json)."),
             >= 500 => (ErrorCodes.InternalError, "The server could not answer this request; it has been logged."),
