@@ -14,12 +14,15 @@ import {
   type CachedDoc,
   type Logger,
 } from "./internal.js";
-import { applyDelta, cloneJson, isJsonObject, jsonEquals, type JsonObject, type JsonValue } from "./json.js";
+import { applyDelta, cloneJson, jsonEquals, type JsonObject } from "./json.js";
 import { Dialer, startHeartbeat } from "./dialer.js";
 import { backoffDelay } from "./retry.js";
 import type { ClientStore, StoredDoc, StoredState, StoredSub } from "./store.js";
+import { MalformedFrameError, messageBytes, type Encoding } from "./protocol/codec.js";
+import type { AckFrame, ChangeFrame, DecodedFrame, ErrorFrame, HelloFrame, RemovedFrame, RequestId, SnapshotFrame, WriteRequest } from "./protocol/frames.js";
+import { writeFromStored, writeToStored } from "./protocol/json-codec.js";
 import { writeAckFromFrame, type ConnectionState, type RemoteUpdate, type WriteAck } from "./types.js";
-import { applyOp, parseWriteOp, type WriteOp } from "./write-op.js";
+import { applyOp, type WriteOp } from "./write-op.js";
 
 /** Mutation numbers are reserved in blocks, so a restart never reuses one and a write costs no extra store update. */
 const MID_BLOCK = 10_000;
@@ -32,6 +35,7 @@ export interface CoreSettings {
   readonly clientId: string | undefined;
   readonly store: ClientStore;
   readonly webSocket: WebSocketConstructor;
+  readonly encoding: Encoding;
   readonly tokenProvider: ((signal: AbortSignal) => string | null | undefined | Promise<string | null | undefined>) | undefined;
   readonly heartbeatIntervalMs: number | undefined;
   readonly requestTimeoutMs: number;
@@ -157,8 +161,8 @@ export class ClientCore {
 
   // ---- writes -------------------------------------------------------------------------------
 
-  /** Queues a `mut` (ops) or `call` frame; the promise settles when the server acknowledges or refuses it. */
-  enqueue(frame: JsonObject, ops: readonly WriteOp[], signal: AbortSignal | undefined): Promise<WriteAck> {
+  /** Queues a `mut` (ops) or `call`; the promise settles when the server acknowledges or refuses it. */
+  enqueue(write: WriteRequest, ops: readonly WriteOp[], signal: AbortSignal | undefined): Promise<WriteAck> {
     if (this.disposed) {
       return rejected(new ClientDisposedError());
     }
@@ -168,7 +172,7 @@ export class ClientCore {
     if (signal?.aborted === true) {
       return rejected(signal.reason);
     }
-    const pending = new PendingWrite(0, frame, ops);
+    const pending = new PendingWrite(0, write, ops);
     this.pending.push(pending);
     if (this.restored) {
       this.number(pending);
@@ -188,11 +192,10 @@ export class ClientCore {
    */
   private number(pending: PendingWrite): void {
     pending.mid = this.takeMid();
-    pending.frame["mid"] = pending.mid;
     this.pendingByMid.set(pending.mid, pending);
     const reservation = this.reservation;
     const saved = (async () => {
-      const added = this.settings.store.addPending({ mid: pending.mid, frame: cloneJson(pending.frame) });
+      const added = this.settings.store.addPending({ mid: pending.mid, frame: writeToStored({ ...pending.write, mid: pending.mid }) });
       await Promise.all([reservation, added]);
     })();
     this.saving.add(saved);
@@ -231,7 +234,7 @@ export class ClientCore {
     if (connection === undefined) {
       return;
     }
-    const limit = num(connection.welcome["maxFrameBytes"]);
+    const limit = connection.welcome.maxFrameBytes;
     for (const pending of [...this.pending]) {
       if (pending.ack !== undefined || pending.holding || pending.sentOn === connection) {
         continue;
@@ -240,17 +243,27 @@ export class ClientCore {
         // Later writes wait for it: writes go out in the order they were made.
         break;
       }
-      pending.frame["id"] = `m${pending.mid}`;
-      const text = JSON.stringify(pending.frame);
-      if (limit > 0 && utf8Length(text) > limit) {
+      let data: string | Uint8Array;
+      try {
+        data = connection.encode({ ...pending.write, mid: pending.mid, id: writeRequestId(pending.mid) });
+      } catch (error) {
+        if (!(error instanceof MalformedFrameError)) {
+          throw error;
+        }
+        // What JSON would send and the server refuse as not text (a lone surrogate), MessagePack cannot spell at all.
+        this.refuse(pending, new LockstepError("bad_frame", error.message));
+        continue;
+      }
+      const size = messageBytes(data);
+      if (limit > 0 && size > limit) {
         // The server would close the connection without saying which request was too large, and a
         // replay would do it again on every reconnect: refuse it here, with the server's code.
-        this.refuse(pending, new LockstepError("frame_too_large", `The write is ${utf8Length(text)} bytes; the server takes frames of at most ${limit} bytes. Split it.`));
+        this.refuse(pending, new LockstepError("frame_too_large", `The write is ${size} bytes; the server takes frames of at most ${limit} bytes. Split it.`));
         continue;
       }
       pending.sentOn = connection;
       pending.sentAt = this.settings.now();
-      connection.sendText(text);
+      connection.sendEncoded(data);
     }
   }
 
@@ -297,7 +310,7 @@ export class ClientCore {
     }
   }
 
-  private onAck(mid: number, frame: JsonObject): void {
+  private onAck(mid: number, frame: AckFrame): void {
     const pending = this.pendingByMid.get(mid);
     if (pending === undefined || pending.ack !== undefined) {
       return;
@@ -315,7 +328,7 @@ export class ClientCore {
     }
   }
 
-  private onWriteError(mid: number, frame: JsonObject): void {
+  private onWriteError(mid: number, frame: ErrorFrame): void {
     const pending = this.pendingByMid.get(mid);
     if (pending === undefined || pending.ack !== undefined) {
       return;
@@ -323,7 +336,7 @@ export class ClientCore {
     pending.sentOn = undefined;
     const error = LockstepError.fromFrame(frame);
     // A transient refusal (overloaded, storage unavailable) was not recorded: the same mid may be sent again.
-    if (error.transient && frame["dup"] !== true && pending.transientFailures < MAX_TRANSIENT_RETRIES) {
+    if (error.transient && frame.duplicate !== true && pending.transientFailures < MAX_TRANSIENT_RETRIES) {
       pending.transientFailures++;
       pending.holding = true;
       const wait = this.backoff(pending.transientFailures);
@@ -411,7 +424,7 @@ export class ClientCore {
       return;
     }
     const connection = this.connection;
-    connection?.send({ t: "unsub", id: connection.requestId("u"), sub: sub.name });
+    connection?.send({ type: "unsub", id: connection.requestId("u"), sub: sub.name });
     this.removeSubscription(sub);
   }
 
@@ -421,7 +434,7 @@ export class ClientCore {
       return;
     }
     sub.requested = true;
-    connection.send({ ...sub.toEntry(), t: "sub", id: `s:${sub.name}` });
+    connection.send({ type: "sub", id: `s:${sub.name}`, ...sub.spec() });
   }
 
   private removeSubscription(sub: SubscriptionState): void {
@@ -452,19 +465,19 @@ export class ClientCore {
   // ---- frames -------------------------------------------------------------------------------
 
   /** Applies one frame from the server. False asks for the connection to be dropped and resynchronized. */
-  private handleFrame(frame: JsonObject): boolean {
-    switch (frame["t"]) {
+  private handleFrame(frame: DecodedFrame): boolean {
+    switch (frame.type) {
       case "snapshot":
         this.onSnapshot(frame);
         return true;
       case "subscribed": {
-        const sub = this.subs.get(str(frame["sub"]));
+        const sub = this.subs.get(frame.sub);
         if (sub !== undefined) {
           sub.established = true;
           this.dirtySubs.add(sub.name);
           sub.ready.resolve();
         }
-        this.advanceCursor(num(frame["seq"]));
+        this.advanceCursor(frame.seq);
         return true;
       }
       case "chg":
@@ -473,10 +486,10 @@ export class ClientCore {
         this.onRemoved(frame);
         return true;
       case "pos":
-        this.advanceCursor(num(frame["seq"]));
+        this.advanceCursor(frame.seq);
         return true;
       case "ack": {
-        const mid = midOf(frame);
+        const mid = midOf(frame.id);
         if (mid !== undefined) {
           this.onAck(mid, frame);
         }
@@ -491,13 +504,13 @@ export class ClientCore {
     }
   }
 
-  private onError(frame: JsonObject): void {
-    const mid = midOf(frame);
+  private onError(frame: ErrorFrame): void {
+    const mid = midOf(frame.id);
     if (mid !== undefined) {
       this.onWriteError(mid, frame);
       return;
     }
-    const id = frame["id"];
+    const id = frame.id;
     if (typeof id === "string" && id.startsWith("s:")) {
       const sub = this.subs.get(id.slice(2));
       const error = LockstepError.fromFrame(frame);
@@ -519,24 +532,21 @@ export class ClientCore {
         return;
       }
     }
-    this.log("warn", `lockstep: server error ${str(frame["code"])}: ${str(frame["message"])}`);
+    this.log("warn", `lockstep: server error ${frame.code}: ${frame.message}`);
   }
 
-  private onSnapshot(frame: JsonObject): void {
-    const sub = this.subs.get(str(frame["sub"]));
+  private onSnapshot(frame: SnapshotFrame): void {
+    const sub = this.subs.get(frame.sub);
     if (sub === undefined) {
       return;
     }
     const collection = this.collectionState(sub.collection);
-    const reset = frame["reset"] === true;
-    const seq = num(frame["seq"]);
+    const reset = frame.reset === true;
+    const seq = frame.seq;
     sub.snapshotIds ??= new Set<string>();
-    for (const entry of Array.isArray(frame["docs"]) ? frame["docs"] : []) {
-      if (!isJsonObject(entry) || typeof entry["id"] !== "string" || !isJsonObject(entry["doc"])) {
-        continue;
-      }
-      const id = entry["id"];
-      const version = num(entry["v"]);
+    for (const entry of frame.docs) {
+      const id = entry.id;
+      const version = entry.version;
       sub.snapshotIds.add(id);
       let cached = collection.confirmed.get(id);
       const isNew = cached === undefined;
@@ -549,11 +559,11 @@ export class ClientCore {
       // A reset replaces whatever was held: the server's data is the truth even when older (restored from a backup).
       if (isNew || version > cached.version || (reset && version !== cached.version)) {
         cached.version = version;
-        cached.body = cloneJson(entry["doc"]);
-        this.touch(collection, id, remoteUpdate(collection.name, id, version, seq, "entered", cloneJson(entry["doc"]), []));
+        cached.body = cloneJson(entry.doc);
+        this.touch(collection, id, remoteUpdate(collection.name, id, version, seq, "entered", cloneJson(entry.doc), []));
       }
     }
-    if (frame["last"] !== true) {
+    if (!frame.last) {
       return;
     }
     // What the subscription held and the snapshot no longer has has left it.
@@ -569,30 +579,31 @@ export class ClientCore {
     sub.ready.resolve();
   }
 
-  private onChange(frame: JsonObject): boolean {
-    const seq = num(frame["seq"]);
-    const sub = this.subs.get(str(frame["sub"]));
+  private onChange(frame: ChangeFrame): boolean {
+    const seq = frame.seq;
+    const sub = this.subs.get(frame.sub);
     if (sub === undefined || sub.snapshotIds !== undefined) {
       this.advanceCursor(seq);
       return true;
     }
     const collection = this.collectionState(sub.collection);
-    const id = str(frame["id"]);
-    const version = num(frame["v"]);
+    const id = frame.id;
+    const version = frame.version;
+    const change = frame.change;
     // Only this client's own changes carry a mid; its pending write (if still held) is now part of the confirmed state.
-    const own = frame["mid"] !== undefined;
-    if (own) {
-      this.pendingByMid.get(num(frame["mid"]))?.seen.add(docKey(collection.name, id));
+    const own = frame.mid !== undefined;
+    if (frame.mid !== undefined) {
+      this.pendingByMid.get(frame.mid)?.seen.add(docKey(collection.name, id));
     }
     let cached = collection.confirmed.get(id);
     let update: RemoteUpdate | undefined;
-    if (frame["del"] === true) {
+    if (change.kind === "deleted") {
       if (cached !== undefined && version > cached.version) {
         collection.confirmed.delete(id);
         this.markDirty(collection.name, id);
         update = remoteUpdate(collection.name, id, version, seq, "deleted", {}, []);
       }
-    } else if (isJsonObject(frame["doc"])) {
+    } else if (change.kind === "entered") {
       if (cached === undefined) {
         cached = { version: 0, body: null, subs: new Set() };
         collection.confirmed.set(id, cached);
@@ -601,8 +612,8 @@ export class ClientCore {
       this.markDirty(collection.name, id);
       if (version > cached.version || cached.body === null) {
         cached.version = version;
-        cached.body = cloneJson(frame["doc"]);
-        update = remoteUpdate(collection.name, id, version, seq, "entered", cloneJson(frame["doc"]), []);
+        cached.body = cloneJson(change.doc);
+        update = remoteUpdate(collection.name, id, version, seq, "entered", cloneJson(change.doc), []);
       }
     } else {
       if (cached === undefined || cached.body === null || version > cached.version + 1) {
@@ -612,8 +623,8 @@ export class ClientCore {
       }
       cached.subs.add(sub.name);
       if (version === cached.version + 1) {
-        const set = isJsonObject(frame["set"]) ? frame["set"] : {};
-        const unset = Array.isArray(frame["unset"]) ? frame["unset"].filter((u): u is string => typeof u === "string") : [];
+        const set = change.set;
+        const unset = change.unset ?? [];
         applyDelta(cached.body, set, unset);
         cached.version = version;
         this.markDirty(collection.name, id);
@@ -625,18 +636,18 @@ export class ClientCore {
     return true;
   }
 
-  private onRemoved(frame: JsonObject): void {
-    const seq = num(frame["seq"]);
-    const sub = this.subs.get(str(frame["sub"]));
+  private onRemoved(frame: RemovedFrame): void {
+    const seq = frame.seq;
+    const sub = this.subs.get(frame.sub);
     if (sub !== undefined && sub.snapshotIds === undefined) {
       const collection = this.collectionState(sub.collection);
-      const id = str(frame["id"]);
-      if (frame["mid"] !== undefined) {
-        this.pendingByMid.get(num(frame["mid"]))?.seen.add(docKey(collection.name, id));
+      const id = frame.id;
+      if (frame.mid !== undefined) {
+        this.pendingByMid.get(frame.mid)?.seen.add(docKey(collection.name, id));
       }
       const cached = collection.confirmed.get(id);
       if (cached !== undefined) {
-        this.leaveSubscription(collection, id, cached, sub.name, typeof frame["v"] === "number" ? frame["v"] : cached.version, seq);
+        this.leaveSubscription(collection, id, cached, sub.name, frame.version, seq);
       }
     }
     this.advanceCursor(seq);
@@ -656,23 +667,22 @@ export class ClientCore {
     }
   }
 
-  private buildHello(token: string | undefined): JsonObject {
+  private buildHello(token: string | undefined): HelloFrame {
     if (this.forceFresh) {
       this.forceFresh = false;
       for (const sub of this.subs.values()) {
         sub.established = false;
       }
     }
-    const hello: JsonObject = { t: "hello", id: "h", clientId: this.clientIdValue, protocol: 1 };
-    if (token !== undefined) {
-      hello["token"] = token;
-    }
     const resumed = [...this.subs.values()].filter((s) => s.established);
-    if (resumed.length > 0) {
-      hello["cursor"] = this.cursorValue;
-      hello["subs"] = resumed.map((s) => s.toEntry());
-    }
-    return hello;
+    return {
+      type: "hello",
+      id: "h",
+      clientId: this.clientIdValue,
+      protocol: 1,
+      ...(token === undefined ? {} : { token }),
+      ...(resumed.length === 0 ? {} : { cursor: this.cursorValue, subs: resumed.map((s) => s.spec()) }),
+    };
   }
 
   private runConnection(connection: Connection): Promise<void> {
@@ -687,7 +697,7 @@ export class ClientCore {
     // already applied with its original result.
     this.sendWrites();
     this.setState("online");
-    this.log("info", `lockstep: connected to ${connection.url} (head ${num(connection.welcome["head"])}, resumable ${String(connection.welcome["resumable"])})`);
+    this.log("info", `lockstep: connected to ${connection.url} (${connection.encoding}, head ${connection.welcome.head}, resumable ${String(connection.welcome.resumable)})`);
     const heartbeat = startHeartbeat(connection, this.settings.heartbeatIntervalMs, this.settings.requestTimeoutMs, this.settings.now, () =>
       this.pending.find((p) => p.sentOn === connection)?.sentAt,
     );
@@ -798,8 +808,13 @@ export class ClientCore {
     // Restored writes are older than any made before the store was read: they go first.
     const early = this.pending.splice(0);
     for (const stored of state.pending) {
-      const ops = Array.isArray(stored.frame["ops"]) ? stored.frame["ops"].map(parseWriteOp).filter((o): o is WriteOp => o !== undefined) : [];
-      const pending = new PendingWrite(stored.mid, cloneJson(stored.frame), ops);
+      const write = writeFromStored(stored.frame);
+      if (write === undefined) {
+        this.log("error", `lockstep: the store holds write ${stored.mid} in a form this client cannot read; it is dropped`);
+        void guard(() => this.settings.store.removePending(stored.mid), () => undefined);
+        continue;
+      }
+      const pending = new PendingWrite(stored.mid, write, write.type === "mut" ? write.ops : []);
       pending.persisted = true;
       this.pending.push(pending);
       this.pendingByMid.set(stored.mid, pending);
@@ -941,8 +956,12 @@ function remoteUpdate(collection: string, id: string, version: number, seq: numb
   return { collection, id, version, seq, kind, set, unset };
 }
 
-function midOf(frame: JsonObject): number | undefined {
-  const id = frame["id"];
+/** A write's request id: its mutation number, so a reply finds the write on any connection. */
+function writeRequestId(mid: number): string {
+  return `m${mid}`;
+}
+
+function midOf(id: RequestId | undefined): number | undefined {
   if (typeof id !== "string" || !/^m\d+$/.test(id)) {
     return undefined;
   }
@@ -954,17 +973,6 @@ function splitKey(key: string): [string, string] {
   return [key.slice(0, at), key.slice(at + 1)];
 }
 
-function str(value: JsonValue | undefined): string {
-  return typeof value === "string" ? value : "";
-}
-
-function num(value: JsonValue | undefined): number {
-  return typeof value === "number" ? value : 0;
-}
-
-function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
-}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
