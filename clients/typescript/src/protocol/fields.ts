@@ -13,18 +13,18 @@ export function toFields(frame: Frame): JsonObject {
       return compact({
         id: frame.id,
         clientId: frame.clientId,
-        protocol: frame.protocol,
-        token: frame.token,
         cursor: frame.cursor,
         subs: frame.subs?.map(specFields),
+        token: frame.token,
+        protocol: frame.protocol,
       });
     case "sub":
-      return { ...specFields(frame), id: frame.id };
+      return { id: frame.id, ...specFields(frame) };
     case "unsub":
       return { id: frame.id, sub: frame.sub };
     case "mut":
     case "call":
-      return { ...writeFields(frame), id: frame.id };
+      return { id: frame.id, ...writeFields(frame) };
     case "ping":
       return { id: frame.id };
     case "welcome":
@@ -51,9 +51,9 @@ export function toFields(frame: Frame): JsonObject {
         id: frame.id,
         code: frame.code,
         message: frame.message,
-        reason: frame.reason,
         op: frame.op,
         current: frame.current,
+        reason: frame.reason,
         dup: frame.duplicate === true ? true : undefined,
       });
     case "snapshot":
@@ -61,9 +61,9 @@ export function toFields(frame: Frame): JsonObject {
         id: frame.id,
         sub: frame.sub,
         seq: frame.seq,
+        reset: frame.reset === true ? true : undefined,
         docs: frame.docs.map((d) => ({ id: d.id, v: d.version, doc: d.doc })),
         last: frame.last,
-        reset: frame.reset === true ? true : undefined,
       });
     case "chg":
       return compact({ sub: frame.sub, seq: frame.seq, id: frame.id, v: frame.version, mid: frame.mid, ...changeFields(frame.change) });
@@ -175,9 +175,9 @@ export function fromFields(type: string, values: Readonly<Record<string, unknown
 /** A queued write's fields without its request id: the `mut` or `call` frame as the store keeps it. */
 export function writeFields(write: WriteRequest): JsonObject {
   if (write.type === "mut") {
-    return compact({ ops: write.ops.map(opFields), mid: write.mid });
+    return compact({ mid: write.mid, ops: write.ops.map(opFields) });
   }
-  return compact({ name: write.name, args: write.args, mid: write.mid });
+  return compact({ mid: write.mid, name: write.name, args: write.args });
 }
 
 /** A queued write read back from its fields. */
@@ -335,7 +335,8 @@ export class FieldReader {
 }
 
 function specFields(spec: SubscriptionSpec): JsonObject {
-  return { sub: spec.sub, collection: spec.collection, filter: (spec.filter as JsonObject | null) ?? null };
+  // No filter is written as none at all (not as null): every document.
+  return compact({ sub: spec.sub, collection: spec.collection, filter: (spec.filter as JsonObject | null) ?? undefined });
 }
 
 function readSpec(f: FieldReader): SubscriptionSpec {

@@ -6,14 +6,9 @@ import type { DecodedFrame, Frame, WriteRequest } from "./frames.js";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** A frame as a JSON object: `t` first, then its fields (a `sub` has always put `t` just before its `id`). */
+/** A frame as a JSON object: `t` first, then its fields in the order of tests/fixtures/frames.json. */
 export function frameToJson(frame: Frame): JsonObject {
-  const fields = toFields(frame);
-  if (frame.type === "sub" || frame.type === "mut" || frame.type === "call") {
-    const { id, ...rest } = fields;
-    return frame.type === "sub" ? { ...rest, t: frame.type, id: id! } : { t: frame.type, ...rest, id: id! };
-  }
-  return { t: frame.type, ...fields };
+  return { t: frame.type, ...toFields(frame) };
 }
 
 /** The frame a JSON object spells. */

@@ -54,6 +54,9 @@ export const MsgpackCodec: FrameCodec = {
     if (typeof data === "string") {
       throw new MalformedFrameError("A MessagePack frame must be a binary message; a text message came.");
     }
+    if (!startsWithInt(data)) {
+      throw new MalformedFrameError("A MessagePack frame must be an array starting with its type number, an int.");
+    }
     let value: unknown;
     try {
       value = decode(data, { mapKeyConverter: stringKey });
@@ -300,6 +303,14 @@ function fromWire(value: unknown, depth: number): JsonValue {
     default:
       throw new MalformedFrameError(`A MessagePack frame holds a ${typeof value}, which is no JSON value.`);
   }
+}
+
+/** True when the bytes open an array whose first element is an int (a float of the same value would read as the same number). */
+function startsWithInt(data: Uint8Array): boolean {
+  const header = data[0];
+  const at = header === undefined ? -1 : header >= 0x90 && header <= 0x9f ? 1 : header === 0xdc ? 3 : header === 0xdd ? 5 : -1;
+  const first = at < 0 ? undefined : data[at];
+  return first !== undefined && (first <= 0x7f || first >= 0xe0 || (first >= 0xcc && first <= 0xd3));
 }
 
 function stringKey(key: unknown): string {
