@@ -268,3 +268,9 @@ export function stableHash(text: string): string {
   }
   return hash.toString(16).padStart(16, "0");
 }
+
+/** The collection and id of a {@link docKey}. */
+export function splitKey(key: string): [string, string] {
+  const at = key.indexOf("\n");
+  return [key.slice(0, at), key.slice(at + 1)];
+}
