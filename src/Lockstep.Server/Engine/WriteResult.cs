@@ -101,44 +101,4 @@ public sealed class WriteResult
         }
         return new WriteResult(null, o["seq"]!.GetValue<long>(), results, o["result"]?.DeepClone(), true);
     }
-
-    /// <summary>Writes the body of an ack or error frame (everything but <c>t</c> and <c>id</c>).</summary>
-    internal void WriteFields(Utf8JsonWriter writer)
-    {
-        if (Rejection is { } r)
-        {
-            Frames.WriteRejectionFields(writer, r);
-            WriteDuplicate(writer);
-            return;
-        }
-        writer.WriteNumber("seq", Seq);
-        writer.WriteStartArray("results");
-        foreach (var d in Results)
-        {
-            writer.WriteStartObject();
-            writer.WriteString("collection", d.Collection);
-            writer.WriteString("id", d.Id);
-            writer.WriteNumber("v", d.Version);
-            writer.WriteEndObject();
-        }
-        writer.WriteEndArray();
-        if (Value is not null)
-        {
-            writer.WritePropertyName("result");
-            Value.WriteTo(writer);
-        }
-        WriteDuplicate(writer);
-    }
-
-    /// <summary>
-    /// Writes <c>"dup": true</c> on a replayed outcome, refusals as much as acks: without it a client
-    /// cannot tell "refused earlier, nothing more happened" from a fresh refusal.
-    /// </summary>
-    internal void WriteDuplicate(Utf8JsonWriter writer)
-    {
-        if (Duplicate)
-        {
-            writer.WriteBoolean("dup", true);
-        }
-    }
 }

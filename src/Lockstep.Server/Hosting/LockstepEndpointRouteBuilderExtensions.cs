@@ -1,3 +1,4 @@
+using Lockstep.Protocol;
 using Lockstep.Server;
 using Lockstep.Server.Rest;
 using Microsoft.AspNetCore.Http;
@@ -64,6 +65,21 @@ public static class LockstepEndpointRouteBuilderExtensions
         {
             return;
         }
+        // The encoding: the first subprotocol offered that this server speaks; none offered is JSON (docs/protocol.md §11).
+        var codec = FrameCodecs.Json;
+        string? subProtocol = null;
+        if (context.WebSockets.WebSocketRequestedProtocols is { Count: > 0 } offered)
+        {
+            var chosen = offered.Select(FrameCodecs.ForSubProtocol).FirstOrDefault(c => c is not null);
+            if (chosen is null)
+            {
+                await Problems.Write(context, Lockstep.Protocol.ErrorCodes.UnsupportedProtocol,
+                    $"This server speaks the subprotocols {string.Join(" and ", FrameCodecs.SubProtocols)}; the upgrade offered only {string.Join(", ", offered)}.", 400);
+                return;
+            }
+            codec = chosen;
+            subProtocol = chosen.SubProtocol;
+        }
         Caller? caller = null;
         if (context.Request.Headers.Authorization.Count > 0)
         {
@@ -88,10 +104,11 @@ public static class LockstepEndpointRouteBuilderExtensions
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             DangerousEnableCompression = engine.Options.EnableCompression,
+            SubProtocol = subProtocol,
         });
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Connection.RemoteIpAddress, context.Features.Get<InboundFrameClock>(), context.RequestAborted) { Slot = slot };
+        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Connection.RemoteIpAddress, context.Features.Get<InboundFrameClock>(), codec, context.RequestAborted) { Slot = slot };
         await session.RunAsync();
     }
 }

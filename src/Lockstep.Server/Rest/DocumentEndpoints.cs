@@ -149,7 +149,10 @@ internal static partial class DocumentEndpoints
             w.WriteString("id", d.Id);
             w.WriteNumber("v", d.Version);
             w.WriteNumber("seq", r.Seq);
-            r.WriteDuplicate(w);
+            if (r.Duplicate)
+            {
+                w.WriteBoolean("dup", true);
+            }
         });
     }
 
@@ -289,7 +292,7 @@ internal static partial class DocumentEndpoints
             w.WriteStartArray("docs");
             foreach (var d in s.docs)
             {
-                Frames.WriteListedDocument(w, d);
+                JsonBodies.WriteListedDocument(w, Frames.Listed(d));
             }
             w.WriteEndArray();
             if (s.next is null)
@@ -361,7 +364,7 @@ internal static partial class DocumentEndpoints
             await Problems.Write(context, result);
             return;
         }
-        await WriteJsonAsync(context, result, static (w, res) => res.WriteFields(w));
+        await WriteJsonAsync(context, result, static (w, res) => JsonBodies.WriteAckFields(w, Frames.Ack(null, res)));
     }
 
     private static bool Visible(Filter filter, Grant grant, JsonElement? document) => filter.Matches(document) && grant.Allows(document);

@@ -41,8 +41,7 @@ internal static class Problems
         writer.WriteString("instance", context.Request.Path);
         writer.WriteString("code", rejection.Error.Code);
         writer.WriteBoolean("transient", rejection.Error.IsTransient);
-        Frames.WriteRejectionDetails(writer, rejection);
-        refused?.WriteDuplicate(writer);
+        JsonBodies.WriteErrorDetails(writer, Frames.Error(null, rejection, refused?.Duplicate ?? false));
         writer.WriteEndObject();
     }
 

@@ -1,75 +1,41 @@
 using System.Text.Json;
 using Lockstep.Core;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 
-/// <summary>Writers for the fields of server frames that several places share.</summary>
+/// <summary>The engine's values as the protocol's frame records (Lockstep.Protocol writes them in either encoding).</summary>
 internal static class Frames
 {
-    /// <summary>Writes a request id as it came: number or string.</summary>
-    public static void WriteId(Utf8JsonWriter writer, JsonElement id)
-    {
-        if (id.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null)
-        {
-            return;
-        }
-        writer.WritePropertyName("id");
-        id.WriteTo(writer);
-    }
+    /// <summary>A request id as it came (number or string); null when there was none.</summary>
+    public static RawJson? Id(JsonElement id) => id.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null ? null : new RawJson(id.GetRawText());
 
-    /// <summary>Writes code, message, reason, op and current of a rejection.</summary>
-    public static void WriteRejectionFields(Utf8JsonWriter writer, Rejection rejection)
+    /// <summary>The error frame of a rejection.</summary>
+    public static ErrorFrame Error(RawJson? id, Rejection rejection, bool duplicate = false) => new(id, rejection.Error.Code, rejection.Message)
     {
-        writer.WriteString("code", rejection.Error.Code);
-        writer.WriteString("message", rejection.Message);
-        WriteRejectionDetails(writer, rejection);
-    }
+        Reason = rejection.Reason,
+        Op = rejection.OpIndex,
+        Current = rejection.Current is { } current ? Current(current) : null,
+        Dup = duplicate,
+    };
 
-    /// <summary>Writes what a rejection adds to its code: reason, op and current (shared by socket errors and REST problems).</summary>
-    public static void WriteRejectionDetails(Utf8JsonWriter writer, Rejection rejection)
-    {
-        if (rejection.Reason is not null)
-        {
-            writer.WriteString("reason", rejection.Reason);
-        }
-        if (rejection.OpIndex is { } op)
-        {
-            writer.WriteNumber("op", op);
-        }
-        if (rejection.Current is { } current)
-        {
-            writer.WritePropertyName("current");
-            WriteDocument(writer, current);
-        }
-    }
+    /// <summary>A document as it stands (an error's <c>current</c>).</summary>
+    public static CurrentDocument Current(StoredDocument document) =>
+        new(document.Collection, document.Id, document.Version, document.Deleted ? null : new RawJson(document.Json ?? "{}"));
 
-    /// <summary>Writes one entry of a document list: <c>{"id","v","doc"}</c> (snapshots and REST listings).</summary>
-    public static void WriteListedDocument(Utf8JsonWriter writer, StoredDocument document)
-    {
-        writer.WriteStartObject();
-        writer.WriteString("id", document.Id);
-        writer.WriteNumber("v", document.Version);
-        writer.WritePropertyName("doc");
-        writer.WriteRawValue(document.Json ?? "{}", skipInputValidation: true);
-        writer.WriteEndObject();
-    }
+    /// <summary>A listed document (snapshots and REST listings).</summary>
+    public static SnapshotDocument Listed(StoredDocument document) => new(document.Id, document.Version, new RawJson(document.Json ?? "{}"));
 
-    /// <summary>Writes <c>{"collection","id","v","doc"|"deleted"}</c>.</summary>
-    public static void WriteDocument(Utf8JsonWriter writer, StoredDocument document)
-    {
-        writer.WriteStartObject();
-        writer.WriteString("collection", document.Collection);
-        writer.WriteString("id", document.Id);
-        writer.WriteNumber("v", document.Version);
-        if (document.Deleted)
+    /// <summary>The reply to a write: an ack, or the error that refused it.</summary>
+    public static Frame Reply(RawJson? id, WriteResult result) => result.Rejection is { } rejection
+        ? Error(id, rejection, result.Duplicate)
+        : Ack(id, result);
+
+    /// <summary>The ack of a committed write.</summary>
+    public static AckFrame Ack(RawJson? id, WriteResult result) =>
+        new(id, result.Seq, [.. result.Results.Select(d => new WrittenVersion(d.Collection, d.Id, d.Version))])
         {
-            writer.WriteBoolean("deleted", true);
-        }
-        else
-        {
-            writer.WritePropertyName("doc");
-            writer.WriteRawValue(document.Json ?? "{}", skipInputValidation: true);
-        }
-        writer.WriteEndObject();
-    }
+            Result = result.Value is { } value ? new RawJson(value.ToJsonString(LockstepJson.Options)) : null,
+            Dup = result.Duplicate,
+        };
 }

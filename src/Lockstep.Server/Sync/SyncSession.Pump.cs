@@ -168,22 +168,11 @@ internal sealed partial class SyncSession
 
     private async Task SendSnapshotAsync(SubscribeCommand command, long seq, List<StoredDocument> docs, bool first, bool last, CancellationToken cancellationToken)
     {
-        var w = _streamBuffer.Begin(MessageTypes.Snapshot);
-        Frames.WriteId(w, command.RequestId);
-        w.WriteString("sub", command.Subscription.Id);
-        w.WriteNumber("seq", seq);
-        if (first && command.Reset)
+        var frame = new SnapshotFrame(Frames.Id(command.RequestId), command.Subscription.Id, seq, [.. docs.Select(Frames.Listed)], last)
         {
-            w.WriteBoolean("reset", true);
-        }
-        w.WriteStartArray("docs");
-        foreach (var doc in docs)
-        {
-            Frames.WriteListedDocument(w, doc);
-        }
-        w.WriteEndArray();
-        w.WriteBoolean("last", last);
-        await SendAsync(_streamBuffer.End(), cancellationToken);
+            Reset = first && command.Reset,
+        };
+        await SendAsync(_streamBuffer.Encode(frame), cancellationToken);
     }
 
     private async Task ResumeAsync(ResumeCommand command, CancellationToken cancellationToken)
@@ -198,11 +187,7 @@ internal sealed partial class SyncSession
         UpdateCollections();
         foreach (var sub in command.Subscriptions)
         {
-            var w = _streamBuffer.Begin(MessageTypes.Subscribed);
-            Frames.WriteId(w, command.RequestId);
-            w.WriteString("sub", sub.Id);
-            w.WriteNumber("seq", _position);
-            await SendAsync(_streamBuffer.End(), cancellationToken);
+            await SendAsync(_streamBuffer.Encode(new SubscribedFrame(Frames.Id(command.RequestId), sub.Id, _position)), cancellationToken);
         }
         _sentPosition = Math.Max(_sentPosition, _position);
         await CatchUpAsync(cancellationToken);
@@ -216,7 +201,7 @@ internal sealed partial class SyncSession
             return;
         }
         UpdateCollections();
-        await ReplyAsync(MessageTypes.Ok, command.RequestId, 0, static (_, _) => { }, cancellationToken);
+        await ReplyAsync(new OkFrame(Frames.Id(command.RequestId)), cancellationToken);
     }
 
     private async Task TickAsync(TickCommand tick, CancellationToken cancellationToken)
@@ -235,9 +220,7 @@ internal sealed partial class SyncSession
         // a resume): tell the client even when the head did not move since, or its cursor stays behind.
         if (_position > _sentPosition)
         {
-            var w = _streamBuffer.Begin(MessageTypes.Position);
-            w.WriteNumber("seq", _position);
-            await SendAsync(_streamBuffer.End(), cancellationToken);
+            await SendAsync(_streamBuffer.Encode(new PositionFrame(_position)), cancellationToken);
             _sentPosition = _position;
         }
     }
@@ -433,35 +416,24 @@ internal sealed partial class SyncSession
 
     private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, ChangeFrameKind kind)
     {
-        var w = _streamBuffer.Begin(kind == ChangeFrameKind.Removed ? MessageTypes.Removed : MessageTypes.Change);
-        w.WriteString("sub", sub.Id);
-        w.WriteNumber("seq", change.Seq);
-        w.WriteString("id", change.Id);
-        w.WriteNumber("v", change.Version);
         // The client's own change carries its mutation number, so an SDK can tell its writes from remote ones.
-        if (change.MutationNo is { } mid && ClientId is not null && string.Equals(change.ClientId, ClientId, StringComparison.Ordinal))
+        long? mid = change.MutationNo is { } m && ClientId is not null && string.Equals(change.ClientId, ClientId, StringComparison.Ordinal) ? m : null;
+        Frame frame = kind switch
         {
-            w.WriteNumber("mid", mid);
-        }
-        switch (kind)
-        {
-            case ChangeFrameKind.Delta:
-                w.WritePropertyName("set");
-                w.WriteRawValue(change.SetJson ?? "{}", skipInputValidation: true);
-                if (change.UnsetJson is not null)
-                {
-                    w.WritePropertyName("unset");
-                    w.WriteRawValue(change.UnsetJson, skipInputValidation: true);
-                }
-                break;
-            case ChangeFrameKind.Whole:
-                w.WritePropertyName("doc");
-                w.WriteRawValue(change.DocumentJson ?? "{}", skipInputValidation: true);
-                break;
-            case ChangeFrameKind.Deleted:
-                w.WriteBoolean("del", true);
-                break;
-        }
-        return _streamBuffer.End();
+            ChangeFrameKind.Removed => new RemovedFrame(sub.Id, change.Seq, change.Id, change.Version) { Mid = mid },
+            ChangeFrameKind.Delta => new Protocol.ChangeFrame(sub.Id, change.Seq, change.Id, change.Version, ChangeKind.Delta)
+            {
+                Mid = mid,
+                Body = new RawJson(change.SetJson ?? "{}"),
+                Unset = change.UnsetJson is { } unset ? new RawJson(unset) : null,
+            },
+            ChangeFrameKind.Whole => new Protocol.ChangeFrame(sub.Id, change.Seq, change.Id, change.Version, ChangeKind.Entered)
+            {
+                Mid = mid,
+                Body = new RawJson(change.DocumentJson ?? "{}"),
+            },
+            _ => new Protocol.ChangeFrame(sub.Id, change.Seq, change.Id, change.Version, ChangeKind.Deleted) { Mid = mid },
+        };
+        return _streamBuffer.Encode(frame);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Lockstep.Core;
@@ -44,9 +45,10 @@ internal sealed partial class SyncSession
                 await CloseAsync(CloseCodes.MessageTooBig, ErrorCodes.FrameTooLarge.Code);
                 return null;
             }
-            if (result.MessageType == WebSocketMessageType.Binary)
+            if (result.MessageType != MessageType)
             {
-                await CloseAsync(CloseCodes.UnsupportedData, "text frames only");
+                // A text frame on a MessagePack connection, a binary one on a JSON connection (docs/protocol.md §2, §11).
+                await CloseAsync(CloseCodes.UnsupportedData, _codec.IsBinary ? "binary frames only" : "text frames only");
                 return null;
             }
             if (result.EndOfMessage)
@@ -80,7 +82,15 @@ internal sealed partial class SyncSession
         {
             return false;
         }
-        using var doc = FrameParser.TryParse(frame.Value, out var defect, out var defectId);
+        if (!TryCanonical(frame.Value, out var json, out var malformed))
+        {
+            // Not even a MessagePack frame with a known type: no hello, as for JSON that is no frame.
+            Log.BadFrame(_logger, Id, malformed.Error.Code, malformed.Message);
+            await ReplyErrorAsync(default, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+            return false;
+        }
+        using var doc = FrameParser.TryParse(json, out var defect, out var defectId);
         if (doc is null)
         {
             // Well-formed JSON holding a lone surrogate or 1e400 is refused for what it is; anything else is no hello.
@@ -179,20 +189,13 @@ internal sealed partial class SyncSession
         bool? resumable = cursor is { } c ? c >= horizon && c <= head : null;
         _position = resumable == true ? cursor!.Value : head;
         Log.SessionOpened(_logger, Id, clientId);
-        await ReplyAsync(MessageTypes.Welcome, id, (this, head, horizon, resumable), static (w, s) =>
+        await ReplyAsync(new WelcomeFrame(Frames.Id(id), Id, head, horizon, _position)
         {
-            w.WriteString("session", s.Item1.Id);
-            w.WriteNumber("head", s.head);
-            w.WriteNumber("horizon", s.horizon);
-            w.WriteNumber("cursor", s.Item1._position);
-            if (s.resumable is { } r)
-            {
-                w.WriteBoolean("resumable", r);
-            }
-            w.WriteNumber("heartbeatMs", (long)s.Item1._options.HeartbeatInterval.TotalMilliseconds);
-            w.WriteNumber("idleTimeoutMs", (long)s.Item1._options.IdleTimeout.TotalMilliseconds);
-            w.WriteNumber("maxFrameBytes", s.Item1._options.MaxFrameBytes);
-            w.WriteNumber("protocol", FrameParser.ProtocolVersion);
+            Resumable = resumable,
+            HeartbeatMs = (long)_options.HeartbeatInterval.TotalMilliseconds,
+            IdleTimeoutMs = (long)_options.IdleTimeout.TotalMilliseconds,
+            MaxFrameBytes = _options.MaxFrameBytes,
+            Protocol = FrameParser.ProtocolVersion,
         }, cancellationToken);
         if (subs.Count > 0)
         {
@@ -247,9 +250,47 @@ internal sealed partial class SyncSession
         }
     }
 
+    /// <summary>
+    /// The frame as the JSON object of docs/protocol.md: a MessagePack frame is spelt as one (§11), so that every
+    /// request passes the one validating JSON door and is refused with the code the same JSON frame gets.
+    /// </summary>
+    private bool TryCanonical(ReadOnlyMemory<byte> frame, out ReadOnlyMemory<byte> json, [NotNullWhen(false)] out Rejection? refusal)
+    {
+        refusal = null;
+        if (!_codec.IsBinary)
+        {
+            json = frame;
+            return true;
+        }
+        // Kept small between frames: one large frame must not hold its JSON spelling for the connection's life.
+        if (_canonical is null || _canonical.Capacity > 64 * 1024)
+        {
+            _canonical = new ArrayBufferWriter<byte>(4096);
+        }
+        try
+        {
+            json = _codec.ToJson(frame, _canonical);
+            return true;
+        }
+        catch (FrameFormatException e)
+        {
+            json = default;
+            refusal = new Rejection(e.Code, e.Message);
+            return false;
+        }
+    }
+
+    private ArrayBufferWriter<byte>? _canonical;
+
     private async Task HandleFrameAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
-        using var doc = FrameParser.TryParse(frame, out var defect, out var defectId);
+        if (!TryCanonical(frame, out var json, out var malformed))
+        {
+            Log.BadFrame(_logger, Id, malformed.Error.Code, malformed.Message);
+            await ReplyErrorAsync(default, malformed, cancellationToken);
+            return;
+        }
+        using var doc = FrameParser.TryParse(json, out var defect, out var defectId);
         if (doc is null)
         {
             Log.BadFrame(_logger, Id, defect!.Error.Code, defect.Message);
@@ -269,7 +310,7 @@ internal sealed partial class SyncSession
                 await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "Every request needs an 'id' (a number or a string) that its reply echoes.", cancellationToken);
                 return;
             case MessageTypes.Ping:
-                await ReplyAsync(MessageTypes.Pong, id, _engine.Head, static (w, head) => w.WriteNumber("head", head), cancellationToken);
+                await ReplyAsync(new PongFrame(Frames.Id(id), _engine.Head), cancellationToken);
                 return;
             case MessageTypes.Subscribe:
                 if (!FrameParser.TryParseSubscription(root, _options.FilterLimits, out var sub, out var rejection))
@@ -402,7 +443,7 @@ internal sealed partial class SyncSession
         try
         {
             var result = await request.Completion;
-            await ReplyAsync(result.Succeeded ? MessageTypes.Ack : MessageTypes.Error, id, result, static (w, r) => r.WriteFields(w), cancellationToken);
+            await ReplyAsync(Frames.Reply(Frames.Id(id), result), cancellationToken);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {

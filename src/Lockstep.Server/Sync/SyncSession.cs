@@ -36,8 +36,9 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
 
     /// <summary>Filter bytes of the subscriptions the session holds (written by the pump, read by the receive loop).</summary>
     private long _heldFilterBytes;
-    private readonly FrameBuffer _replyBuffer = new();
-    private readonly FrameBuffer _streamBuffer = new();
+    private readonly IFrameCodec _codec;
+    private readonly FrameBuffer _replyBuffer;
+    private readonly FrameBuffer _streamBuffer;
     private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _closing;
     private readonly CancellationTokenRegistration _shutdown;
@@ -58,8 +59,11 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private readonly InboundFrameClock? _wireClock;
 
     public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller,
-        System.Net.IPAddress? remoteAddress, InboundFrameClock? wireClock, CancellationToken aborted)
+        System.Net.IPAddress? remoteAddress, InboundFrameClock? wireClock, IFrameCodec codec, CancellationToken aborted)
     {
+        _codec = codec;
+        _replyBuffer = new FrameBuffer(codec);
+        _streamBuffer = new FrameBuffer(codec);
         _wireClock = wireClock;
         _services = services;
         _caller = caller;
@@ -145,8 +149,6 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     public void Dispose()
     {
         _closing.Dispose();
-        _replyBuffer.Dispose();
-        _streamBuffer.Dispose();
         _sendLock.Dispose();
         _inFlight.Dispose();
         _commandSlots.Dispose();
@@ -200,7 +202,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+            await _socket.SendAsync(frame, MessageType, endOfMessage: true, cancellationToken);
         }
         finally
         {
@@ -208,16 +210,16 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         }
     }
 
-    /// <summary>Composes a reply in the shared reply buffer and sends it, both under the send lock.</summary>
-    private async ValueTask ReplyAsync<TState>(string type, JsonElement id, TState state, Action<Utf8JsonWriter, TState> fill, CancellationToken cancellationToken)
+    /// <summary>The WebSocket message type of this connection's encoding.</summary>
+    private WebSocketMessageType MessageType => _codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
+
+    /// <summary>Encodes a reply in the shared reply buffer and sends it, both under the send lock.</summary>
+    private async ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            var writer = _replyBuffer.Begin(type);
-            Frames.WriteId(writer, id);
-            fill(writer, state);
-            await _socket.SendAsync(_replyBuffer.End(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+            await _socket.SendAsync(_replyBuffer.Encode(frame), MessageType, endOfMessage: true, cancellationToken);
         }
         finally
         {
@@ -226,7 +228,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     }
 
     private ValueTask ReplyErrorAsync(JsonElement id, Rejection rejection, CancellationToken cancellationToken) =>
-        ReplyAsync(MessageTypes.Error, id, rejection, static (w, r) => Frames.WriteRejectionFields(w, r), cancellationToken);
+        ReplyAsync(Frames.Error(Frames.Id(id), rejection), cancellationToken);
 
     private ValueTask ReplyErrorAsync(JsonElement id, ErrorCode code, string message, CancellationToken cancellationToken) =>
         ReplyErrorAsync(id, new Rejection(code, message), cancellationToken);
