@@ -91,12 +91,17 @@ export class Connection {
         }
         socket.send(codec.encode(hello()));
       };
-      socket.onerror = () => {
-        // The close event follows with the code; a socket that never opened closes too.
+      // The close event follows an error with the code (a socket that never opened closes too); what
+      // the error said (ws says why a handshake failed: "Server sent no subprotocol") is kept for it.
+      let socketError = "";
+      socket.onerror = (event) => {
+        const message = (event as { message?: unknown } | null)?.message;
+        socketError = typeof message === "string" ? message : "";
       };
       socket.onclose = (event) => {
         if (connection === undefined) {
-          fail(new Error(`The connection to ${url} closed before its welcome (${event.code}${event.reason ? " " + event.reason : ""}).`));
+          const detail = [event.reason, socketError].filter((part) => part !== "").join("; ");
+          fail(new Error(`The connection to ${url} closed before its welcome (${event.code}${detail ? ": " + detail : ""}).`));
         } else {
           connection.closed(`the server closed the connection (${event.code}${event.reason ? " " + event.reason : ""})`);
         }

@@ -15,11 +15,11 @@ import {
   type RemoteUpdate,
   type StoredState,
 } from "../../src/index.js";
-import { FakeNetwork, tick, until, type FakeSocket } from "./fake-network.js";
+import { FakeNetwork, testEncoding, tick, until, type FakeSocket } from "./fake-network.js";
 
 const made: LockstepClient[] = [];
 function connect(network: FakeNetwork, options: Partial<LockstepClientOptions> = {}): LockstepClient {
-  const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, reconnectBaseDelayMs: 5, reconnectMaxDelayMs: 20, ...options });
+  const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, encoding: testEncoding, reconnectBaseDelayMs: 5, reconnectMaxDelayMs: 20, ...options });
   made.push(client);
   return client;
 }
@@ -406,3 +406,63 @@ async function firstSubName(network: FakeNetwork): Promise<string> {
   await until("a sub", () => network.sockets.some((s) => s.framesOf("sub").length > 0));
   return network.sockets.flatMap((s) => s.framesOf("sub"))[0]!["sub"] as string;
 }
+
+describe("encodings", () => {
+  test("the client offers the subprotocol of its encoding, and a MessagePack client takes binary messages as ArrayBuffers", async () => {
+    for (const encoding of ["json", "msgpack"] as const) {
+      const network = new FakeNetwork();
+      const client = connect(network, { encoding });
+      await client.start();
+      assert.deepEqual(network.last.offered, [encoding === "json" ? "lockstep.v1.json" : "lockstep.v1.msgpack"]);
+      assert.equal(network.last.binaryType === "arraybuffer", encoding === "msgpack");
+      const query = client.collection("tasks").subscribe();
+      await until("the sub", () => network.last.framesOf("sub").length === 1);
+      snapshot(network.last, query.name, 3, [{ id: "a", v: 1, doc: { n: 2 ** 40, x: 1.5, s: "é" } }]);
+      await query.ready();
+      assert.deepEqual(query.results, [{ n: 2 ** 40, x: 1.5, s: "é" }]);
+    }
+  });
+
+  test("a MessagePack client refuses a server that answers no subprotocol or another, and sends it nothing", async () => {
+    for (const answer of ["", "lockstep.v1.json"]) {
+      const network = new FakeNetwork();
+      network.answerProtocol = answer;
+      const lines: string[] = [];
+      const client = connect(network, { encoding: "msgpack", logger: { info: (message: string) => lines.push(message) } });
+      void client.start().catch(() => undefined);
+      await until("a refused attempt", () => lines.some((l) => l.includes("connection attempt")));
+      assert.match(lines.find((l) => l.includes("connection attempt"))!, /does not speak lockstep\.v1\.msgpack/);
+      assert.equal(client.state === "online", false);
+      assert.deepEqual(network.last.sent, []);
+      assert.equal(network.last.closedByClient, true);
+    }
+  });
+
+  test("a JSON client still talks to a server of before the encodings, which answers no subprotocol", async () => {
+    const network = new FakeNetwork();
+    network.answerProtocol = "";
+    const client = connect(network, { encoding: "json" });
+    await client.start();
+    assert.equal(client.state, "online");
+  });
+
+  test("a write MessagePack cannot spell (a lone surrogate) is refused with bad_frame, and does not block the queue", async () => {
+    const network = new FakeNetwork();
+    network.answer = (socket, frame) => {
+      if (frame["t"] === "mut") {
+        socket.deliver({ t: "ack", id: frame["id"]!, seq: 1, results: [{ collection: "x", id: "ok", v: 1 }] });
+      }
+    };
+    const client = connect(network, { encoding: "msgpack" });
+    await client.start();
+    const bad = client.collection("x").put("bad", { s: "\ud800" });
+    const good = client.collection("x").put("ok", { s: "fine" });
+    await assert.rejects(bad, (error: unknown) => error instanceof LockstepError && error.code === "bad_frame");
+    assert.equal((await good).seq, 1);
+    assert.equal(network.last.framesOf("mut").length, 1);
+  });
+
+  test("an unknown encoding is refused when the client is made", () => {
+    assert.throws(() => new LockstepClient({ urls: ["ws://fake/v1/sync"], encoding: "xml" as "json" }), TypeError);
+  });
+});
