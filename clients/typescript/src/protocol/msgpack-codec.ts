@@ -1,6 +1,6 @@
 // The MessagePack encoding (docs/protocol.md §11): one binary message holding one MessagePack array,
 // `[type number, {fields}]` (map form) or the fields at fixed places (positional form).
-import { decode, DecodeError, encode } from "@msgpack/msgpack";
+import { Decoder, DecodeError, Encoder } from "@msgpack/msgpack";
 import type { JsonObject, JsonValue } from "../json.js";
 import type { WriteOp } from "../write-op.js";
 import { MalformedFrameError, Subprotocols, type FrameCodec, type FrameData } from "./codec.js";
@@ -40,6 +40,11 @@ const ChangeKinds = { delta: 0, entered: 1, deleted: 2 } as const;
 const MAX_DEPTH = 64;
 
 type Absent = undefined | null;
+
+// One of each, reused: making them per frame costs more than the frame. encode() returns a copy.
+// Big integers go as bigint (see toWire); reads keep every int a number, as JSON.parse does.
+const encoder = new Encoder({ useBigInt64: true });
+const decoder = new Decoder({ mapKeyConverter: stringKey });
 type Slot = JsonValue | Absent;
 
 /** `lockstep.v1.msgpack`: binary frames, one MessagePack value each. */
@@ -48,7 +53,7 @@ export const MsgpackCodec: FrameCodec = {
   subprotocol: Subprotocols.msgpack,
   binary: true,
   encode(frame: Frame): Uint8Array {
-    return encode(toWire(toArray(frame), 0), { useBigInt64: true });
+    return encoder.encode(toWire(toArray(frame), 0));
   },
   decode(data: FrameData): DecodedFrame {
     if (typeof data === "string") {
@@ -59,7 +64,7 @@ export const MsgpackCodec: FrameCodec = {
     }
     let value: unknown;
     try {
-      value = decode(data, { mapKeyConverter: stringKey });
+      value = decoder.decode(data);
     } catch (error) {
       throw new MalformedFrameError(`A MessagePack frame must be exactly one MessagePack value: ${(error as Error).message}`);
     }
