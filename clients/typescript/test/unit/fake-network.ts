@@ -14,6 +14,8 @@ export const testEncoding: Encoding = process.env["LOCKSTEP_ENCODING"] === "msgp
 export class FakeSocket implements WebSocketLike {
   readyState = 0;
   readonly sent: JsonObject[] = [];
+  /** The messages themselves, as the client sent them (text or bytes). */
+  readonly messages: (string | Uint8Array)[] = [];
   onopen: ((event: unknown) => void) | null = null;
   onmessage: ((event: { readonly data: unknown }) => void) | null = null;
   onclose: ((event: { readonly code: number; readonly reason: string }) => void) | null = null;
@@ -47,6 +49,7 @@ export class FakeSocket implements WebSocketLike {
     if ((typeof data !== "string") !== this.binary) {
       throw new Error(`a ${typeof data === "string" ? "text" : "binary"} message on a ${this.protocol || "JSON"} connection`);
     }
+    this.messages.push(data);
     const frame = frameToJson((this.binary ? MsgpackCodec : JsonCodec).decode(data) as Frame);
     this.sent.push(frame);
     this.network.onFrame(this, frame);
