@@ -16,4 +16,59 @@ public static class JsonBodies
 
     /// <summary>A listed document, <c>{"id","v","doc"}</c>.</summary>
     public static void WriteListedDocument(Utf8JsonWriter writer, SnapshotDocument document) => JsonFrameWriter.WriteListedDocument(writer, document);
+
+    /// <summary>A change of the feed as an object.</summary>
+    public static void WriteFeedChange(Utf8JsonWriter writer, FeedChange change)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartObject();
+        WriteFeedChangeFields(writer, change);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The fields of <see cref="WriteFeedChange"/>, into an object already started (a consumer group's event adds its partition).</summary>
+    public static void WriteFeedChangeFields(Utf8JsonWriter writer, FeedChange change)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(change);
+        writer.WriteNumber("seq", change.Seq);
+        writer.WriteString("collection", change.Collection);
+        writer.WriteString("id", change.Id);
+        writer.WriteNumber("version", change.Version);
+        if (change.Removed)
+        {
+            writer.WriteBoolean("removed", true);
+            return;
+        }
+        writer.WriteString("hlc", change.Hlc);
+        if (change.ClientId is not null)
+        {
+            writer.WriteString("clientId", change.ClientId);
+            if (change.Mid is { } mid)
+            {
+                writer.WriteNumber("mid", mid);
+            }
+        }
+        if (change.Deleted)
+        {
+            writer.WriteBoolean("deleted", true);
+            return;
+        }
+        if (change.Created)
+        {
+            writer.WriteBoolean("created", true);
+        }
+        Raw(writer, "set", change.Set ?? new RawJson("{}"));
+        Raw(writer, "unset", change.Unset);
+        Raw(writer, "doc", change.Doc ?? new RawJson("{}"));
+    }
+
+    private static void Raw(Utf8JsonWriter writer, string name, RawJson? value)
+    {
+        if (value is { } v)
+        {
+            writer.WritePropertyName(name);
+            writer.WriteRawValue(v.Json, skipInputValidation: true);
+        }
+    }
 }

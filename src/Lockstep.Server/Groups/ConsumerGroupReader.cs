@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lockstep.Core;
+using Lockstep.Protocol;
 using Lockstep.Server.Rest;
 
 namespace Lockstep.Server;
@@ -111,7 +112,7 @@ internal sealed record GroupBatch(List<string> Collections, long Head, long Hori
         {
             w.WriteStartObject();
             w.WriteNumber("partition", partition);
-            DocumentEndpoints.WriteChangeFields(w, change, reader);
+            JsonBodies.WriteFeedChangeFields(w, Frames.Feed(change, reader));
             w.WriteEndObject();
         }
         w.WriteEndArray();

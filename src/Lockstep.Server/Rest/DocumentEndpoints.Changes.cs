@@ -165,79 +165,9 @@ internal static partial class DocumentEndpoints
             w.WriteStartArray("changes");
             foreach (var (c, removed) in s.changes)
             {
-                if (removed)
-                {
-                    WriteRemoved(w, c);
-                }
-                else
-                {
-                    WriteChange(w, c, s.reader);
-                }
+                JsonBodies.WriteFeedChange(w, removed ? Frames.FeedRemoved(c) : Frames.Feed(c, s.reader));
             }
             w.WriteEndArray();
             w.WriteNumber("cursor", s.cursor);
         });
-
-    /// <summary>A document that left what the caller may read: no body, no delta.</summary>
-    private static void WriteRemoved(Utf8JsonWriter w, Change c)
-    {
-        w.WriteStartObject();
-        w.WriteNumber("seq", c.Seq);
-        w.WriteString("collection", c.Collection);
-        w.WriteString("id", c.Id);
-        w.WriteNumber("version", c.Version);
-        w.WriteBoolean("removed", true);
-        w.WriteEndObject();
-    }
-
-    /// <summary>
-    /// One change as the feed shows it: position, identity, version, clock, delta and the whole document;
-    /// and its origin (<c>clientId</c>, <c>mid</c>) when <paramref name="reader"/> made it (null: nobody's, for webhooks).
-    /// </summary>
-    internal static void WriteChange(Utf8JsonWriter w, Change c, Caller? reader)
-    {
-        w.WriteStartObject();
-        WriteChangeFields(w, c, reader);
-        w.WriteEndObject();
-    }
-
-    /// <summary>The fields of <see cref="WriteChange"/>, into an object already started.</summary>
-    internal static void WriteChangeFields(Utf8JsonWriter w, Change c, Caller? reader)
-    {
-        w.WriteNumber("seq", c.Seq);
-        w.WriteString("collection", c.Collection);
-        w.WriteString("id", c.Id);
-        w.WriteNumber("version", c.Version);
-        w.WriteString("hlc", c.Hlc.ToString());
-        // Another caller's client id is a handle on its mutation records and connection slots: a reader
-        // learns that a change is its own, never whose another's is.
-        if (reader?.OwnClientId(c.ClientId) is { } own)
-        {
-            w.WriteString("clientId", own);
-            if (c.MutationNo is { } mid)
-            {
-                w.WriteNumber("mid", mid);
-            }
-        }
-        if (c.Deleted)
-        {
-            w.WriteBoolean("deleted", true);
-        }
-        else
-        {
-            if (c.Created)
-            {
-                w.WriteBoolean("created", true);
-            }
-            w.WritePropertyName("set");
-            w.WriteRawValue(c.SetJson ?? "{}", skipInputValidation: true);
-            if (c.UnsetJson is not null)
-            {
-                w.WritePropertyName("unset");
-                w.WriteRawValue(c.UnsetJson, skipInputValidation: true);
-            }
-            w.WritePropertyName("doc");
-            w.WriteRawValue(c.DocumentJson ?? "{}", skipInputValidation: true);
-        }
-    }
 }

@@ -38,4 +38,26 @@ internal static class Frames
             Result = result.Value is { } value ? new RawJson(value.ToJsonString(LockstepJson.Options)) : null,
             Dup = result.Duplicate,
         };
+
+    /// <summary>A change as the feed, consumer groups and webhooks show it; its origin only to the <paramref name="reader"/> that made it (null: nobody's).</summary>
+    public static FeedChange Feed(Change change, Caller? reader)
+    {
+        // Another caller's client id is a handle on its mutation records and connection slots: a reader
+        // learns that a change is its own, never whose another's is.
+        var own = reader?.OwnClientId(change.ClientId);
+        return new FeedChange(change.Seq, change.Collection, change.Id, change.Version)
+        {
+            Hlc = change.Hlc.ToString(),
+            ClientId = own,
+            Mid = own is null ? null : change.MutationNo,
+            Deleted = change.Deleted,
+            Created = change.Created,
+            Set = change.Deleted ? null : new RawJson(change.SetJson ?? "{}"),
+            Unset = change.Deleted || change.UnsetJson is null ? null : new RawJson(change.UnsetJson),
+            Doc = change.Deleted ? null : new RawJson(change.DocumentJson ?? "{}"),
+        };
+    }
+
+    /// <summary>A change that took the document away from what the reader may see.</summary>
+    public static FeedChange FeedRemoved(Change change) => new(change.Seq, change.Collection, change.Id, change.Version) { Removed = true };
 }

@@ -9,52 +9,24 @@ namespace Lockstep.Server;
 
 internal sealed partial class SyncSession
 {
-    private byte[] _receiveBuffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
-
-    /// <summary>When the first piece of a message still incomplete arrived (a timestamp), or 0.</summary>
-    private long _frameStarted;
-
     /// <summary>Reads one whole message; null when the connection closed (or was closed for a bad frame).</summary>
     private async Task<ReadOnlyMemory<byte>?> ReceiveFrameAsync(CancellationToken cancellationToken)
     {
-        var length = 0;
-        while (true)
+        switch (await _reader.ReceiveAsync(cancellationToken))
         {
-            if (length == _receiveBuffer.Length)
-            {
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(_receiveBuffer.Length * 2, _options.MaxFrameBytes + 1));
-                _receiveBuffer.AsSpan(0, length).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(_receiveBuffer);
-                _receiveBuffer = bigger;
-            }
-            var result = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(length), cancellationToken);
-            var now = _time.GetTimestamp();
-            Interlocked.Exchange(ref _lastReceived, now);
-            // A message arriving in pieces is timed from its first piece (FrameTimeout, checked by the timer).
-            Interlocked.Exchange(ref _frameStarted, result.EndOfMessage ? 0 : length == 0 ? now : Interlocked.Read(ref _frameStarted));
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                await CloseAsync(CloseCodes.Normal, "bye");
-                return null;
-            }
-            length += result.Count;
-            if (length > _options.MaxFrameBytes)
-            {
+            case FrameReadOutcome.Frame:
+                return _reader.Message;
+            case FrameReadOutcome.TooLarge:
                 Log.BadFrame(_logger, Id, ErrorCodes.FrameTooLarge.Code, $"over {_options.MaxFrameBytes} bytes");
                 await ReplyErrorAsync(default, ErrorCodes.FrameTooLarge, $"Frames are limited to {_options.MaxFrameBytes} bytes.", cancellationToken);
                 await CloseAsync(CloseCodes.MessageTooBig, ErrorCodes.FrameTooLarge.Code);
                 return null;
-            }
-            if (result.MessageType != MessageType)
-            {
-                // A text frame on a MessagePack connection, a binary one on a JSON connection (docs/protocol.md §2, §11).
+            case FrameReadOutcome.WrongType:
                 await CloseAsync(CloseCodes.UnsupportedData, _codec.IsBinary ? "binary frames only" : "text frames only");
                 return null;
-            }
-            if (result.EndOfMessage)
-            {
-                return _receiveBuffer.AsMemory(0, length);
-            }
+            default:
+                await CloseAsync(CloseCodes.Normal, "bye");
+                return null;
         }
     }
 
@@ -82,7 +54,7 @@ internal sealed partial class SyncSession
         {
             return false;
         }
-        if (!TryCanonical(frame.Value, out var json, out var malformed))
+        if (!_reader.TryCanonical(frame.Value, out var json, out var malformed))
         {
             // Not even a MessagePack frame with a known type: no hello, as for JSON that is no frame.
             Log.BadFrame(_logger, Id, malformed.Error.Code, malformed.Message);
@@ -234,8 +206,7 @@ internal sealed partial class SyncSession
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(_receiveBuffer);
-            _receiveBuffer = [];
+            _reader.Dispose();
         }
     }
 
@@ -252,41 +223,9 @@ internal sealed partial class SyncSession
         }
     }
 
-    /// <summary>
-    /// The frame as the JSON object of docs/protocol.md: a MessagePack frame is spelt as one (§11), so that every
-    /// request passes the one validating JSON door and is refused with the code the same JSON frame gets.
-    /// </summary>
-    private bool TryCanonical(ReadOnlyMemory<byte> frame, out ReadOnlyMemory<byte> json, [NotNullWhen(false)] out Rejection? refusal)
-    {
-        refusal = null;
-        if (!_codec.IsBinary)
-        {
-            json = frame;
-            return true;
-        }
-        // Kept small between frames: one large frame must not hold its JSON spelling for the connection's life.
-        if (_canonical is null || _canonical.Capacity > 64 * 1024)
-        {
-            _canonical = new ArrayBufferWriter<byte>(4096);
-        }
-        try
-        {
-            json = _codec.ToJson(frame, _canonical);
-            return true;
-        }
-        catch (FrameFormatException e)
-        {
-            json = default;
-            refusal = new Rejection(e.Code, e.Message);
-            return false;
-        }
-    }
-
-    private ArrayBufferWriter<byte>? _canonical;
-
     private async Task HandleFrameAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
-        if (!TryCanonical(frame, out var json, out var malformed))
+        if (!_reader.TryCanonical(frame, out var json, out var malformed))
         {
             Log.BadFrame(_logger, Id, malformed.Error.Code, malformed.Message);
             await ReplyErrorAsync(default, malformed, cancellationToken);

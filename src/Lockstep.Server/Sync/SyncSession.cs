@@ -46,7 +46,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private long _queuedChanges;
     private long _queuedBytes;
     private int _overflowed;
-    private long _lastReceived;
+    private readonly FrameReader _reader;
     private int _closeStarted;
 
     private readonly IServiceProvider _services;
@@ -81,7 +81,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         // instead, and the client would see a reset rather than "going away").
         _shutdown = engine.ClosingConnections.Register(() => _ = CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code));
         Id = "s-" + Guid.NewGuid().ToString("N")[..12];
-        _lastReceived = time.GetTimestamp();
+        _reader = new FrameReader(socket, codec, _options.MaxFrameBytes, time);
     }
 
     public string Id { get; }
@@ -307,7 +307,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     /// </summary>
     private bool FrameOverdue()
     {
-        var message = Interlocked.Read(ref _frameStarted);
+        var message = _reader.FrameStarted;
         var wire = _wireClock?.FrameStarted ?? 0;
         return (message != 0 && _time.GetElapsedTime(message) > _options.FrameTimeout)
             || (wire != 0 && _time.GetElapsedTime(wire) > _options.FrameTimeout);
@@ -328,7 +328,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
                 await CloseAsync(CloseCodes.FrameTimeout, ErrorCodes.FrameTimeout.Code);
                 return;
             }
-            if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceived)) > _options.IdleTimeout)
+            if (_time.GetElapsedTime(_reader.LastReceived) > _options.IdleTimeout)
             {
                 Log.SessionClosed(_logger, Id, "idle timeout");
                 await CloseAsync(CloseCodes.IdleTimeout, ErrorCodes.IdleTimeout.Code);

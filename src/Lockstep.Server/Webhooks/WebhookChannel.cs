@@ -292,7 +292,7 @@ internal sealed class WebhookChannel
             w.WriteStartArray("events");
             foreach (var change in events)
             {
-                DocumentEndpoints.WriteChange(w, change, reader: null); // a URL, not a caller: no one's client ids
+                JsonBodies.WriteFeedChange(w, Frames.Feed(change, reader: null)); // a URL, not a caller: no one's client ids
             }
             w.WriteEndArray();
             w.WriteEndObject();
