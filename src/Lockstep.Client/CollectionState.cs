@@ -76,5 +76,6 @@ internal sealed class SubscriptionState
 
     public TaskCompletionSource Ready { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public JsonObject ToHelloEntry() => new() { ["sub"] = Name, ["collection"] = Collection, ["filter"] = FilterNode?.DeepClone() };
+    /// <summary>The subscription as <c>sub</c> and <c>hello.subs</c> name it.</summary>
+    public Protocol.SubscriptionSpec ToSpec() => new(Name, Collection, FilterNode is null ? null : new Protocol.RawJson(FilterNode.ToJsonString()));
 }

@@ -1,6 +1,5 @@
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json.Nodes;
+using Lockstep.Protocol;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
@@ -105,32 +104,31 @@ public sealed partial class LockstepClient
 
     private async ValueTask<Connection> ConnectToAsync(Uri url, CancellationToken cancellationToken)
     {
+        var codec = _options.Codec;
         var socket = new ClientWebSocket();
         // Liveness is the application heartbeat (ping/pong), which also proves the server is processing.
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        socket.Options.AddSubProtocol(codec.SubProtocol);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RequestTimeout);
         try
         {
             await socket.ConnectAsync(url, timeout.Token).ConfigureAwait(false);
+            CheckSubProtocol(url, codec, socket.SubProtocol);
             var token = _options.TokenProvider is { } provider ? await provider(timeout.Token).ConfigureAwait(false) : null;
-            JsonObject hello;
+            HelloFrame hello;
             lock (_gate)
             {
                 hello = BuildHello(token);
             }
-            await socket.SendAsync(Encoding.UTF8.GetBytes(hello.ToJsonString()), WebSocketMessageType.Text, endOfMessage: true, timeout.Token).ConfigureAwait(false);
-            var welcome = await Connection.ReceiveAsync(socket, timeout.Token).ConfigureAwait(false)
-                ?? throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The server closed the connection before its welcome.");
-            if ((string?)welcome["t"] == "error")
+            await Connection.SendAsync(socket, codec, hello, timeout.Token).ConfigureAwait(false);
+            return await Connection.ReceiveAsync(socket, codec, timeout.Token).ConfigureAwait(false) switch
             {
-                throw LockstepException.FromFrame(welcome);
-            }
-            if ((string?)welcome["t"] != "welcome")
-            {
-                throw new InvalidDataException($"Expected welcome, got '{(string?)welcome["t"]}'.");
-            }
-            return new Connection(socket, url, welcome);
+                WelcomeFrame welcome => new Connection(socket, codec, url, welcome),
+                ErrorFrame error => throw LockstepException.FromFrame(error),
+                null => throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The server closed the connection before its welcome."),
+                var other => throw new InvalidDataException($"Expected welcome, got '{FrameTypes.Name(other.Type)}'."),
+            };
         }
         catch
         {
@@ -139,7 +137,22 @@ public sealed partial class LockstepClient
         }
     }
 
-    private JsonObject BuildHello(string? token)
+    /// <summary>
+    /// A server that answers no subprotocol speaks JSON (it may predate §11): fine when JSON was asked for, a
+    /// refusal when MessagePack was — its frames would not be MessagePack.
+    /// </summary>
+    private static void CheckSubProtocol(Uri url, IFrameCodec codec, string? answered)
+    {
+        if (string.Equals(answered ?? JsonFrameCodec.Name, codec.SubProtocol, StringComparison.Ordinal))
+        {
+            return;
+        }
+        throw new LockstepException(ErrorCodes.UnsupportedProtocol.Code,
+            $"The server at {url} did not agree to the {codec.SubProtocol} encoding (it answered {(answered is null ? "no subprotocol, which means JSON" : answered)}): "
+            + "upgrade the server, or connect with LockstepEncoding.Json.");
+    }
+
+    private HelloFrame BuildHello(string? token)
     {
         if (_forceFresh)
         {
@@ -149,18 +162,15 @@ public sealed partial class LockstepClient
                 sub.Established = false;
             }
         }
-        var hello = new JsonObject { ["t"] = "hello", ["id"] = "h", ["clientId"] = ClientId, ["protocol"] = 1 };
-        if (token is not null)
+        var resumed = _subs.Values.Where(s => s.Established).Select(s => s.ToSpec()).ToList();
+        return new HelloFrame(RawJson.FromString(RequestIds.Hello))
         {
-            hello["token"] = token;
-        }
-        var resumed = _subs.Values.Where(s => s.Established).ToList();
-        if (resumed.Count > 0)
-        {
-            hello["cursor"] = _cursor;
-            hello["subs"] = new JsonArray([.. resumed.Select(s => (JsonNode)s.ToHelloEntry())]);
-        }
-        return hello;
+            ClientId = ClientId,
+            Protocol = 1,
+            Token = token,
+            Cursor = resumed.Count > 0 ? _cursor : null,
+            Subs = resumed.Count > 0 ? resumed : null,
+        };
     }
 
     private async Task RunConnectionAsync(Connection connection, CancellationToken stop)
@@ -180,7 +190,7 @@ public sealed partial class LockstepClient
             _connection = connection;
             SetState(ConnectionState.Online);
         }
-        Log.Connected(_logger, connection.Url, (long?)connection.Welcome["head"] ?? 0, (bool?)connection.Welcome["resumable"]);
+        Log.Connected(_logger, connection.Url, connection.Welcome.Head, connection.Welcome.Resumable);
         string reason;
         using (stop.Register(connection.Abort))
         {
@@ -242,7 +252,7 @@ public sealed partial class LockstepClient
 
     private async Task HeartbeatLoopAsync(Connection connection)
     {
-        var interval = _options.HeartbeatInterval ?? TimeSpan.FromMilliseconds((long?)connection.Welcome["heartbeatMs"] ?? 15_000);
+        var interval = _options.HeartbeatInterval ?? TimeSpan.FromMilliseconds(connection.Welcome.HeartbeatMs > 0 ? connection.Welcome.HeartbeatMs : 15_000);
         var tick = TimeSpan.FromMilliseconds(Math.Clamp(interval.TotalMilliseconds / 4, 20, 1000));
         var intervalMs = (long)interval.TotalMilliseconds;
         var lastPing = Environment.TickCount64;

@@ -7,56 +7,53 @@ namespace Lockstep.Client;
 public sealed partial class LockstepClient
 {
     /// <summary>Applies one frame from the server. Under the lock. False asks the connection to be dropped and resynchronized.</summary>
-    private bool HandleFrame(JsonObject frame)
+    private bool HandleFrame(Frame frame)
     {
-        switch ((string?)frame["t"])
+        switch (frame)
         {
-            case MessageTypes.Snapshot:
-                OnSnapshot(frame);
+            case SnapshotFrame snapshot:
+                OnSnapshot(snapshot);
                 return true;
-            case MessageTypes.Subscribed:
-                if (_subs.TryGetValue((string?)frame["sub"] ?? "", out var resumed))
+            case SubscribedFrame subscribed:
+                if (_subs.TryGetValue(subscribed.Sub, out var resumed))
                 {
                     resumed.Established = true;
                     resumed.Ready.TrySetResult();
                 }
-                AdvanceCursor((long?)frame["seq"] ?? 0);
+                AdvanceCursor(subscribed.Seq);
                 return true;
-            case MessageTypes.Change:
-                return OnChange(frame);
-            case MessageTypes.Removed:
-                OnRemoved(frame);
+            case ChangeFrame change:
+                return OnChange(change);
+            case RemovedFrame removed:
+                OnRemoved(removed);
                 return true;
-            case MessageTypes.Position:
-                AdvanceCursor((long?)frame["seq"] ?? 0);
+            case PositionFrame position:
+                AdvanceCursor(position.Seq);
                 return true;
-            case MessageTypes.Ack:
-                if (MidOf(frame) is { } mid)
+            case AckFrame ack:
+                if (RequestIds.MidOf(ack.Id) is { } mid)
                 {
-                    OnAck(mid, frame);
+                    OnAck(mid, ack);
                 }
                 return true;
-            case MessageTypes.Error:
-                OnError(frame);
+            case ErrorFrame error:
+                OnError(error);
                 return true;
             default:
-                // pong, ok, and frame types of later protocol versions.
+                // pong, ok, welcome.
                 return true;
         }
     }
 
-    private static long? MidOf(JsonObject frame) =>
-        frame["id"] is JsonValue id && id.TryGetValue(out string? text) && text.StartsWith('m') && long.TryParse(text.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mid) ? mid : null;
-
-    private void OnError(JsonObject frame)
+    private void OnError(ErrorFrame frame)
     {
-        if (MidOf(frame) is { } mid)
+        if (RequestIds.MidOf(frame.Id) is { } mid)
         {
             OnWriteError(mid, frame);
             return;
         }
-        var id = frame["id"] is JsonValue value && value.TryGetValue(out string? text) ? text : null;
-        if (id is not null && id.StartsWith("s:", StringComparison.Ordinal) && _subs.TryGetValue(id[2..], out var sub))
+        var id = RequestIds.Text(frame.Id);
+        if (id is not null && id.StartsWith(RequestIds.Subscribe, StringComparison.Ordinal) && _subs.TryGetValue(id[RequestIds.Subscribe.Length..], out var sub))
         {
             var error = LockstepException.FromFrame(frame);
             if (error.IsTransient)
@@ -71,7 +68,7 @@ public sealed partial class LockstepClient
             sub.Ready.TrySetException(error);
             return;
         }
-        Log.ServerError(_logger, (string?)frame["code"] ?? "?", (string?)frame["message"] ?? "");
+        Log.ServerError(_logger, frame.Code, frame.Message);
     }
 
     private async Task ResubscribeLaterAsync(SubscriptionState sub, Connection? connection, TimeSpan delay)
@@ -93,138 +90,142 @@ public sealed partial class LockstepClient
         }
     }
 
-    private void OnSnapshot(JsonObject frame)
+    private void OnSnapshot(SnapshotFrame frame)
     {
-        if (!_subs.TryGetValue((string?)frame["sub"] ?? "", out var sub))
+        if (!_subs.TryGetValue(frame.Sub, out var sub))
         {
             return;
         }
         var collection = CollectionStateOf(sub.Collection);
-        var reset = (bool?)frame["reset"] == true;
         sub.SnapshotIds ??= new HashSet<string>(StringComparer.Ordinal);
-        foreach (var entry in (frame["docs"] as JsonArray ?? []).OfType<JsonObject>())
+        foreach (var entry in frame.Docs)
         {
-            var id = (string?)entry["id"];
-            var version = (long?)entry["v"] ?? 0;
-            if (id is null || entry["doc"] is not JsonObject body)
+            if (ParseObject(entry.Doc) is not { } body)
             {
                 continue;
             }
+            var id = entry.Id;
+            var version = entry.Version;
             sub.SnapshotIds.Add(id);
             var isNew = !collection.Confirmed.TryGetValue(id, out var cached);
             cached ??= collection.Confirmed[id] = new CachedDoc();
             cached.Subs.Add(sub.Name);
             // A reset replaces whatever was held: the server's data is the truth even when older (restored from a backup).
-            if (isNew || version > cached.Version || (reset && version != cached.Version))
+            if (isNew || version > cached.Version || (frame.Reset && version != cached.Version))
             {
                 cached.Version = version;
-                cached.Body = (JsonObject)body.DeepClone();
+                cached.Body = body;
                 MarkDirty(collection.Name, id);
-                Touch(collection, id, new RemoteUpdate(collection.Name, id, version, (long?)frame["seq"] ?? 0, RemoteUpdateKind.Entered, (JsonObject)body.DeepClone(), []));
+                Touch(collection, id, new RemoteUpdate(collection.Name, id, version, frame.Seq, RemoteUpdateKind.Entered, (JsonObject)body.DeepClone(), []));
             }
             else
             {
                 MarkDirty(collection.Name, id);
             }
         }
-        if ((bool?)frame["last"] != true)
+        if (!frame.Last)
         {
             return;
         }
         // What the subscription held and the snapshot no longer has has left it.
         foreach (var (id, cached) in collection.Confirmed.Where(p => p.Value.Subs.Contains(sub.Name) && !sub.SnapshotIds.Contains(p.Key)).ToList())
         {
-            LeaveSubscription(collection, id, cached, sub.Name, cached.Version, (long?)frame["seq"] ?? 0);
+            LeaveSubscription(collection, id, cached, sub.Name, cached.Version, frame.Seq);
         }
         sub.SnapshotIds = null;
         sub.Established = true;
         _dirtySubs.Add(sub.Name);
-        AdvanceCursor((long?)frame["seq"] ?? 0, reset);
+        AdvanceCursor(frame.Seq, frame.Reset);
         sub.Ready.TrySetResult();
     }
 
-    private bool OnChange(JsonObject frame)
+    private bool OnChange(ChangeFrame frame)
     {
-        var seq = (long?)frame["seq"] ?? 0;
-        if (!_subs.TryGetValue((string?)frame["sub"] ?? "", out var sub) || sub.SnapshotIds is not null)
+        var seq = frame.Seq;
+        if (!_subs.TryGetValue(frame.Sub, out var sub) || sub.SnapshotIds is not null)
         {
             AdvanceCursor(seq);
             return true;
         }
         var collection = CollectionStateOf(sub.Collection);
-        var id = (string?)frame["id"] ?? "";
-        var version = (long?)frame["v"] ?? 0;
+        var id = frame.Id;
+        var version = frame.Version;
         // Only this client's own changes carry a mid; its pending write (if still held) is now part of the confirmed state.
-        var own = frame["mid"] is not null;
-        if (own && _pendingByMid.TryGetValue((long)frame["mid"]!, out var pending))
+        var own = frame.Mid is not null;
+        if (frame.Mid is { } mid && _pendingByMid.TryGetValue(mid, out var pending))
         {
             pending.Seen.Add((collection.Name, id));
         }
         collection.Confirmed.TryGetValue(id, out var cached);
         RemoteUpdate? update = null;
-        if ((bool?)frame["del"] == true)
+        switch (frame.Kind)
         {
-            if (cached is not null && version > cached.Version)
-            {
-                collection.Confirmed.Remove(id);
+            case ChangeKind.Deleted:
+                if (cached is not null && version > cached.Version)
+                {
+                    collection.Confirmed.Remove(id);
+                    MarkDirty(collection.Name, id);
+                    update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Deleted, [], []);
+                }
+                break;
+            case ChangeKind.Entered:
+                if (ParseObject(frame.Body) is not { } body)
+                {
+                    break;
+                }
+                cached ??= collection.Confirmed[id] = new CachedDoc();
+                cached.Subs.Add(sub.Name);
                 MarkDirty(collection.Name, id);
-                update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Deleted, [], []);
-            }
-        }
-        else if (frame["doc"] is JsonObject body)
-        {
-            cached ??= collection.Confirmed[id] = new CachedDoc();
-            cached.Subs.Add(sub.Name);
-            MarkDirty(collection.Name, id);
-            if (version > cached.Version || cached.Body is null)
-            {
-                cached.Version = version;
-                cached.Body = (JsonObject)body.DeepClone();
-                update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Entered, (JsonObject)body.DeepClone(), []);
-            }
-        }
-        else
-        {
-            if (cached?.Body is null || version > cached.Version + 1)
-            {
-                // A delta for a version we do not hold: something was missed. Start over from snapshots.
-                Log.OutOfStep(_logger, sub.Name, cached is null ? $"delta for {collection.Name}/{id} which is not held" : $"{collection.Name}/{id} jumped from version {cached.Version} to {version}");
-                return false;
-            }
-            cached.Subs.Add(sub.Name);
-            if (version == cached.Version + 1)
-            {
-                var set = frame["set"] as JsonObject ?? [];
-                var unset = (frame["unset"] as JsonArray ?? []).Select(n => (string?)n).OfType<string>().ToList();
-                new Delta([.. set.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value))], unset).ApplyTo(cached.Body);
-                cached.Version = version;
-                MarkDirty(collection.Name, id);
-                update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Changed, (JsonObject)set.DeepClone(), unset);
-            }
+                if (version > cached.Version || cached.Body is null)
+                {
+                    cached.Version = version;
+                    cached.Body = body;
+                    update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Entered, (JsonObject)body.DeepClone(), []);
+                }
+                break;
+            default:
+                if (cached?.Body is null || version > cached.Version + 1)
+                {
+                    // A delta for a version we do not hold: something was missed. Start over from snapshots.
+                    Log.OutOfStep(_logger, sub.Name, cached is null ? $"delta for {collection.Name}/{id} which is not held" : $"{collection.Name}/{id} jumped from version {cached.Version} to {version}");
+                    return false;
+                }
+                cached.Subs.Add(sub.Name);
+                if (version == cached.Version + 1)
+                {
+                    var set = ParseObject(frame.Body) ?? [];
+                    var unset = (frame.Unset is { } paths ? JsonNode.Parse(paths.Json) as JsonArray ?? [] : []).Select(n => (string?)n).OfType<string>().ToList();
+                    new Delta([.. set.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value?.DeepClone()))], unset).ApplyTo(cached.Body);
+                    cached.Version = version;
+                    MarkDirty(collection.Name, id);
+                    update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Changed, set, unset);
+                }
+                break;
         }
         Touch(collection, id, own ? null : update);
         AdvanceCursor(seq);
         return true;
     }
 
-    private void OnRemoved(JsonObject frame)
+    private void OnRemoved(RemovedFrame frame)
     {
-        var seq = (long?)frame["seq"] ?? 0;
-        if (_subs.TryGetValue((string?)frame["sub"] ?? "", out var sub) && sub.SnapshotIds is null)
+        if (_subs.TryGetValue(frame.Sub, out var sub) && sub.SnapshotIds is null)
         {
             var collection = CollectionStateOf(sub.Collection);
-            var id = (string?)frame["id"] ?? "";
-            if ((long?)frame["mid"] is { } mid && _pendingByMid.TryGetValue(mid, out var pending))
+            if (frame.Mid is { } mid && _pendingByMid.TryGetValue(mid, out var pending))
             {
-                pending.Seen.Add((collection.Name, id));
+                pending.Seen.Add((collection.Name, frame.Id));
             }
-            if (collection.Confirmed.TryGetValue(id, out var cached))
+            if (collection.Confirmed.TryGetValue(frame.Id, out var cached))
             {
-                LeaveSubscription(collection, id, cached, sub.Name, (long?)frame["v"] ?? cached.Version, seq);
+                LeaveSubscription(collection, frame.Id, cached, sub.Name, frame.Version, frame.Seq);
             }
         }
-        AdvanceCursor(seq);
+        AdvanceCursor(frame.Seq);
     }
+
+    /// <summary>A JSON value of a frame as an object; null when absent or not an object.</summary>
+    private static JsonObject? ParseObject(RawJson? value) => value is { } raw ? JsonNode.Parse(raw.Json) as JsonObject : null;
 
     /// <summary>A document left one subscription; when no other holds it, it leaves the cache.</summary>
     private void LeaveSubscription(CollectionState collection, string id, CachedDoc cached, string sub, long version, long seq)

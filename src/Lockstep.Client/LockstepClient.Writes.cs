@@ -8,17 +8,18 @@ public sealed partial class LockstepClient
 {
     private const int MaxTransientRetries = 10;
 
-    internal Task<WriteAck> EnqueueAsync(JsonObject frame, IReadOnlyList<DocumentOp> ops, CancellationToken cancellationToken)
+    /// <summary>Queues a write; <paramref name="frame"/> makes its <c>mut</c> or <c>call</c> from the mutation number.</summary>
+    internal Task<WriteAck> EnqueueAsync(Func<long, Frame> frame, IReadOnlyList<DocumentOp> ops, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         PendingWrite pending;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            pending = new PendingWrite(NextMid(), frame, ops);
-            frame["mid"] = pending.Mid;
-            // Saved before the call returns: a process that dies now still replays it.
-            _store?.AddPending(pending.Mid, frame.ToJsonString());
+            var mid = NextMid();
+            pending = new PendingWrite(mid, frame(mid), ops);
+            // Saved before the call returns: a process that dies now still replays it. Kept as JSON whatever the wire's encoding.
+            _store?.AddPending(pending.Mid, PendingWrite.ToStoredText(pending.Frame));
             _pending.Add(pending);
             _pendingByMid[pending.Mid] = pending;
             foreach (var (collection, id) in ops.Select(o => (o.Collection, o.Id)).Distinct())
@@ -92,7 +93,7 @@ public sealed partial class LockstepClient
         }
     }
 
-    private void OnAck(long mid, JsonObject frame)
+    private void OnAck(long mid, AckFrame frame)
     {
         if (!_pendingByMid.TryGetValue(mid, out var pending) || pending.Ack is not null)
         {
@@ -104,7 +105,7 @@ public sealed partial class LockstepClient
         {
             ack = WriteAck.FromFrame(frame);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        catch (System.Text.Json.JsonException e)
         {
             throw new InvalidDataException("Malformed ack frame.", e);
         }
@@ -121,7 +122,7 @@ public sealed partial class LockstepClient
         }
     }
 
-    private void OnWriteError(long mid, JsonObject frame)
+    private void OnWriteError(long mid, ErrorFrame frame)
     {
         if (!_pendingByMid.TryGetValue(mid, out var pending) || pending.Ack is not null)
         {
@@ -130,7 +131,7 @@ public sealed partial class LockstepClient
         pending.SentAt = null;
         var error = LockstepException.FromFrame(frame);
         // A transient refusal (overloaded, storage unavailable) was not recorded: the same mid may be sent again.
-        if (error.IsTransient && (bool?)frame["dup"] != true && pending.TransientFailures < MaxTransientRetries)
+        if (error.IsTransient && !frame.Dup && pending.TransientFailures < MaxTransientRetries)
         {
             pending.TransientFailures++;
             var delay = BackoffDelay(pending.TransientFailures);

@@ -209,8 +209,8 @@ public sealed partial class LockstepClient : IAsyncDisposable
     public Task<WriteAck> CallAsync(string name, JsonNode? args, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        var frame = new JsonObject { ["t"] = "call", ["name"] = name, ["args"] = args?.DeepClone() };
-        return EnqueueAsync(frame, [], cancellationToken);
+        var argsJson = args is null ? (Protocol.RawJson?)null : new Protocol.RawJson(args.ToJsonString());
+        return EnqueueAsync(mid => new Protocol.CallFrame(RequestIds.ForWrite(mid), mid, name, argsJson), [], cancellationToken);
     }
 
     /// <summary>Calls a server-side mutator (the same as <see cref="CallAsync"/>).</summary>
@@ -226,8 +226,8 @@ public sealed partial class LockstepClient : IAsyncDisposable
         {
             throw new ArgumentException("A mutation needs at least one op.", nameof(ops));
         }
-        var frame = new JsonObject { ["t"] = "mut", ["ops"] = new JsonArray([.. list.Select(o => (JsonNode)o.ToJson())]) };
-        return EnqueueAsync(frame, [.. list.Select(o => o.Op)], cancellationToken);
+        List<Protocol.MutationOp> wire = [.. list.Select(o => o.Wire)];
+        return EnqueueAsync(mid => new Protocol.MutateFrame(RequestIds.ForWrite(mid), mid, wire), [.. list.Select(o => o.Op)], cancellationToken);
     }
 
     internal LockstepClientOptions Options => _options;
@@ -290,12 +290,10 @@ public sealed partial class LockstepClient : IAsyncDisposable
         }
         foreach (var (mid, text) in store.LoadPending())
         {
-            if (JsonNode.Parse(text) is not JsonObject frame)
+            if (PendingWrite.FromStoredText(mid, text) is not { } pending)
             {
                 continue;
             }
-            var ops = (frame["ops"] as JsonArray ?? []).OfType<JsonObject>().Select(WriteOp.Parse).OfType<DocumentOp>().ToList();
-            var pending = new PendingWrite(mid, frame, ops);
             _pending.Add(pending);
             _pendingByMid[mid] = pending;
             _nextMid = Math.Max(_nextMid, mid);

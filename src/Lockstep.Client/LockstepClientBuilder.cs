@@ -45,6 +45,13 @@ public sealed class LockstepClientBuilder
         return this;
     }
 
+    /// <summary>Sets the encoding of the frames (JSON unless set); <see cref="LockstepEncoding.MessagePack"/> needs a server that speaks it.</summary>
+    public LockstepClientBuilder WithEncoding(LockstepEncoding encoding)
+    {
+        _options.Encoding = encoding;
+        return this;
+    }
+
     /// <summary>Sets the token provider, asked at every connection.</summary>
     public LockstepClientBuilder WithTokenProvider(Func<CancellationToken, ValueTask<string?>> provider)
     {

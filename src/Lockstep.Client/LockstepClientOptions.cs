@@ -50,6 +50,10 @@ public sealed class LockstepClientOptions
     /// <value>10 seconds.</value>
     public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The encoding of the frames: the client offers its subprotocol and refuses a server that does not agree to it.</summary>
+    /// <value><see cref="LockstepEncoding.Json"/>.</value>
+    public LockstepEncoding Encoding { get; set; } = LockstepEncoding.Json;
+
     /// <summary>Where hooks, change events and state events run. They always run one at a time, in order.</summary>
     /// <value>Null: on a thread-pool thread.</value>
     public SynchronizationContext? EventContext { get; set; }
@@ -61,6 +65,9 @@ public sealed class LockstepClientOptions
     /// <summary>Logging.</summary>
     /// <value>None.</value>
     public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>The codec of <see cref="Encoding"/>.</summary>
+    internal Protocol.IFrameCodec Codec => Encoding == LockstepEncoding.MessagePack ? Protocol.FrameCodecs.MessagePack : Protocol.FrameCodecs.Json;
 
     internal string ResolveStorePath()
     {
@@ -96,6 +103,10 @@ public sealed class LockstepClientOptions
         if (HeartbeatInterval is { } h && h <= TimeSpan.Zero)
         {
             throw new ArgumentException("HeartbeatInterval must be positive.");
+        }
+        if (!Enum.IsDefined(Encoding))
+        {
+            throw new ArgumentException($"'{Encoding}' is not an encoding.");
         }
         if (CircuitBreakerFailures < 2 || CircuitBreakDuration < TimeSpan.FromMilliseconds(500))
         {

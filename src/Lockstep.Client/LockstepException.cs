@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lockstep.Protocol;
 
@@ -44,22 +46,54 @@ public class LockstepException : Exception
     /// <summary>A mutator's domain reason, with <c>mutation_rejected</c>.</summary>
     public string? Reason { get; }
 
-    /// <summary>Builds the exception an <c>error</c> frame describes: a <see cref="VersionConflictException"/>, a <see cref="MutationRejectedException"/>, or this type.</summary>
+    /// <summary>Builds the exception an <c>error</c> frame in its JSON spelling describes (see <see cref="FromFrame(ErrorFrame)"/>).</summary>
+    /// <exception cref="ArgumentException"><paramref name="frame"/> is not an <c>error</c> frame.</exception>
     public static LockstepException FromFrame(JsonObject frame)
     {
         ArgumentNullException.ThrowIfNull(frame);
-        var code = (string?)frame["code"] ?? ErrorCodes.InternalError.Code;
-        var message = (string?)frame["message"] ?? code;
-        var current = frame["current"]?.DeepClone() as JsonObject;
+        try
+        {
+            if (FrameCodecs.Json.Read(System.Text.Encoding.UTF8.GetBytes(frame.ToJsonString())) is ErrorFrame error)
+            {
+                return FromFrame(error);
+            }
+        }
+        catch (FrameFormatException e)
+        {
+            throw new ArgumentException($"Not an error frame: {e.Message}", nameof(frame), e);
+        }
+        throw new ArgumentException("Not an error frame.", nameof(frame));
+    }
+
+    /// <summary>Builds the exception an <c>error</c> frame describes: a <see cref="VersionConflictException"/>, a <see cref="MutationRejectedException"/>, or this type.</summary>
+    public static LockstepException FromFrame(ErrorFrame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        var code = frame.Code;
+        var message = frame.Message.Length > 0 ? frame.Message : code;
+        var current = frame.Current is not null ? CurrentObject(frame) : null;
         if (code == ErrorCodes.VersionConflict.Code || code == ErrorCodes.PreconditionRequired.Code)
         {
             return new VersionConflictException(code, message, current);
         }
         if (code == ErrorCodes.MutationRejected.Code)
         {
-            return new MutationRejectedException((string?)frame["reason"] ?? code, message);
+            return new MutationRejectedException(frame.Reason ?? code, message);
         }
-        return new LockstepException(code, message, ErrorCodes.Find(code)?.IsTransient ?? false, current, (string?)frame["reason"]);
+        return new LockstepException(code, message, ErrorCodes.Find(code)?.IsTransient ?? false, current, frame.Reason);
+    }
+
+    /// <summary><see cref="Current"/> as the protocol spells it: <c>{"collection","id","v","doc"|"deleted"}</c>.</summary>
+    private static JsonObject? CurrentObject(ErrorFrame frame)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(output))
+        {
+            writer.WriteStartObject();
+            JsonBodies.WriteErrorDetails(writer, frame);
+            writer.WriteEndObject();
+        }
+        return JsonNode.Parse(output.WrittenSpan)?["current"]?.DeepClone() as JsonObject;
     }
 }
 

@@ -1,5 +1,7 @@
-using System.Text.Json.Nodes;
+using System.Buffers;
+using System.Text;
 using Lockstep.Core;
+using Lockstep.Protocol;
 
 namespace Lockstep.Client;
 
@@ -8,7 +10,7 @@ internal sealed class PendingWrite
 {
     private readonly TaskCompletionSource<WriteAck> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public PendingWrite(long mid, JsonObject frame, IReadOnlyList<DocumentOp> ops)
+    public PendingWrite(long mid, Frame frame, IReadOnlyList<DocumentOp> ops)
     {
         Mid = mid;
         Frame = frame;
@@ -19,8 +21,8 @@ internal sealed class PendingWrite
 
     public long Mid { get; }
 
-    /// <summary>The <c>mut</c> or <c>call</c> frame, with its <c>mid</c>.</summary>
-    public JsonObject Frame { get; }
+    /// <summary>The <c>mut</c> or <c>call</c> frame, with its <c>mid</c> and the id its answer comes back with.</summary>
+    public Frame Frame { get; }
 
     /// <summary>The ops, for the optimistic local view (empty for mutator calls).</summary>
     public IReadOnlyList<DocumentOp> Ops { get; }
@@ -56,4 +58,36 @@ internal sealed class PendingWrite
     }
 
     public void Fail(Exception error) => _completion.TrySetException(error);
+
+    /// <summary>The frame as the local store keeps it: its JSON spelling.</summary>
+    public static string ToStoredText(Frame frame)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        FrameCodecs.Json.Write(frame, output);
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Reads a write back from the local store (written by <see cref="ToStoredText"/>, or by a client of before the
+    /// codecs: the same JSON without an id); null when it is not a <c>mut</c> or <c>call</c> this client could send.
+    /// </summary>
+    public static PendingWrite? FromStoredText(long mid, string text)
+    {
+        Frame frame;
+        try
+        {
+            frame = FrameCodecs.Json.Read(Encoding.UTF8.GetBytes(text));
+        }
+        catch (FrameFormatException)
+        {
+            return null;
+        }
+        var id = RequestIds.ForWrite(mid);
+        return frame switch
+        {
+            MutateFrame m => new PendingWrite(mid, m with { Id = id, Mid = mid }, [.. m.Ops.Select(WriteOp.Parse).OfType<DocumentOp>()]),
+            CallFrame c => new PendingWrite(mid, c with { Id = id, Mid = mid }, []),
+            _ => null,
+        };
+    }
 }

@@ -15,9 +15,9 @@ public readonly record struct WrittenVersion(string Collection, string Id, long 
 /// <param name="Duplicate">True when the server had already applied this write (a replay after a reconnect).</param>
 public sealed record WriteAck(long Seq, IReadOnlyList<WrittenVersion> Results, JsonNode? Result, bool Duplicate)
 {
-    internal static WriteAck FromFrame(JsonObject frame) => new(
-        (long)frame["seq"]!,
-        [.. (frame["results"]?.AsArray() ?? []).Select(r => new WrittenVersion((string)r!["collection"]!, (string)r["id"]!, (long)r["v"]!))],
-        frame["result"]?.DeepClone(),
-        (bool?)frame["dup"] == true);
+    internal static WriteAck FromFrame(Protocol.AckFrame frame) => new(
+        frame.Seq,
+        [.. frame.Results.Select(r => new WrittenVersion(r.Collection, r.Id, r.Version))],
+        frame.Result is { } result ? JsonNode.Parse(result.Json) : null,
+        frame.Dup);
 }

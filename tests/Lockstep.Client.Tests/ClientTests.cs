@@ -33,10 +33,11 @@ public sealed class ClientTests : IAsyncLifetime
 
     private sealed record Form(string Title, int Priority, string? Owner);
 
-    [Fact]
-    public async Task A_write_shows_locally_at_once_and_its_ack_means_the_server_has_it()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task A_write_shows_locally_at_once_and_its_ack_means_the_server_has_it(LockstepEncoding encoding)
     {
-        await using var client = Harness.Client(_server.SyncUrl);
+        await using var client = Harness.Client(_server.SyncUrl, encoding);
         var tasks = client.Collection(Harness.Unique("tasks"));
         var write = tasks.PutAsync("t1", new JsonObject { ["title"] = "Write spec" });
 
@@ -52,12 +53,13 @@ public sealed class ClientTests : IAsyncLifetime
         Assert.Equal("Write spec", (string?)(await Harness.GetAsync(_server.Http, tasks.Name, "t1"))?["title"]);
     }
 
-    [Fact]
-    public async Task A_subscription_gets_a_snapshot_then_deltas_and_the_hook_sees_only_remote_changes()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task A_subscription_gets_a_snapshot_then_deltas_and_the_hook_sees_only_remote_changes(LockstepEncoding encoding)
     {
         var name = Harness.Unique("forms");
         await Harness.PutAsync(_server.Http, name, "f1", """{"title":"Q3","priority":1}""");
-        await using var client = Harness.Client(_server.SyncUrl);
+        await using var client = Harness.Client(_server.SyncUrl, encoding);
         await client.StartAsync();
         var forms = client.Collection(name);
         var updates = new ConcurrentQueue<(RemoteUpdate Update, JsonObject? Local)>();
@@ -90,10 +92,11 @@ public sealed class ClientTests : IAsyncLifetime
         Assert.Equal("Q4", (string?)forms.Get("f1")?["title"]);
     }
 
-    [Fact]
-    public async Task A_refused_write_returns_local_state_to_server_truth_and_faults_with_the_current_document()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task A_refused_write_returns_local_state_to_server_truth_and_faults_with_the_current_document(LockstepEncoding encoding)
     {
-        await using var client = Harness.Client(_server.SyncUrl);
+        await using var client = Harness.Client(_server.SyncUrl, encoding);
         await client.StartAsync();
         var approvals = client.Collection("approvals");
         var id = Harness.Unique("req");
@@ -124,12 +127,13 @@ public sealed class ClientTests : IAsyncLifetime
         Assert.Equal("precondition_required", unversioned.Code);
     }
 
-    [Fact]
-    public async Task A_mutator_call_is_applied_once_and_a_refusal_carries_its_reason()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task A_mutator_call_is_applied_once_and_a_refusal_carries_its_reason(LockstepEncoding encoding)
     {
         var name = Harness.Unique("stock");
         await Harness.PutAsync(_server.Http, name, "sku", """{"available":1}""");
-        await using var client = Harness.Client(_server.SyncUrl);
+        await using var client = Harness.Client(_server.SyncUrl, encoding);
         await client.StartAsync();
 
         var ack = await client.CallAsync("reserve", new JsonObject { ["collection"] = name });
@@ -166,11 +170,12 @@ public sealed class ClientTests : IAsyncLifetime
         Assert.Null(forms.Get("b"));
     }
 
-    [Fact]
-    public async Task Writes_made_offline_are_queued_and_each_applied_once_when_the_server_is_reachable()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task Writes_made_offline_are_queued_and_each_applied_once_when_the_server_is_reachable(LockstepEncoding encoding)
     {
         await using var proxy = new FaultProxy(_server.HttpUrl) { RefuseNew = true };
-        await using var client = Harness.Client(proxy.SyncUrl);
+        await using var client = Harness.Client(proxy.SyncUrl, encoding);
         var states = new ConcurrentQueue<ConnectionState>();
         client.StateChanged += (_, s) => states.Enqueue(s);
         client.Start();
@@ -192,8 +197,9 @@ public sealed class ClientTests : IAsyncLifetime
         Assert.Equal(20, (int?)doc?["n"]);
     }
 
-    [Fact]
-    public async Task Queued_writes_survive_a_client_restart_and_are_applied_exactly_once()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task Queued_writes_survive_a_client_restart_and_are_applied_exactly_once(LockstepEncoding encoding)
     {
         var store = Harness.TempStore();
         var name = Harness.Unique("counters");
@@ -201,7 +207,7 @@ public sealed class ClientTests : IAsyncLifetime
         {
             await using (var proxy = new FaultProxy(_server.HttpUrl))
             {
-                await using var first = Harness.Client(proxy.SyncUrl, store);
+                await using var first = Harness.Client(proxy.SyncUrl, encoding, store);
                 await first.StartAsync();
                 await first.Collection(name).IncrementAsync("c", "n");
                 // Now the network goes; five more are queued, and the process ends.
@@ -214,7 +220,8 @@ public sealed class ClientTests : IAsyncLifetime
                 Assert.Equal(5, first.PendingCount);
             }
 
-            await using var second = Harness.Client(_server.SyncUrl, store);
+            // The store keeps the queue in JSON whatever the wire spoke: the restarted client may speak the other encoding.
+            await using var second = Harness.Client(_server.SyncUrl, encoding == LockstepEncoding.Json ? LockstepEncoding.MessagePack : LockstepEncoding.Json, store);
             Assert.Equal(5, second.PendingCount);
             // No subscription holds the document, so the view is the queued writes alone.
             Assert.Equal(5, (int?)second.Collection(name).Get("c")?["n"]);
@@ -231,15 +238,16 @@ public sealed class ClientTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task A_restarted_client_shows_its_cached_view_before_it_connects_and_resumes_from_its_cursor()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task A_restarted_client_shows_its_cached_view_before_it_connects_and_resumes_from_its_cursor(LockstepEncoding encoding)
     {
         var store = Harness.TempStore();
         var name = Harness.Unique("docs");
         try
         {
             await Harness.PutAsync(_server.Http, name, "d1", """{"x":1}""");
-            await using (var first = Harness.Client(_server.SyncUrl, store))
+            await using (var first = Harness.Client(_server.SyncUrl, encoding, store))
             {
                 await first.StartAsync();
                 var query = first.Collection(name).Subscribe();
@@ -249,7 +257,7 @@ public sealed class ClientTests : IAsyncLifetime
             await Harness.PutAsync(_server.Http, name, "d2", """{"x":2}""");
 
             await using var proxy = new FaultProxy(_server.HttpUrl) { RefuseNew = true };
-            await using var second = Harness.Client(proxy.SyncUrl, store);
+            await using var second = Harness.Client(proxy.SyncUrl, encoding, store);
             var docs = second.Collection(name);
             Assert.Equal(1, (int?)docs.Get("d1")?["x"]);
             await using var query2 = docs.Subscribe();
@@ -271,12 +279,13 @@ public sealed class ClientTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task A_cut_connection_is_resumed_from_the_cursor_with_nothing_missed_or_repeated()
+    [Theory]
+    [MemberData(nameof(Harness.Encodings), MemberType = typeof(Harness))]
+    public async Task A_cut_connection_is_resumed_from_the_cursor_with_nothing_missed_or_repeated(LockstepEncoding encoding)
     {
         var name = Harness.Unique("docs");
         await using var proxy = new FaultProxy(_server.HttpUrl);
-        await using var client = Harness.Client(proxy.SyncUrl);
+        await using var client = Harness.Client(proxy.SyncUrl, encoding);
         await client.StartAsync();
         var docs = client.Collection(name);
         var updates = new ConcurrentQueue<RemoteUpdate>();

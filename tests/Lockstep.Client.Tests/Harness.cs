@@ -7,12 +7,36 @@ namespace Lockstep.Client.Tests;
 /// <summary>Makes clients tuned for tests (fast heartbeats and retries) and waits on conditions with a bound.</summary>
 internal static class Harness
 {
+    /// <summary>
+    /// The encoding the suite's clients speak: <c>LOCKSTEP_TEST_ENCODING</c> = <c>json</c> (the default) or <c>msgpack</c>,
+    /// so the whole suite runs in either; the key tests also run in both explicitly (<see cref="Encodings"/>).
+    /// </summary>
+    public static LockstepEncoding Encoding { get; } = ParseEncoding(Environment.GetEnvironmentVariable("LOCKSTEP_TEST_ENCODING"));
+
+    /// <summary>Both encodings, for a <c>[Theory]</c>.</summary>
+    public static TheoryData<LockstepEncoding> Encodings => new(LockstepEncoding.Json, LockstepEncoding.MessagePack);
+
+    private static LockstepEncoding ParseEncoding(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "json" => LockstepEncoding.Json,
+        "msgpack" or "messagepack" => LockstepEncoding.MessagePack,
+        _ => throw new InvalidOperationException($"LOCKSTEP_TEST_ENCODING='{value}': use json or msgpack."),
+    };
+
     public static LockstepClient Client(Uri url, string? storePath = null, Action<LockstepClientOptions>? configure = null) =>
         Client([url], storePath, configure);
+
+    public static LockstepClient Client(Uri url, LockstepEncoding encoding, string? storePath = null, Action<LockstepClientOptions>? configure = null) =>
+        Client([url], storePath, o =>
+        {
+            o.Encoding = encoding;
+            configure?.Invoke(o);
+        });
 
     public static LockstepClient Client(IEnumerable<Uri> urls, string? storePath = null, Action<LockstepClientOptions>? configure = null)
     {
         var builder = new LockstepClientBuilder()
+            .WithEncoding(Encoding)
             .WithAutomaticReconnect(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(300))
             .Configure(o =>
             {

@@ -251,10 +251,12 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("cannot reach the server", result.Err, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Bench_prints_one_json_object_with_sane_figures()
+    [Theory]
+    [InlineData("json", 70)]
+    [InlineData("msgpack", 32)]
+    public async Task Bench_prints_one_json_object_with_sane_figures(string encoding, double maxBytesPerUpdate)
     {
-        var result = await RunAsync("bench", "--url", Url, "--writes", "400", "--writers", "4", "--readers", "2", "--rate", "200", "--duration", "1", "--json");
+        var result = await RunAsync("bench", "--url", Url, "--writes", "400", "--writers", "4", "--readers", "2", "--rate", "200", "--duration", "1", "--encoding", encoding, "--json");
         Assert.True(result.Exit == 0, result.Err);
         var json = JsonNode.Parse(result.Out)!;
         Assert.True((double)json["writesPerSec"]! > 0);
@@ -264,7 +266,32 @@ public sealed class CliTests : IAsyncLifetime
         Assert.True((double)latency["p50"]! > 0);
         Assert.True((double)latency["p50"]! <= (double)latency["p99"]!);
         Assert.Equal(400, (int)latency["samples"]!);
-        Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 20, 200);
+        Assert.Equal(encoding, (string?)json["encoding"]);
+        // A one-field change to one reader: the frame's payload plus its 2-byte header.
+        Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 10, maxBytesPerUpdate);
+        var snapshot = json["snapshot"]!;
+        Assert.Equal(1000, (int)snapshot["documents"]!);
+        Assert.InRange((int)snapshot["frames"]!, 1, 1000);
+        var documentJson = (long)snapshot["documentJsonBytes"]!;
+        Assert.InRange(documentJson, 25_000, 40_000);
+        // JSON carries the documents as they are and adds ids, versions and field names; MessagePack, ids and
+        // versions included, still comes in under the documents' own JSON.
+        if (encoding == "json")
+        {
+            Assert.InRange((long)snapshot["bytes"]!, documentJson + 1, documentJson * 3);
+        }
+        else
+        {
+            Assert.InRange((long)snapshot["bytes"]!, documentJson / 2, documentJson);
+        }
+    }
+
+    [Fact]
+    public async Task Bench_refuses_an_unknown_encoding()
+    {
+        var result = await RunAsync("bench", "--url", Url, "--encoding", "xml");
+        Assert.NotEqual(0, result.Exit);
+        Assert.Contains("xml", result.Err, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,14 +1,18 @@
+using System.Buffers;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server.Tests;
 
 /// <summary>
 /// A raw protocol client for tests: it speaks docs/protocol.md frame by frame, records every frame
 /// it receives, and keeps a local view per subscription by applying snapshots and changes.
+/// Frames travel in the connection's encoding (JSON unless <c>codec</c> is given) and are read through its
+/// <see cref="IFrameCodec"/>; tests see each one as its canonical JSON spelling, whatever the encoding.
 /// </summary>
 public sealed class SyncClient : IAsyncDisposable
 {
@@ -22,10 +26,17 @@ public sealed class SyncClient : IAsyncDisposable
     private Task _receiveLoop = Task.CompletedTask;
     private int _nextId;
 
-    private SyncClient(ClientWebSocket socket)
+    private SyncClient(ClientWebSocket socket, IFrameCodec codec)
     {
         _socket = socket;
+        Codec = codec;
     }
+
+    /// <summary>The encoding of this connection's frames.</summary>
+    public IFrameCodec Codec { get; }
+
+    /// <summary>Every frame received, as the codec read it, in arrival order.</summary>
+    public List<Frame> Received { get; } = [];
 
     public JsonObject Welcome { get; private set; } = [];
 
@@ -48,13 +59,23 @@ public sealed class SyncClient : IAsyncDisposable
     /// <summary>When false, the client stops reading the socket (a slow reader).</summary>
     public bool Reading { get; set; } = true;
 
+    /// <param name="codec">The encoding, offered as its subprotocol; null: JSON with no subprotocol offered (a client of before §11).</param>
     public static async Task<SyncClient> ConnectAsync(Uri url, string? clientId = null, long? cursor = null, object[]? subs = null, bool hello = true,
-        Dictionary<string, Dictionary<string, (long Version, JsonObject Doc)>>? views = null, string? token = null)
+        Dictionary<string, Dictionary<string, (long Version, JsonObject Doc)>>? views = null, string? token = null, IFrameCodec? codec = null)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        if (codec is not null)
+        {
+            socket.Options.AddSubProtocol(codec.SubProtocol);
+        }
         await socket.ConnectAsync(url, CancellationToken.None);
-        var client = new SyncClient(socket);
+        if (codec is not null && socket.SubProtocol != codec.SubProtocol)
+        {
+            socket.Dispose();
+            throw new InvalidOperationException($"The server answered subprotocol '{socket.SubProtocol}' to {codec.SubProtocol}.");
+        }
+        var client = new SyncClient(socket, codec ?? FrameCodecs.Json);
         foreach (var (sub, view) in views ?? [])
         {
             client.Views[sub] = view.ToDictionary(p => p.Key, p => (p.Value.Version, p.Value.Doc.DeepClone().AsObject()));
@@ -79,6 +100,25 @@ public sealed class SyncClient : IAsyncDisposable
     }
 
     public Task SendRawAsync(string text) => SendRawAsync(Encoding.UTF8.GetBytes(text));
+
+    /// <summary>
+    /// Sends a frame given in its JSON spelling, in the connection's encoding: as it is on JSON (so a test may send
+    /// anything), else read into its record and written by the codec (so it must be a well-formed frame).
+    /// </summary>
+    public Task SendFrameAsync(JsonObject frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        var json = Encoding.UTF8.GetBytes(frame.ToJsonString());
+        return Codec.IsBinary ? SendAsync(FrameCodecs.Json.Read(json)) : SendRawAsync(json);
+    }
+
+    /// <summary>Sends a frame record in the connection's encoding.</summary>
+    public Task SendAsync(Frame frame)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        Codec.Write(frame, output);
+        return SendRawAsync(output.WrittenSpan.ToArray(), Codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text);
+    }
 
     public async Task SendRawAsync(byte[] bytes, WebSocketMessageType type = WebSocketMessageType.Text)
     {
@@ -107,7 +147,7 @@ public sealed class SyncClient : IAsyncDisposable
         {
             throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The connection is closed.");
         }
-        await SendRawAsync(request.ToJsonString());
+        await SendFrameAsync(request);
         return await reply.Task.WaitAsync(timeout ?? DefaultTimeout);
     }
 
@@ -218,10 +258,13 @@ public sealed class SyncClient : IAsyncDisposable
                 {
                     continue;
                 }
-                BytesReceived += message.Length + (message.Length < 126 ? 2 : 4);
-                var frame = JsonNode.Parse(message.ToArray())!.AsObject();
+                BytesReceived += message.Length + (message.Length < 126 ? 2 : message.Length < 65536 ? 4 : 10);
+                var frame = Decode(result.MessageType, message.ToArray());
                 message.SetLength(0);
-                Handle(frame);
+                if (frame is not null)
+                {
+                    Handle(frame);
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
@@ -240,6 +283,47 @@ public sealed class SyncClient : IAsyncDisposable
             foreach (var orphan in orphans)
             {
                 orphan.TrySetException(new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The connection closed before the reply arrived."));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads a message through the codec and spells the record in canonical JSON for the tests. What the codec
+    /// refuses (or a message of the wrong kind) is a violation; its JSON view, if it has one, is still handed on.
+    /// </summary>
+    private JsonObject? Decode(WebSocketMessageType type, byte[] message)
+    {
+        if (type != (Codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text))
+        {
+            lock (_gate)
+            {
+                Violations.Add($"A {type} message on a {Codec.SubProtocol} connection.");
+            }
+        }
+        try
+        {
+            var record = Codec.Read(message);
+            var output = new ArrayBufferWriter<byte>(message.Length + 64);
+            FrameCodecs.Json.Write(record, output);
+            lock (_gate)
+            {
+                Received.Add(record);
+            }
+            return JsonNode.Parse(output.WrittenSpan)!.AsObject();
+        }
+        catch (FrameFormatException e)
+        {
+            lock (_gate)
+            {
+                Violations.Add($"A frame the codec cannot read ({e.Code.Code}: {e.Message}).");
+            }
+            try
+            {
+                return JsonNode.Parse(Codec.ToJson(message, new ArrayBufferWriter<byte>()).Span) as JsonObject;
+            }
+            catch (Exception inner) when (inner is FrameFormatException or JsonException)
+            {
+                return null;
             }
         }
     }
@@ -373,7 +457,7 @@ public sealed class SyncClient : IAsyncDisposable
     public static async Task<SyncClient> ConnectFromAsync(Uri url, System.Net.IPAddress from)
     {
         var (socket, invoker) = await OpenFromAsync(url, from);
-        var client = new SyncClient(socket) { _invoker = invoker };
+        var client = new SyncClient(socket, FrameCodecs.Json) { _invoker = invoker };
         client._receiveLoop = Task.Run(client.ReceiveLoopAsync);
         client.Welcome = await client.RequestAsync(new JsonObject { ["t"] = "hello", ["protocol"] = 1 });
         return client;

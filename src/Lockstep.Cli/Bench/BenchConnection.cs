@@ -1,41 +1,56 @@
+using System.Buffers;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
+using Lockstep.Protocol;
 
 namespace Lockstep.Cli.Bench;
 
-/// <summary>A raw protocol connection for the benchmark: it sends frames and hands every received frame to a callback.</summary>
+/// <summary>A raw protocol connection for the benchmark: it sends frame records in its encoding and hands every received frame, read by the codec, to a callback.</summary>
 internal sealed class BenchConnection : IAsyncDisposable
 {
     private readonly ClientWebSocket _socket = new();
+    private readonly IFrameCodec _codec;
     private readonly SemaphoreSlim _send = new(1, 1);
+    private readonly ArrayBufferWriter<byte> _output = new(1024);
     private Task _receiving = Task.CompletedTask;
 
-    /// <summary>Called for every received frame with its bytes; runs on the receive loop.</summary>
-    public Action<ReadOnlyMemory<byte>>? OnFrame { get; set; }
+    private BenchConnection(IFrameCodec codec)
+    {
+        _codec = codec;
+    }
+
+    /// <summary>Called for every received frame with the bytes it took on the wire (WebSocket header included); runs on the receive loop.</summary>
+    public Action<Frame, int>? OnFrame { get; set; }
 
     public long FramesReceived { get; private set; }
 
-    public static async Task<BenchConnection> ConnectAsync(Uri url, string clientId, CancellationToken cancellationToken)
+    public static async Task<BenchConnection> ConnectAsync(Uri url, string clientId, IFrameCodec codec, CancellationToken cancellationToken)
     {
-        var connection = new BenchConnection();
+        var connection = new BenchConnection(codec);
         connection._socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        connection._socket.Options.AddSubProtocol(codec.SubProtocol);
         await connection._socket.ConnectAsync(url, cancellationToken);
+        // No subprotocol in the answer is a server of before the encodings: JSON.
+        if ((connection._socket.SubProtocol ?? JsonFrameCodec.Name) != codec.SubProtocol)
+        {
+            await connection.DisposeAsync();
+            throw new IOException($"The server at {url} does not speak {codec.SubProtocol}.");
+        }
         var welcome = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.OnFrame = _ => welcome.TrySetResult();
+        connection.OnFrame = (_, _) => welcome.TrySetResult();
         connection._receiving = Task.Run(() => connection.ReceiveLoopAsync(cancellationToken), CancellationToken.None);
-        await connection.SendAsync($"{{\"t\":\"hello\",\"id\":0,\"clientId\":{JsonSerializer.Serialize(clientId)},\"protocol\":1}}", cancellationToken);
+        await connection.SendAsync(new HelloFrame(RawJson.Number(0)) { ClientId = clientId, Protocol = 1 }, cancellationToken);
         await welcome.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
         return connection;
     }
 
-    public async Task SendAsync(string frame, CancellationToken cancellationToken)
+    public async Task SendAsync(Frame frame, CancellationToken cancellationToken)
     {
-        var bytes = Encoding.UTF8.GetBytes(frame);
         await _send.WaitAsync(cancellationToken);
         try
         {
-            await _socket.SendAsync(bytes, WebSocketMessageType.Text, true, cancellationToken);
+            _output.ResetWrittenCount();
+            _codec.Write(frame, _output);
+            await _socket.SendAsync(_output.WrittenMemory, _codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text, true, cancellationToken);
         }
         finally
         {
@@ -66,7 +81,8 @@ internal sealed class BenchConnection : IAsyncDisposable
                     continue;
                 }
                 FramesReceived++;
-                OnFrame?.Invoke(buffer.AsMemory(0, length));
+                var frame = _codec.Read(buffer.AsMemory(0, length));
+                OnFrame?.Invoke(frame, WireBytes(length));
                 length = 0;
             }
         }

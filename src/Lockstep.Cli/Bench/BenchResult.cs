@@ -10,8 +10,17 @@ internal sealed record BenchResult(
     int Updates,
     LatencySummary LatencyMs,
     double BytesPerUpdatePerReader,
+    SnapshotSummary Snapshot,
+    string Encoding,
     string Synchronous,
     MachineInfo Machine);
+
+/// <summary>One subscription's snapshot of a 1,000-document collection.</summary>
+/// <param name="Documents">The documents it held.</param>
+/// <param name="Frames">The snapshot frames (pages) it came in.</param>
+/// <param name="Bytes">Their bytes on the wire, WebSocket headers included.</param>
+/// <param name="DocumentJsonBytes">The documents' own JSON, for comparison.</param>
+internal sealed record SnapshotSummary(int Documents, int Frames, long Bytes, long DocumentJsonBytes);
 
 /// <summary>Write → seen latency percentiles in milliseconds.</summary>
 internal sealed record LatencySummary(double P50, double P90, double P99, double Max, int Samples)

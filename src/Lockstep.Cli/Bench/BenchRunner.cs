@@ -1,19 +1,51 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Lockstep.Protocol;
 
 namespace Lockstep.Cli.Bench;
 
-/// <summary>The benchmark's phases against a running server: durable write throughput, then write → seen latency and bytes per update at a fixed rate.</summary>
-internal sealed class BenchRunner
+/// <summary>
+/// The benchmark's phases against a running server, in one encoding: durable write throughput, then write → seen
+/// latency and bytes per update at a fixed rate, then the bytes of a 1,000-document snapshot.
+/// </summary>
+internal sealed partial class BenchRunner
 {
     private const int InFlightPerWriter = 64;
     private const int Documents = 100;
     private readonly Uri[] _syncUrls;
+    private readonly IFrameCodec _codec;
     private readonly TextWriter _progress;
 
-    public BenchRunner(Uri[] syncUrls, TextWriter progress)
+    public BenchRunner(Uri[] syncUrls, IFrameCodec codec, TextWriter progress)
     {
         _syncUrls = syncUrls;
+        _codec = codec;
         _progress = progress;
+    }
+
+    private Task<BenchConnection> ConnectAsync(int node, string clientId, CancellationToken cancellationToken) =>
+        BenchConnection.ConnectAsync(_syncUrls[node % _syncUrls.Length], clientId, _codec, cancellationToken);
+
+    /// <summary>A <c>mut</c> of one op.</summary>
+    private static MutateFrame Mutation(long id, long? mid, MutationOp op) => new(RawJson.Number(id), mid, [op]);
+
+    /// <summary>A single-field patch, <c>set: {"n": n}</c>: the update the bench measures.</summary>
+    private static MutationOp SetN(string collection, string id, long n) =>
+        new(OpKind.Patch, collection, id) { Set = new RawJson("{\"n\":" + n.ToString(CultureInfo.InvariantCulture) + "}") };
+
+    /// <summary>A document as the bench writes them.</summary>
+    private static RawJson Document(int d) => new("{\"title\":\"document " + d.ToString(CultureInfo.InvariantCulture) + "\",\"n\":-1}");
+
+    /// <summary>The <c>n</c> a delta sets, when it is a number.</summary>
+    private static long? SetNumber(ChangeFrame change)
+    {
+        if (change.Kind != ChangeKind.Delta || change.Body is not { } body)
+        {
+            return null;
+        }
+        using var set = JsonDocument.Parse(body.Json);
+        return set.RootElement.ValueKind == JsonValueKind.Object && set.RootElement.TryGetProperty("n", out var n) && n.TryGetInt64(out var value) ? value : null;
     }
 
     /// <summary>Many writers, each keeping up to 64 single-field patches in flight: acknowledged (durable) writes per second.</summary>
@@ -26,7 +58,7 @@ internal sealed class BenchRunner
         {
             for (var w = 0; w < writers; w++)
             {
-                connections.Add(await BenchConnection.ConnectAsync(_syncUrls[w % _syncUrls.Length], $"bench-{run}-{w}", cancellationToken));
+                connections.Add(await ConnectAsync(w, $"bench-{run}-{w}", cancellationToken));
             }
             var errors = 0L;
             var clock = Stopwatch.StartNew();
@@ -36,10 +68,9 @@ internal sealed class BenchRunner
                 using var window = new SemaphoreSlim(InFlightPerWriter);
                 var acked = 0;
                 var allAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                connection.OnFrame = frame =>
+                connection.OnFrame = (frame, _) =>
                 {
-                    var (type, _, _) = FramePeek.Read(frame.Span);
-                    if (type == "error")
+                    if (frame is ErrorFrame)
                     {
                         Interlocked.Increment(ref errors);
                     }
@@ -56,9 +87,7 @@ internal sealed class BenchRunner
                 for (var i = 1; i <= share; i++)
                 {
                     await window.WaitAsync(cancellationToken);
-                    await connection.SendAsync(
-                        $"{{\"t\":\"mut\",\"id\":{i},\"mid\":{i},\"ops\":[{{\"op\":\"patch\",\"collection\":\"{collection}\",\"id\":\"d{(w * 7919 + i) % 1000}\",\"set\":{{\"n\":{i}}}}}]}}",
-                        cancellationToken);
+                    await connection.SendAsync(Mutation(i, i, SetN(collection, "d" + ((w * 7919 + i) % 1000).ToString(CultureInfo.InvariantCulture), i)), cancellationToken);
                 }
                 await allAcked.Task.WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
             }, cancellationToken)));
@@ -88,14 +117,14 @@ internal sealed class BenchRunner
     {
         var collection = "bench-l-" + Guid.NewGuid().ToString("N")[..8];
         var run = Guid.NewGuid().ToString("N")[..8];
-        await using var writer = await BenchConnection.ConnectAsync(_syncUrls[0], $"bench-{run}-writer", cancellationToken);
+        await using var writer = await ConnectAsync(0, $"bench-{run}-writer", cancellationToken);
         var replies = new SemaphoreSlim(0);
-        writer.OnFrame = _ => replies.Release();
+        writer.OnFrame = (_, _) => replies.Release();
 
         // Create the documents first, so that the measured changes are one-field deltas.
         for (var d = 0; d < Documents; d++)
         {
-            await writer.SendAsync($"{{\"t\":\"mut\",\"id\":{d},\"ops\":[{{\"op\":\"put\",\"collection\":\"{collection}\",\"id\":\"d{d}\",\"doc\":{{\"title\":\"document {d}\",\"n\":-1}}}}]}}", cancellationToken);
+            await writer.SendAsync(Mutation(d, null, new MutationOp(OpKind.Put, collection, "d" + d.ToString(CultureInfo.InvariantCulture)) { Doc = Document(d) }), cancellationToken);
         }
         for (var d = 0; d < Documents; d++)
         {
@@ -113,32 +142,31 @@ internal sealed class BenchRunner
         {
             for (var r = 0; r < readers; r++)
             {
-                var reader = await BenchConnection.ConnectAsync(_syncUrls[(r + 1) % _syncUrls.Length], $"bench-{run}-reader-{r}", cancellationToken);
+                var reader = await ConnectAsync(r + 1, $"bench-{run}-reader-{r}", cancellationToken);
                 connections.Add(reader);
                 var snapshotDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                reader.OnFrame = frame =>
+                reader.OnFrame = (frame, wireBytes) =>
                 {
                     var now = Stopwatch.GetTimestamp();
-                    var (type, n, last) = FramePeek.Read(frame.Span);
-                    if (type == "snapshot" && last)
+                    if (frame is SnapshotFrame { Last: true })
                     {
                         snapshotDone.TrySetResult();
                     }
-                    else if (type == "chg" && n is { } i && i >= 0 && i < updates)
+                    else if (frame is ChangeFrame change && SetNumber(change) is { } i && i >= 0 && i < updates)
                     {
                         var sent = Volatile.Read(ref sentAt[i]);
                         lock (latencies)
                         {
                             latencies.Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
                         }
-                        Interlocked.Add(ref bytes, BenchConnection.WireBytes(frame.Length));
+                        Interlocked.Add(ref bytes, wireBytes);
                         if (Interlocked.Increment(ref received) == (long)updates * readers)
                         {
                             everyoneSawAll.TrySetResult();
                         }
                     }
                 };
-                await reader.SendAsync($"{{\"t\":\"sub\",\"id\":1,\"sub\":\"b\",\"collection\":\"{collection}\"}}", cancellationToken);
+                await reader.SendAsync(new SubscribeFrame(RawJson.Number(1), new SubscriptionSpec("b", collection)), cancellationToken);
                 await snapshotDone.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
             }
 
@@ -158,7 +186,7 @@ internal sealed class BenchRunner
                     Thread.SpinWait(20);
                 }
                 Volatile.Write(ref sentAt[i], Stopwatch.GetTimestamp());
-                await writer.SendAsync($"{{\"t\":\"mut\",\"id\":{i},\"ops\":[{{\"op\":\"patch\",\"collection\":\"{collection}\",\"id\":\"d{i % Documents}\",\"set\":{{\"n\":{i}}}}}]}}", cancellationToken);
+                await writer.SendAsync(Mutation(i, null, SetN(collection, "d" + (i % Documents).ToString(CultureInfo.InvariantCulture), i)), cancellationToken);
             }
             if (readers > 0)
             {

@@ -34,10 +34,12 @@ internal static class BenchCommand
         var rate = new Option<int>("--rate") { Description = "Writes per second in the latency phase.", DefaultValueFactory = _ => 1000 };
         var duration = new Option<double>("--duration") { Description = "Seconds of the latency phase.", DefaultValueFactory = _ => 10 };
         var synchronous = new Option<SqliteSynchronous>("--synchronous") { Description = "Durability of the server the bench starts itself: full (default), normal, off.", DefaultValueFactory = _ => SqliteSynchronous.Full };
+        var encoding = new Option<string>("--encoding") { Description = "The frames' encoding: json (default) or msgpack.", DefaultValueFactory = _ => "json" };
+        encoding.AcceptOnlyFromAmong("json", "msgpack");
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
-        var command = new Command("bench", "Measure durable writes per second, write → seen latency at a fixed rate, and bytes on the wire per update.")
+        var command = new Command("bench", "Measure durable writes per second, write → seen latency at a fixed rate, and bytes on the wire per update and per snapshot.")
         {
-            url, writes, writers, readers, rate, duration, synchronous, json,
+            url, writes, writers, readers, rate, duration, synchronous, encoding, json,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -54,6 +56,8 @@ internal static class BenchCommand
             var progress = result.GetValue(json) ? TextWriter.Null : Console.Out;
             var given = result.GetValue(url) is { Length: > 0 } urls ? urls : null;
             var sync = result.GetValue(synchronous);
+            var encodingName = result.GetValue(encoding)!;
+            var codec = Protocol.FrameCodecs.ForEncoding(encodingName)!;
             string? tempDir = null;
             WebApplication? app = null;
             try
@@ -71,12 +75,15 @@ internal static class BenchCommand
                     syncUrls = [.. given.Select(ToSyncUrl)];
                     progress.WriteLine($"server{(syncUrls.Length > 1 ? "s" : "")}: {string.Join(", ", syncUrls.Select(u => u.ToString()))}");
                 }
-                var runner = new BenchRunner(syncUrls, progress);
+                progress.WriteLine($"encoding: {encodingName} ({codec.SubProtocol})");
+                var runner = new BenchRunner(syncUrls, codec, progress);
                 progress.WriteLine($"phase 1: {w} single-field writes from {ws} connections …");
                 var perSecond = await runner.MeasureThroughputAsync(w, ws, cancellationToken);
                 progress.WriteLine($"phase 2: {r} readers, one writer at {rt} writes/s for {d} s …");
                 var (latency, bytes, updates) = await runner.MeasureLatencyAsync(r, rt, TimeSpan.FromSeconds(d), cancellationToken);
-                var outcome = new BenchResult(w, ws, Math.Round(perSecond), r, rt, updates, latency, Math.Round(bytes, 1),
+                progress.WriteLine($"phase 3: one subscriber's snapshot of {BenchRunner.SnapshotDocuments:N0} documents …");
+                var snapshot = await runner.MeasureSnapshotAsync(cancellationToken);
+                var outcome = new BenchResult(w, ws, Math.Round(perSecond), r, rt, updates, latency, Math.Round(bytes, 1), snapshot, encodingName,
                     given is null ? sync.ToString().ToLowerInvariant() : "server's", MachineInfo.Current);
                 if (result.GetValue(json))
                 {
@@ -150,7 +157,9 @@ internal static class BenchCommand
         Console.WriteLine();
         Console.WriteLine(string.Create(c, $"durable writes/s      {r.WritesPerSec,12:N0}   ({r.Writes} writes, {r.Writers} connections, synchronous={r.Synchronous})"));
         Console.WriteLine(string.Create(c, $"write → seen, ms      p50 {r.LatencyMs.P50:F2}  p90 {r.LatencyMs.P90:F2}  p99 {r.LatencyMs.P99:F2}  max {r.LatencyMs.Max:F2}   ({r.Updates} writes at {r.Rate}/s, {r.Readers} readers)"));
+        Console.WriteLine(string.Create(c, $"encoding              {r.Encoding,12}"));
         Console.WriteLine(string.Create(c, $"bytes/update/reader   {r.BytesPerUpdatePerReader,12:F1}   (WebSocket payload + frame header of each change)"));
+        Console.WriteLine(string.Create(c, $"snapshot bytes        {r.Snapshot.Bytes,12:N0}   ({r.Snapshot.Documents:N0} documents in {r.Snapshot.Frames} frames; their JSON alone {r.Snapshot.DocumentJsonBytes:N0} B)"));
         Console.WriteLine(string.Create(c, $"machine               {r.Machine.Cores} cores, {r.Machine.Os}, {r.Machine.Runtime}"));
     }
 }

@@ -42,6 +42,8 @@ var online = args[4] == "online";
 var client = new LockstepClientBuilder()
     .WithUrl(new Uri(args[0]))
     .WithLocalStore(args[1])
+    // The encoding the test suite runs in (it passes its environment on).
+    .WithEncoding(Environment.GetEnvironmentVariable("LOCKSTEP_TEST_ENCODING") is "msgpack" ? LockstepEncoding.MessagePack : LockstepEncoding.Json)
     .WithAutomaticReconnect(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(200))
     .Build();
 if (online)
