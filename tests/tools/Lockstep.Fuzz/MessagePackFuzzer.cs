@@ -21,6 +21,9 @@ public enum MessagePackFuzzKind
     Empty,
     UnknownType,
     Garbage,
+
+    /// <summary>A frame over the server's size limit (made by the socket driver, not by <see cref="MessagePackFuzzer.Next"/>).</summary>
+    Oversized,
 }
 
 /// <summary>One fuzzed binary frame: its bytes and its kind.</summary>
@@ -62,7 +65,7 @@ public sealed class MessagePackFuzzer
 
     public MessagePackFuzzFrame Next()
     {
-        var kind = (MessagePackFuzzKind)_random.Next(Enum.GetValues<MessagePackFuzzKind>().Length);
+        var kind = (MessagePackFuzzKind)_random.Next((int)MessagePackFuzzKind.Oversized);
         return new MessagePackFuzzFrame(Make(kind), kind);
     }
 
