@@ -22,6 +22,9 @@ public enum MessagePackFuzzKind
     UnknownType,
     Garbage,
 
+    /// <summary>Values past the frame's layout (readers ignore them), of any kind: deep, huge, bin, NaN.</summary>
+    Appended,
+
     /// <summary>A frame over the server's size limit (made by the socket driver, not by <see cref="MessagePackFuzzer.Next"/>).</summary>
     Oversized,
 }
@@ -124,6 +127,17 @@ public sealed class MessagePackFuzzer
                 frame.Items[0] = _random.Next(5) == 0
                     ? new MessagePackScalar(Pack.NumberAsUInt64(ulong.MaxValue - (ulong)_random.Next(2)))
                     : new MessagePackScalar(Pack.Number(numbers[_random.Next(numbers.Length)]));
+                return tree;
+            case MessagePackFuzzKind.Appended when tree is MessagePackArray frame:
+                for (var n = _random.Next(1, 4); n > 0; n--)
+                {
+                    // Past a positional layout (11 elements covers the longest, chg), or after a map-form frame's map.
+                    while (frame.Items.Count < (_random.Next(2) == 0 ? 2 : 9))
+                    {
+                        frame.Items.Add(new MessagePackScalar([0xc0]));
+                    }
+                    frame.Items.Add(ValueOf((MessagePackFuzzKind)_random.Next((int)MessagePackFuzzKind.HugeLength, (int)MessagePackFuzzKind.InvalidUtf8 + 1)));
+                }
                 return tree;
             case MessagePackFuzzKind.ContainerSwapped:
                 var containers = nodes.Where(n => n is MessagePackArray or MessagePackMap).ToList();
@@ -238,6 +252,7 @@ public sealed class MessagePackFuzzer
         MessagePackFuzzKind.DeepNesting => new MessagePackScalar(Deep(Depths[_random.Next(Depths.Length)])),
         MessagePackFuzzKind.NonFinite => new MessagePackScalar(NonFinite()),
         MessagePackFuzzKind.BinOrExt => new MessagePackScalar(BinOrExt()),
+        MessagePackFuzzKind.InvalidUtf8 => new MessagePackScalar(Pack.StrBytes([0x61, .. InvalidUtf8Runs[_random.Next(InvalidUtf8Runs.Length)]])),
         _ => Hostile(),
     };
 
