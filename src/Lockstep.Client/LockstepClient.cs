@@ -4,6 +4,7 @@ using Lockstep.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
+using Lockstep.Protocol;
 
 namespace Lockstep.Client;
 

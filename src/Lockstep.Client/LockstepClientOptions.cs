@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Lockstep.Protocol;
 
 namespace Lockstep.Client;
 
@@ -84,7 +85,7 @@ public sealed class LockstepClientOptions
                 throw new ArgumentException($"'{url}' is not a ws:// or wss:// URL.");
             }
         }
-        if (ClientId is not null && !Core.Names.IsValidClientId(ClientId))
+        if (ClientId is not null && !Names.IsValidClientId(ClientId))
         {
             throw new ArgumentException($"'{ClientId}' is not a valid client id.");
         }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Lockstep.Protocol;
 
 namespace Lockstep.Core;
 

@@ -1,4 +1,5 @@
 using System.Text;
+using Lockstep.Protocol;
 
 namespace Lockstep.Core;
 

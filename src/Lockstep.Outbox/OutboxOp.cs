@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Lockstep.Core;
+using Lockstep.Protocol;
 
 namespace Lockstep.Outbox;
 

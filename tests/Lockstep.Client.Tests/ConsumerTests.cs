@@ -173,7 +173,18 @@ public sealed class ConsumerTests(Xunit.Abstractions.ITestOutputHelper output) :
             var killed = false;
             var seqs = await WriteAsync(collection, docs: 40, rounds: 25, between: async round =>
             {
-                if (!killed && round >= 8 && await Scalar("SELECT count(*) FROM deliveries WHERE member = 'm1'") > 50)
+                if (killed || round < 8)
+                {
+                    return;
+                }
+                // On a loaded machine m1 may lag behind the writes: wait (bounded) until it is well into its
+                // share, so that the kill lands mid-stream with rounds still to come, rather than never.
+                var until = DateTime.UtcNow.AddSeconds(30);
+                while (await Scalar("SELECT count(*) FROM deliveries WHERE member = 'm1'") <= 50 && DateTime.UtcNow < until)
+                {
+                    await Task.Delay(50);
+                }
+                if (await Scalar("SELECT count(*) FROM deliveries WHERE member = 'm1'") > 50)
                 {
                     victim.Kill(entireProcessTree: true); // SIGKILL: no final commit, no leave
                     await victim.WaitForExitAsync();

@@ -2,6 +2,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Xunit;
+using Lockstep.Protocol;
 
 namespace Lockstep.Core.Tests;
 

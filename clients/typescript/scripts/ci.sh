@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The TypeScript client, from a clean clone: install (from the committed lockfile), strict type check,
 # unit tests, build, integration tests against the real server, then the browser samples end to end
-# in Debian's Chromium (installed with apt-get when missing; CI runs as root). The server must be built
-# already: LOCKSTEP_CLI_DLL names its lockstep.dll (default: the Release build, as ./test.sh makes it).
+# in Debian's Chromium (installed with apt-get when missing; CI runs as root). The unit, integration
+# and browser suites run once per wire encoding (LOCKSTEP_ENCODING=json, then msgpack: docs/protocol.md
+# §11). The server must be built already: LOCKSTEP_CLI_DLL names its lockstep.dll (default: the
+# Release build, as ./test.sh makes it).
 set -euo pipefail
 caller="$PWD"
 cd "$(dirname "$0")/.."
@@ -29,12 +31,17 @@ echo "== npm ci"
 npm ci --no-audit --no-fund
 echo "== typecheck (strict)"
 npm run --silent typecheck
-echo "== unit tests"
-npm test
+encodings=(json msgpack)
+for encoding in "${encodings[@]}"; do
+  echo "== unit tests ($encoding)"
+  LOCKSTEP_ENCODING=$encoding npm test
+done
 echo "== build"
 npm run --silent build
-echo "== integration tests (server: $LOCKSTEP_CLI_DLL)"
-npm run test:integration
+for encoding in "${encodings[@]}"; do
+  echo "== integration tests ($encoding; server: $LOCKSTEP_CLI_DLL)"
+  LOCKSTEP_ENCODING=$encoding npm run test:integration
+done
 
 # playwright-core drives the system's Chromium; browser downloads are not used.
 chromium="${LOCKSTEP_CHROMIUM:-/usr/bin/chromium}"
@@ -49,5 +56,7 @@ if [ ! -x "$chromium" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
   echo "Chromium installed in $((SECONDS - started)) s"
 fi
-echo "== browser tests (samples/web in $("$chromium" --version 2>/dev/null | head -n 1))"
-npm run test:browser
+for encoding in "${encodings[@]}"; do
+  echo "== browser tests ($encoding; samples/web in $("$chromium" --version 2>/dev/null | head -n 1))"
+  LOCKSTEP_ENCODING=$encoding npm run test:browser
+done

@@ -5,6 +5,8 @@ import { IndexedDbStore } from "./indexeddb-store.js";
 import type { Logger } from "./internal.js";
 import { Names, type JsonObject, type JsonValue } from "./json.js";
 import { MemoryStore, type ClientStore } from "./store.js";
+import type { Encoding } from "./protocol/codec.js";
+import type { WriteRequest } from "./protocol/frames.js";
 import type { ConnectionState, WriteAck } from "./types.js";
 import type { WriteOp } from "./write-op.js";
 
@@ -22,6 +24,13 @@ export interface LockstepClientOptions {
   readonly store?: ClientStore | undefined;
   /** The WebSocket class. Default: the global `WebSocket` (browsers); in Node 20 pass `WebSocket` from the `ws` package. */
   readonly webSocket?: WebSocketConstructor | undefined;
+  /**
+   * How frames are spelt on the wire: `"json"` (text frames) or `"msgpack"` (binary MessagePack
+   * frames, smaller and quicker to read). The client offers the matching WebSocket subprotocol,
+   * `lockstep.v1.json` or `lockstep.v1.msgpack`; a server that does not answer with it is not
+   * connected to (docs/protocol.md §11). Default: `"json"`.
+   */
+  readonly encoding?: Encoding | undefined;
   /** Supplies the token sent in `hello`, asked anew at every connection. Default: none. */
   readonly tokenProvider?: ((signal: AbortSignal) => string | null | undefined | Promise<string | null | undefined>) | undefined;
   /** How often to send a `ping`; a connection that receives nothing for two intervals is treated as dead. Default: the server's (`welcome.heartbeatMs`, 15 s). */
@@ -145,7 +154,7 @@ export class LockstepClient {
     }
     const ops = opsOrName.map((op) => ({ ...op }));
     const signal = (argsOrOptions as MutateOptions | undefined)?.signal;
-    return this.#core.enqueue({ t: "mut", ops: ops as unknown as JsonObject[] }, ops, signal);
+    return this.#core.enqueue({ type: "mut", ops }, ops, signal);
   }
 
   /**
@@ -157,11 +166,8 @@ export class LockstepClient {
     if (typeof name !== "string" || name.length === 0) {
       throw new TypeError("A mutator call needs a name.");
     }
-    const frame: JsonObject = { t: "call", name };
-    if (args !== undefined) {
-      frame["args"] = JSON.parse(JSON.stringify(args)) as JsonValue;
-    }
-    return this.#core.enqueue(frame, [], options.signal);
+    const write: WriteRequest = args === undefined ? { type: "call", name } : { type: "call", name, args: JSON.parse(JSON.stringify(args)) as JsonValue };
+    return this.#core.enqueue(write, [], options.signal);
   }
 
   /** Disconnects, saves the store and releases it. Unconfirmed writes stay in the store and are replayed by the next client that opens it. */
@@ -205,12 +211,17 @@ function resolveOptions(options: LockstepClientOptions): ConstructorParameters<t
   if (webSocket === undefined) {
     throw new TypeError("There is no global WebSocket here (Node 20): pass one, for example `webSocket: WebSocket` from the ws package.");
   }
+  const encoding = options.encoding ?? "json";
+  if (encoding !== "json" && encoding !== "msgpack") {
+    throw new TypeError(`encoding must be "json" or "msgpack", not '${String(encoding)}'.`);
+  }
   const hasIndexedDb = (globalThis as { indexedDB?: unknown }).indexedDB !== undefined;
   return {
     urls: [...options.urls],
     clientId: options.clientId,
     store: options.store ?? (hasIndexedDb ? new IndexedDbStore() : new MemoryStore()),
     webSocket,
+    encoding,
     tokenProvider: options.tokenProvider,
     heartbeatIntervalMs: options.heartbeatIntervalMs === undefined ? undefined : positive("heartbeatIntervalMs", options.heartbeatIntervalMs, 15_000),
     requestTimeoutMs: positive("requestTimeoutMs", options.requestTimeoutMs, 30_000),

@@ -143,6 +143,6 @@ export class LockstepCollection<T extends object = JsonObject> {
   }
 
   private write(op: WriteOp, signal: AbortSignal | undefined): Promise<WriteAck> {
-    return this.core.enqueue({ t: "mut", ops: [op as unknown as JsonObject] }, [op], signal);
+    return this.core.enqueue({ type: "mut", ops: [op] }, [op], signal);
   }
 }

@@ -1,5 +1,6 @@
 import { LockstepError } from "./errors.js";
-import { isJsonObject, type JsonObject } from "./json.js";
+import { MalformedFrameError, toFrameData, type FrameCodec } from "./protocol/codec.js";
+import type { ClientFrame, DecodedFrame, HelloFrame, WelcomeFrame } from "./protocol/frames.js";
 
 // Method-style members are checked bivariantly, so both the browser's WebSocket and the `ws`
 // package's class fit this shape without casts.
@@ -8,7 +9,11 @@ type Handler<E> = { bivarianceHack(event: E): void }["bivarianceHack"];
 /** The part of a WebSocket the client uses: the browser's, or `ws`'s in Node. */
 export interface WebSocketLike {
   readonly readyState: number;
-  send(data: string): void;
+  /** The subprotocol the server chose ("" when none). */
+  readonly protocol?: string;
+  /** How binary messages arrive; the client sets "arraybuffer" for MessagePack. */
+  binaryType?: string;
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: Handler<unknown> | null;
   onmessage: Handler<{ readonly data: unknown }> | null;
@@ -17,17 +22,16 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket class: `WebSocket` in browsers, `import { WebSocket } from "ws"` in Node 20. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 const OPEN = 1;
-const decoder = new TextDecoder();
 
 /** One WebSocket connection after its `welcome`: frames out in the order sent, frames in handed over one by one. */
 export class Connection {
   /** When a frame last arrived (ms, the client's clock). */
   lastReceived: number;
-  private handler: ((frame: JsonObject) => void) | undefined;
-  private readonly early: JsonObject[] = [];
+  private handler: ((frame: DecodedFrame) => void) | undefined;
+  private readonly early: DecodedFrame[] = [];
   private closedHandler: ((reason: string) => void) | undefined;
   private closeReason: string | undefined;
   private closeNotified = false;
@@ -35,21 +39,24 @@ export class Connection {
 
   private constructor(
     private readonly socket: WebSocketLike,
+    private readonly codec: FrameCodec,
     readonly url: string,
-    readonly welcome: JsonObject,
+    readonly welcome: WelcomeFrame,
     private readonly now: () => number,
   ) {
     this.lastReceived = now();
   }
 
   /**
-   * Opens a socket, sends the hello that `hello()` builds at that moment, and waits for the welcome.
-   * Fails on a refusal, a close, a malformed reply, the timeout, or the signal.
+   * Opens a socket offering the codec's subprotocol, sends the hello that `hello()` builds at that
+   * moment, and waits for the welcome. Fails on a refusal, a close, a malformed reply, a server that
+   * does not speak the encoding, the timeout, or the signal.
    */
   static open(
     WebSocketClass: WebSocketConstructor,
     url: string,
-    hello: () => JsonObject,
+    codec: FrameCodec,
+    hello: () => HelloFrame,
     timeoutMs: number,
     signal: AbortSignal,
     now: () => number,
@@ -57,7 +64,10 @@ export class Connection {
     return new Promise<Connection>((resolve, reject) => {
       let socket: WebSocketLike;
       try {
-        socket = new WebSocketClass(url);
+        socket = new WebSocketClass(url, [codec.subprotocol]);
+        if (codec.binary) {
+          socket.binaryType = "arraybuffer";
+        }
       } catch (error) {
         reject(error);
         return;
@@ -73,34 +83,45 @@ export class Connection {
       const timer = setTimeout(() => fail(new Error(`No welcome from ${url} within ${timeoutMs} ms.`)), timeoutMs);
       signal.addEventListener("abort", onAbort, { once: true });
       socket.onopen = () => {
-        socket.send(JSON.stringify(hello()));
+        const answered = socket.protocol ?? "";
+        // A server of before the encodings (docs/protocol.md §11) answers no subprotocol, and speaks JSON only.
+        if (answered !== codec.subprotocol && (codec.encoding !== "json" || answered !== "")) {
+          fail(new Error(`${url} does not speak ${codec.subprotocol} (it answered ${answered === "" ? "no subprotocol" : `'${answered}'`}); use encoding "json" with this server.`));
+          return;
+        }
+        socket.send(codec.encode(hello()));
       };
-      socket.onerror = () => {
-        // The close event follows with the code; a socket that never opened closes too.
+      // The close event follows an error with the code (a socket that never opened closes too); what
+      // the error said (ws says why a handshake failed: "Server sent no subprotocol") is kept for it.
+      let socketError = "";
+      socket.onerror = (event) => {
+        const message = (event as { message?: unknown } | null)?.message;
+        socketError = typeof message === "string" ? message : "";
       };
       socket.onclose = (event) => {
         if (connection === undefined) {
-          fail(new Error(`The connection to ${url} closed before its welcome (${event.code}${event.reason ? " " + event.reason : ""}).`));
+          const detail = [event.reason, socketError].filter((part) => part !== "").join("; ");
+          fail(new Error(`The connection to ${url} closed before its welcome (${event.code}${detail ? ": " + detail : ""}).`));
         } else {
           connection.closed(`the server closed the connection (${event.code}${event.reason ? " " + event.reason : ""})`);
         }
       };
       socket.onmessage = (event) => {
-        const frame = parseFrame(event.data);
+        const frame = decodeFrame(codec, event.data);
         if (connection !== undefined) {
           connection.receive(frame);
           return;
         }
-        if (frame === undefined) {
-          fail(new Error("The server sent a frame that is not a JSON object."));
-        } else if (frame["t"] === "error") {
+        if (frame instanceof Error) {
+          fail(new Error(`The server sent a frame that could not be read: ${frame.message}`));
+        } else if (frame.type === "error") {
           fail(LockstepError.fromFrame(frame));
-        } else if (frame["t"] !== "welcome") {
-          fail(new Error(`Expected welcome, got '${String(frame["t"])}'.`));
+        } else if (frame.type !== "welcome") {
+          fail(new Error(`Expected welcome, got '${frame.type === "unknown" ? String(frame.wireType) : frame.type}'.`));
         } else {
           clearTimeout(timer);
           signal.removeEventListener("abort", onAbort);
-          connection = new Connection(socket, url, frame, now);
+          connection = new Connection(socket, codec, url, frame, now);
           resolve(connection);
         }
       };
@@ -108,7 +129,7 @@ export class Connection {
   }
 
   /** Starts handing frames to `handler` (frames that came before are handed first) and the end to `onClosed`. */
-  start(handler: (frame: JsonObject) => void, onClosed: (reason: string) => void): void {
+  start(handler: (frame: DecodedFrame) => void, onClosed: (reason: string) => void): void {
     this.handler = handler;
     this.closedHandler = onClosed;
     for (let frame = this.early.shift(); frame !== undefined && this.closeReason === undefined; frame = this.early.shift()) {
@@ -124,13 +145,24 @@ export class Connection {
     return this.closeReason === undefined && this.socket.readyState === OPEN;
   }
 
-  send(frame: JsonObject): void {
-    this.sendText(JSON.stringify(frame));
+  /** The connection's encoding. */
+  get encoding(): FrameCodec["encoding"] {
+    return this.codec.encoding;
   }
 
-  sendText(text: string): void {
+  /** Encodes and sends a frame; an encoding failure (a {@link MalformedFrameError}) is thrown before anything is sent. */
+  send(frame: ClientFrame): void {
+    this.sendEncoded(this.codec.encode(frame));
+  }
+
+  /** The message a frame would be, to check its size before sending it. */
+  encode(frame: ClientFrame): string | Uint8Array {
+    return this.codec.encode(frame);
+  }
+
+  sendEncoded(data: string | Uint8Array): void {
     if (this.isOpen) {
-      this.socket.send(text);
+      this.socket.send(data);
     }
   }
 
@@ -145,13 +177,13 @@ export class Connection {
     this.closed(reason);
   }
 
-  private receive(frame: JsonObject | undefined): void {
+  private receive(frame: DecodedFrame | Error): void {
     if (this.closeReason !== undefined) {
       return;
     }
     this.lastReceived = this.now();
-    if (frame === undefined) {
-      this.abort("the server sent a frame that is not a JSON object");
+    if (frame instanceof Error) {
+      this.abort(`the server sent a frame that could not be read: ${frame.message}`);
       return;
     }
     if (this.handler === undefined) {
@@ -173,20 +205,16 @@ export class Connection {
   }
 }
 
-function parseFrame(data: unknown): JsonObject | undefined {
-  let text: string;
-  if (typeof data === "string") {
-    text = data;
-  } else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
-    text = decoder.decode(data);
-  } else {
-    return undefined;
+/** The frame a message holds, or the error saying why it is not one. */
+function decodeFrame(codec: FrameCodec, data: unknown): DecodedFrame | Error {
+  const message = toFrameData(data);
+  if (message === undefined) {
+    return new MalformedFrameError("The message is neither text nor bytes.");
   }
   try {
-    const value: unknown = JSON.parse(text);
-    return isJsonObject(value) ? value : undefined;
-  } catch {
-    return undefined;
+    return codec.decode(message);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
   }
 }
 

@@ -1,29 +1,19 @@
 import type { Connection, WebSocketConstructor } from "./connection.js";
-import { ClientDisposedError, LockstepError } from "./errors.js";
-import { compileFilter, type Filter } from "./filter.js";
-import {
-  CollectionState,
-  Deferred,
-  EventDispatcher,
-  PendingWrite,
-  SubscriptionState,
-  delay,
-  docKey,
-  stableHash,
-  withSignal,
-  type CachedDoc,
-  type Logger,
-} from "./internal.js";
-import { applyDelta, cloneJson, isJsonObject, jsonEquals, type JsonObject, type JsonValue } from "./json.js";
+import { ClientDisposedError } from "./errors.js";
+import type { Filter } from "./filter.js";
+import { Deferred, EventDispatcher, docKey, splitKey, withSignal, type CollectionState, type Logger, type SubscriptionState } from "./internal.js";
+import { cloneJson } from "./json.js";
 import { Dialer, startHeartbeat } from "./dialer.js";
+import { LocalView } from "./local-view.js";
+import type { Encoding } from "./protocol/codec.js";
+import type { DecodedFrame, ErrorFrame, HelloFrame, WriteRequest } from "./protocol/frames.js";
 import { backoffDelay } from "./retry.js";
-import type { ClientStore, StoredDoc, StoredState, StoredSub } from "./store.js";
-import { writeAckFromFrame, type ConnectionState, type RemoteUpdate, type WriteAck } from "./types.js";
-import { applyOp, parseWriteOp, type WriteOp } from "./write-op.js";
+import type { ClientStore, StoredDoc, StoredState } from "./store.js";
+import { SubscriptionSet } from "./subscriptions.js";
+import type { ConnectionState, WriteAck } from "./types.js";
+import { midOf, WriteQueue } from "./write-queue.js";
+import type { WriteOp } from "./write-op.js";
 
-/** Mutation numbers are reserved in blocks, so a restart never reuses one and a write costs no extra store update. */
-const MID_BLOCK = 10_000;
-const MAX_TRANSIENT_RETRIES = 10;
 const FLUSH_INTERVAL_MS = 100;
 
 /** The settings the core runs with (LockstepClientOptions with its defaults applied). */
@@ -32,6 +22,7 @@ export interface CoreSettings {
   readonly clientId: string | undefined;
   readonly store: ClientStore;
   readonly webSocket: WebSocketConstructor;
+  readonly encoding: Encoding;
   readonly tokenProvider: ((signal: AbortSignal) => string | null | undefined | Promise<string | null | undefined>) | undefined;
   readonly heartbeatIntervalMs: number | undefined;
   readonly requestTimeoutMs: number;
@@ -44,25 +35,20 @@ export interface CoreSettings {
 }
 
 /**
- * The client's engine: the confirmed state of each collection, the queue of unconfirmed writes, the
- * local view (confirmed + pending, recomputed after every server change), subscriptions, the
- * connection loop and the store. Single-threaded: every step runs to completion on the event loop;
- * callbacks run after the step, through the dispatcher.
+ * The client's engine, behind the {@link LockstepClient} facade: it owns the connection loop, the
+ * stream position and the store, and routes the server's frames to the parts that keep the state —
+ * the local view ({@link LocalView}), the queue of unconfirmed writes ({@link WriteQueue}) and the
+ * subscriptions ({@link SubscriptionSet}). Single-threaded: every step runs to completion on the
+ * event loop; callbacks run after the step, through the dispatcher.
  */
 export class ClientCore {
   readonly events: EventDispatcher;
-  private readonly collections = new Map<string, CollectionState>();
-  private readonly subs = new Map<string, SubscriptionState>();
-  private readonly pending: PendingWrite[] = [];
-  private readonly pendingByMid = new Map<number, PendingWrite>();
+  private readonly view: LocalView;
+  private readonly writes: WriteQueue;
+  private readonly subs: SubscriptionSet;
   private readonly dialer: Dialer;
   private readonly stateHandlers = new Set<(state: ConnectionState) => void>();
   private readonly stopping = new AbortController();
-  private readonly dirtyDocs = new Set<string>();
-  private readonly dirtySubs = new Set<string>();
-  private readonly removedSubs = new Set<string>();
-  /** Writes being handed to the store. */
-  private readonly saving = new Set<Promise<void>>();
   private cursorDirty = false;
   private online = new Deferred<void>();
   private connection: Connection | undefined;
@@ -72,9 +58,6 @@ export class ClientCore {
   private restored = false;
   private failure: unknown;
   private cursorValue = 0;
-  private nextMid = 0;
-  private midReserved = 0;
-  private reservation: Promise<void> = Promise.resolve();
   private forceFresh = false;
   private disposed = false;
   private stateValue: ConnectionState = "offline";
@@ -82,6 +65,16 @@ export class ClientCore {
 
   constructor(private readonly settings: CoreSettings) {
     this.events = new EventDispatcher(settings.logger);
+    this.view = new LocalView(() => this.writes.all);
+    const common = {
+      view: this.view,
+      connection: () => this.connection,
+      cursor: () => this.cursorValue,
+      backoff: (attempt: number) => this.backoff(attempt),
+      log: (level: "error" | "warn", message: string, detail?: unknown) => this.log(level, message, detail),
+    };
+    this.writes = new WriteQueue({ ...common, store: settings.store, now: settings.now, stopping: this.stopping.signal });
+    this.subs = new SubscriptionSet({ ...common, writes: this.writes, advanceCursor: (seq, reset) => this.advanceCursor(seq, reset) });
     this.dialer = new Dialer(settings, {
       hello: (token) => this.buildHello(token),
       setState: (state) => this.setState(state),
@@ -115,7 +108,7 @@ export class ClientCore {
   }
 
   get pendingCount(): number {
-    return this.pending.filter((p) => p.ack === undefined).length;
+    return this.writes.unconfirmedCount;
   }
 
   /** Completes once the store has been read (at once for a synchronous store). */
@@ -142,23 +135,15 @@ export class ClientCore {
   }
 
   async waitForPending(signal?: AbortSignal): Promise<void> {
-    const waits = this.pending.filter((p) => p.ack === undefined).map((p) => p.completion.promise.catch(() => undefined));
-    await withSignal(Promise.all(waits), signal);
+    await withSignal(this.writes.whenConfirmed(), signal);
   }
 
   collectionState(name: string): CollectionState {
-    let state = this.collections.get(name);
-    if (state === undefined) {
-      state = new CollectionState(name);
-      this.collections.set(name, state);
-    }
-    return state;
+    return this.view.collection(name);
   }
 
-  // ---- writes -------------------------------------------------------------------------------
-
-  /** Queues a `mut` (ops) or `call` frame; the promise settles when the server acknowledges or refuses it. */
-  enqueue(frame: JsonObject, ops: readonly WriteOp[], signal: AbortSignal | undefined): Promise<WriteAck> {
+  /** Queues a `mut` (ops) or `call`; the promise settles when the server acknowledges or refuses it. */
+  enqueue(write: WriteRequest, ops: readonly WriteOp[], signal: AbortSignal | undefined): Promise<WriteAck> {
     if (this.disposed) {
       return rejected(new ClientDisposedError());
     }
@@ -168,204 +153,22 @@ export class ClientCore {
     if (signal?.aborted === true) {
       return rejected(signal.reason);
     }
-    const pending = new PendingWrite(0, frame, ops);
-    this.pending.push(pending);
-    if (this.restored) {
-      this.number(pending);
-    }
-    for (const key of new Set(ops.map((o) => docKey(o.collection, o.id)))) {
-      const [collection, id] = splitKey(key);
-      this.touch(this.collectionState(collection), id, undefined);
-    }
+    const pending = this.writes.add(write, ops);
     // The write stays queued if the caller stops waiting: the signal only stops the wait.
     return withSignal(pending.completion.promise, signal);
   }
 
   /**
-   * Gives a write its mutation number and hands it to the store before the call that made it
-   * returns (a synchronous store has it by then; an asynchronous one has the request, in order).
-   * It goes on the wire once the store has confirmed it, and the block reservation of its number.
+   * Joins (or starts) the subscription for a collection and filter. Equal filters on one collection
+   * share one server subscription, named after them, so a restarted client finds its cached one again.
    */
-  private number(pending: PendingWrite): void {
-    pending.mid = this.takeMid();
-    pending.frame["mid"] = pending.mid;
-    this.pendingByMid.set(pending.mid, pending);
-    const reservation = this.reservation;
-    const saved = (async () => {
-      const added = this.settings.store.addPending({ mid: pending.mid, frame: cloneJson(pending.frame) });
-      await Promise.all([reservation, added]);
-    })();
-    this.saving.add(saved);
-    saved.then(
-      () => {
-        this.saving.delete(saved);
-        pending.persisted = true;
-        this.sendWrites();
-      },
-      (error: unknown) => {
-        this.saving.delete(saved);
-        // Not saved, so not sent: refuse it, as nothing can promise it survives a restart.
-        this.log("error", `lockstep: could not save write ${pending.mid}`, error);
-        this.refuse(pending, error);
-      },
-    );
+  subscribe(collection: string, filter: Filter | null | undefined): SubscriptionState {
+    this.throwIfUnusable();
+    return this.subs.subscribe(collection, filter);
   }
 
-  private takeMid(): number {
-    this.nextMid++;
-    if (this.nextMid >= this.midReserved) {
-      this.midReserved = this.nextMid + MID_BLOCK;
-      const reserved = String(this.midReserved);
-      const previous = this.reservation;
-      // Asked of the store at once, so it is ahead of the write that uses the number.
-      const saving = (async () => this.settings.store.setMeta("midReserved", reserved))();
-      this.reservation = Promise.all([previous, saving]).then(() => undefined);
-      this.reservation.catch(() => undefined);
-    }
-    return this.nextMid;
-  }
-
-  /** Sends, in order, every saved write not yet in flight on the current connection. */
-  private sendWrites(): void {
-    const connection = this.connection;
-    if (connection === undefined) {
-      return;
-    }
-    const limit = num(connection.welcome["maxFrameBytes"]);
-    for (const pending of [...this.pending]) {
-      if (pending.ack !== undefined || pending.holding || pending.sentOn === connection) {
-        continue;
-      }
-      if (!pending.persisted) {
-        // Later writes wait for it: writes go out in the order they were made.
-        break;
-      }
-      pending.frame["id"] = `m${pending.mid}`;
-      const text = JSON.stringify(pending.frame);
-      if (limit > 0 && utf8Length(text) > limit) {
-        // The server would close the connection without saying which request was too large, and a
-        // replay would do it again on every reconnect: refuse it here, with the server's code.
-        this.refuse(pending, new LockstepError("frame_too_large", `The write is ${utf8Length(text)} bytes; the server takes frames of at most ${limit} bytes. Split it.`));
-        continue;
-      }
-      pending.sentOn = connection;
-      pending.sentAt = this.settings.now();
-      connection.sendText(text);
-    }
-  }
-
-  /** The local view of one document: the confirmed state with every unconfirmed op on top, in order. */
-  private computeLocal(collection: CollectionState, id: string): { doc: JsonObject | null; version: number } {
-    const cached = collection.confirmed.get(id);
-    const version = cached?.version ?? 0;
-    let doc = cached?.body ?? null;
-    for (const pending of this.pending) {
-      pending.ops.forEach((op, i) => {
-        if (op.id === id && op.collection === collection.name && !pending.isReflected(i, version)) {
-          doc = applyOp(doc, op);
-        }
-      });
-    }
-    return { doc: doc === null ? null : cloneJson(doc), version };
-  }
-
-  /** Recomputes a document's local view and tells the collection's observers. */
-  private touch(collection: CollectionState, id: string, remote: RemoteUpdate | undefined): void {
-    const { doc, version } = this.computeLocal(collection, id);
-    let changed: boolean;
-    if (doc === null) {
-      changed = collection.view.delete(id);
-    } else {
-      const last = collection.view.get(id);
-      changed = last === undefined || last.version !== version || !jsonEquals(last.doc, doc);
-      if (changed) {
-        collection.view.set(id, { version, doc });
-      }
-    }
-    if (!changed && remote === undefined) {
-      return;
-    }
-    for (const observer of [...collection.observers]) {
-      observer.onDocument(id, doc, version, changed, remote);
-    }
-  }
-
-  private touchOps(pending: PendingWrite): void {
-    for (const key of new Set(pending.ops.map((o) => docKey(o.collection, o.id)))) {
-      const [collection, id] = splitKey(key);
-      this.touch(this.collectionState(collection), id, undefined);
-    }
-  }
-
-  private onAck(mid: number, frame: JsonObject): void {
-    const pending = this.pendingByMid.get(mid);
-    if (pending === undefined || pending.ack !== undefined) {
-      return;
-    }
-    pending.sentOn = undefined;
-    const ack = writeAckFromFrame(frame);
-    this.removeFromStore(pending);
-    pending.ack = ack;
-    pending.completion.resolve(ack);
-    const watched = pending.ops.some((o) => this.collectionState(o.collection).subscriptions > 0);
-    if (!watched || this.cursorValue >= ack.seq) {
-      this.settle(pending);
-    } else {
-      this.touchOps(pending);
-    }
-  }
-
-  private onWriteError(mid: number, frame: JsonObject): void {
-    const pending = this.pendingByMid.get(mid);
-    if (pending === undefined || pending.ack !== undefined) {
-      return;
-    }
-    pending.sentOn = undefined;
-    const error = LockstepError.fromFrame(frame);
-    // A transient refusal (overloaded, storage unavailable) was not recorded: the same mid may be sent again.
-    if (error.transient && frame["dup"] !== true && pending.transientFailures < MAX_TRANSIENT_RETRIES) {
-      pending.transientFailures++;
-      pending.holding = true;
-      const wait = this.backoff(pending.transientFailures);
-      this.log("warn", `lockstep: write ${mid} refused with ${error.code}; retrying in ${Math.round(wait)} ms`);
-      void delay(wait, this.stopping.signal).then(() => {
-        pending.holding = false;
-        // Sent again with the same mid on whatever connection is current (none: when one comes).
-        this.sendWrites();
-      });
-      return;
-    }
-    this.log("warn", `lockstep: write ${mid} refused: ${error.code}: ${error.message}`);
-    this.refuse(pending, error);
-  }
-
-  /** Gives a write up: out of the store and the queue, the local view back to server truth, then the caller hears. */
-  private refuse(pending: PendingWrite, error: unknown): void {
-    this.removeFromStore(pending);
-    this.dropPending(pending);
-    this.touchOps(pending);
-    pending.completion.reject(error);
-  }
-
-  private dropPending(pending: PendingWrite): void {
-    const index = this.pending.indexOf(pending);
-    if (index >= 0) {
-      this.pending.splice(index, 1);
-    }
-    this.pendingByMid.delete(pending.mid);
-  }
-
-  private removeFromStore(pending: PendingWrite): void {
-    void guard(() => this.settings.store.removePending(pending.mid), (error) =>
-      // Harmless: a replay of it is answered with its original result.
-      this.log("warn", "lockstep: could not remove a confirmed write from the store", error),
-    );
-  }
-
-  /** Drops an acknowledged write whose changes the confirmed state now holds. */
-  private settle(pending: PendingWrite): void {
-    this.dropPending(pending);
-    this.touchOps(pending);
+  unsubscribe(sub: SubscriptionState): void {
+    this.subs.unsubscribe(sub);
   }
 
   /** Moves the stream position forward and settles the acknowledged writes it passes. */
@@ -375,110 +178,32 @@ export class ClientCore {
     }
     this.cursorValue = seq;
     this.cursorDirty = true;
-    for (const pending of [...this.pending]) {
-      if (pending.ack !== undefined && pending.ack.seq <= this.cursorValue) {
-        this.settle(pending);
-      }
-    }
-  }
-
-  // ---- subscriptions ------------------------------------------------------------------------
-
-  /**
-   * Joins (or starts) the subscription for a collection and filter. Equal filters on one collection
-   * share one server subscription, named after them, so a restarted client finds its cached one again.
-   */
-  subscribe(collection: string, filter: Filter | null | undefined): SubscriptionState {
-    this.throwIfUnusable();
-    const matches = compileFilter(filter);
-    const wire = filter === undefined || filter === null || Object.keys(filter).length === 0 ? null : (cloneJson(filter) as Filter);
-    const name = subscriptionName(collection, wire);
-    let sub = this.subs.get(name);
-    if (sub === undefined) {
-      sub = new SubscriptionState(name, collection, wire, matches);
-      this.subs.set(name, sub);
-      this.removedSubs.delete(name);
-      this.dirtySubs.add(name);
-      this.collectionState(collection).subscriptions++;
-      this.sendSubscribe(sub);
-    }
-    sub.refs++;
-    return sub;
-  }
-
-  unsubscribe(sub: SubscriptionState): void {
-    if (--sub.refs > 0 || this.subs.get(sub.name) !== sub) {
-      return;
-    }
-    const connection = this.connection;
-    connection?.send({ t: "unsub", id: connection.requestId("u"), sub: sub.name });
-    this.removeSubscription(sub);
-  }
-
-  private sendSubscribe(sub: SubscriptionState): void {
-    const connection = this.connection;
-    if (connection === undefined || sub.requested) {
-      return;
-    }
-    sub.requested = true;
-    connection.send({ ...sub.toEntry(), t: "sub", id: `s:${sub.name}` });
-  }
-
-  private removeSubscription(sub: SubscriptionState): void {
-    if (!this.subs.delete(sub.name)) {
-      return;
-    }
-    this.dirtySubs.delete(sub.name);
-    this.removedSubs.add(sub.name);
-    const collection = this.collectionState(sub.collection);
-    collection.subscriptions--;
-    for (const [id, cached] of [...collection.confirmed]) {
-      if (cached.subs.has(sub.name)) {
-        this.leaveSubscription(collection, id, cached, sub.name, cached.version, this.cursorValue);
-      }
-    }
-  }
-
-  /** A document left one subscription; when no other holds it, it leaves the cache. */
-  private leaveSubscription(collection: CollectionState, id: string, cached: CachedDoc, sub: string, version: number, seq: number): void {
-    cached.subs.delete(sub);
-    this.markDirty(collection.name, id);
-    if (cached.subs.size === 0) {
-      collection.confirmed.delete(id);
-      this.touch(collection, id, remoteUpdate(collection.name, id, version, seq, "removed", {}, []));
-    }
+    this.writes.settleThrough(this.cursorValue);
   }
 
   // ---- frames -------------------------------------------------------------------------------
 
   /** Applies one frame from the server. False asks for the connection to be dropped and resynchronized. */
-  private handleFrame(frame: JsonObject): boolean {
-    switch (frame["t"]) {
+  private handleFrame(frame: DecodedFrame): boolean {
+    switch (frame.type) {
       case "snapshot":
-        this.onSnapshot(frame);
+        this.subs.onSnapshot(frame);
         return true;
-      case "subscribed": {
-        const sub = this.subs.get(str(frame["sub"]));
-        if (sub !== undefined) {
-          sub.established = true;
-          this.dirtySubs.add(sub.name);
-          sub.ready.resolve();
-        }
-        this.advanceCursor(num(frame["seq"]));
+      case "subscribed":
+        this.subs.onSubscribed(frame);
         return true;
-      }
       case "chg":
-        return this.onChange(frame);
+        return this.subs.onChange(frame);
       case "removed":
-        this.onRemoved(frame);
+        this.subs.onRemoved(frame);
         return true;
       case "pos":
-        this.advanceCursor(num(frame["seq"]));
+        this.advanceCursor(frame.seq);
         return true;
       case "ack": {
-        const mid = midOf(frame);
+        const mid = midOf(frame.id);
         if (mid !== undefined) {
-          this.onAck(mid, frame);
+          this.writes.onAck(mid, frame);
         }
         return true;
       }
@@ -491,155 +216,13 @@ export class ClientCore {
     }
   }
 
-  private onError(frame: JsonObject): void {
-    const mid = midOf(frame);
+  private onError(frame: ErrorFrame): void {
+    const mid = midOf(frame.id);
     if (mid !== undefined) {
-      this.onWriteError(mid, frame);
-      return;
+      this.writes.onError(mid, frame);
+    } else if (!this.subs.onRefused(frame)) {
+      this.log("warn", `lockstep: server error ${frame.code}: ${frame.message}`);
     }
-    const id = frame["id"];
-    if (typeof id === "string" && id.startsWith("s:")) {
-      const sub = this.subs.get(id.slice(2));
-      const error = LockstepError.fromFrame(frame);
-      if (sub !== undefined && error.transient) {
-        // Refused for now (rate_limited, overloaded): asked again after a backoff on the same connection.
-        const connection = this.connection;
-        sub.requested = false;
-        setTimeout(() => {
-          if (this.connection === connection && this.subs.get(sub.name) === sub) {
-            this.sendSubscribe(sub);
-          }
-        }, this.backoff(1));
-        return;
-      }
-      if (sub !== undefined) {
-        // A refused subscription (an invalid filter, later: forbidden) is given up; its queries' ready() rejects.
-        this.removeSubscription(sub);
-        sub.ready.reject(LockstepError.fromFrame(frame));
-        return;
-      }
-    }
-    this.log("warn", `lockstep: server error ${str(frame["code"])}: ${str(frame["message"])}`);
-  }
-
-  private onSnapshot(frame: JsonObject): void {
-    const sub = this.subs.get(str(frame["sub"]));
-    if (sub === undefined) {
-      return;
-    }
-    const collection = this.collectionState(sub.collection);
-    const reset = frame["reset"] === true;
-    const seq = num(frame["seq"]);
-    sub.snapshotIds ??= new Set<string>();
-    for (const entry of Array.isArray(frame["docs"]) ? frame["docs"] : []) {
-      if (!isJsonObject(entry) || typeof entry["id"] !== "string" || !isJsonObject(entry["doc"])) {
-        continue;
-      }
-      const id = entry["id"];
-      const version = num(entry["v"]);
-      sub.snapshotIds.add(id);
-      let cached = collection.confirmed.get(id);
-      const isNew = cached === undefined;
-      if (cached === undefined) {
-        cached = { version: 0, body: null, subs: new Set() };
-        collection.confirmed.set(id, cached);
-      }
-      cached.subs.add(sub.name);
-      this.markDirty(collection.name, id);
-      // A reset replaces whatever was held: the server's data is the truth even when older (restored from a backup).
-      if (isNew || version > cached.version || (reset && version !== cached.version)) {
-        cached.version = version;
-        cached.body = cloneJson(entry["doc"]);
-        this.touch(collection, id, remoteUpdate(collection.name, id, version, seq, "entered", cloneJson(entry["doc"]), []));
-      }
-    }
-    if (frame["last"] !== true) {
-      return;
-    }
-    // What the subscription held and the snapshot no longer has has left it.
-    for (const [id, cached] of [...collection.confirmed]) {
-      if (cached.subs.has(sub.name) && !sub.snapshotIds.has(id)) {
-        this.leaveSubscription(collection, id, cached, sub.name, cached.version, seq);
-      }
-    }
-    sub.snapshotIds = undefined;
-    sub.established = true;
-    this.dirtySubs.add(sub.name);
-    this.advanceCursor(seq, reset);
-    sub.ready.resolve();
-  }
-
-  private onChange(frame: JsonObject): boolean {
-    const seq = num(frame["seq"]);
-    const sub = this.subs.get(str(frame["sub"]));
-    if (sub === undefined || sub.snapshotIds !== undefined) {
-      this.advanceCursor(seq);
-      return true;
-    }
-    const collection = this.collectionState(sub.collection);
-    const id = str(frame["id"]);
-    const version = num(frame["v"]);
-    // Only this client's own changes carry a mid; its pending write (if still held) is now part of the confirmed state.
-    const own = frame["mid"] !== undefined;
-    if (own) {
-      this.pendingByMid.get(num(frame["mid"]))?.seen.add(docKey(collection.name, id));
-    }
-    let cached = collection.confirmed.get(id);
-    let update: RemoteUpdate | undefined;
-    if (frame["del"] === true) {
-      if (cached !== undefined && version > cached.version) {
-        collection.confirmed.delete(id);
-        this.markDirty(collection.name, id);
-        update = remoteUpdate(collection.name, id, version, seq, "deleted", {}, []);
-      }
-    } else if (isJsonObject(frame["doc"])) {
-      if (cached === undefined) {
-        cached = { version: 0, body: null, subs: new Set() };
-        collection.confirmed.set(id, cached);
-      }
-      cached.subs.add(sub.name);
-      this.markDirty(collection.name, id);
-      if (version > cached.version || cached.body === null) {
-        cached.version = version;
-        cached.body = cloneJson(frame["doc"]);
-        update = remoteUpdate(collection.name, id, version, seq, "entered", cloneJson(frame["doc"]), []);
-      }
-    } else {
-      if (cached === undefined || cached.body === null || version > cached.version + 1) {
-        // A delta for a version not held: something was missed. Start over from snapshots.
-        this.log("warn", `lockstep: out of step on ${sub.name}: ${collection.name}/${id} ${cached === undefined ? "is not held" : `jumped from version ${cached.version} to ${version}`}; resynchronizing`);
-        return false;
-      }
-      cached.subs.add(sub.name);
-      if (version === cached.version + 1) {
-        const set = isJsonObject(frame["set"]) ? frame["set"] : {};
-        const unset = Array.isArray(frame["unset"]) ? frame["unset"].filter((u): u is string => typeof u === "string") : [];
-        applyDelta(cached.body, set, unset);
-        cached.version = version;
-        this.markDirty(collection.name, id);
-        update = remoteUpdate(collection.name, id, version, seq, "changed", cloneJson(set), unset);
-      }
-    }
-    this.touch(collection, id, own ? undefined : update);
-    this.advanceCursor(seq);
-    return true;
-  }
-
-  private onRemoved(frame: JsonObject): void {
-    const seq = num(frame["seq"]);
-    const sub = this.subs.get(str(frame["sub"]));
-    if (sub !== undefined && sub.snapshotIds === undefined) {
-      const collection = this.collectionState(sub.collection);
-      const id = str(frame["id"]);
-      if (frame["mid"] !== undefined) {
-        this.pendingByMid.get(num(frame["mid"]))?.seen.add(docKey(collection.name, id));
-      }
-      const cached = collection.confirmed.get(id);
-      if (cached !== undefined) {
-        this.leaveSubscription(collection, id, cached, sub.name, typeof frame["v"] === "number" ? frame["v"] : cached.version, seq);
-      }
-    }
-    this.advanceCursor(seq);
   }
 
   // ---- connection ---------------------------------------------------------------------------
@@ -656,41 +239,32 @@ export class ClientCore {
     }
   }
 
-  private buildHello(token: string | undefined): JsonObject {
+  private buildHello(token: string | undefined): HelloFrame {
     if (this.forceFresh) {
       this.forceFresh = false;
-      for (const sub of this.subs.values()) {
-        sub.established = false;
-      }
+      this.subs.forgetEstablished();
     }
-    const hello: JsonObject = { t: "hello", id: "h", clientId: this.clientIdValue, protocol: 1 };
-    if (token !== undefined) {
-      hello["token"] = token;
-    }
-    const resumed = [...this.subs.values()].filter((s) => s.established);
-    if (resumed.length > 0) {
-      hello["cursor"] = this.cursorValue;
-      hello["subs"] = resumed.map((s) => s.toEntry());
-    }
-    return hello;
+    const resumed = this.subs.established();
+    return {
+      type: "hello",
+      id: "h",
+      clientId: this.clientIdValue,
+      protocol: 1,
+      ...(token === undefined ? {} : { token }),
+      ...(resumed.length === 0 ? {} : { cursor: this.cursorValue, subs: resumed.map((s) => s.spec()) }),
+    };
   }
 
   private runConnection(connection: Connection): Promise<void> {
     const ended = new Deferred<void>();
     this.connection = connection;
-    for (const sub of this.subs.values()) {
-      if (!sub.established) {
-        this.sendSubscribe(sub);
-      }
-    }
+    this.subs.requestAll();
     // Replayed in their original order with their original numbers: the server answers each one it
     // already applied with its original result.
-    this.sendWrites();
+    this.writes.sendAll();
     this.setState("online");
-    this.log("info", `lockstep: connected to ${connection.url} (head ${num(connection.welcome["head"])}, resumable ${String(connection.welcome["resumable"])})`);
-    const heartbeat = startHeartbeat(connection, this.settings.heartbeatIntervalMs, this.settings.requestTimeoutMs, this.settings.now, () =>
-      this.pending.find((p) => p.sentOn === connection)?.sentAt,
-    );
+    this.log("info", `lockstep: connected to ${connection.url} (${connection.encoding}, head ${connection.welcome.head}, resumable ${String(connection.welcome.resumable)})`);
+    const heartbeat = startHeartbeat(connection, this.settings.heartbeatIntervalMs, this.settings.requestTimeoutMs, this.settings.now, () => this.writes.inFlightSince(connection));
     const onStop = (): void => connection.abort("stopped");
     this.stopping.signal.addEventListener("abort", onStop, { once: true });
     connection.start(
@@ -716,19 +290,8 @@ export class ClientCore {
         if (this.connection === connection) {
           this.connection = undefined;
         }
-        for (const pending of this.pending) {
-          if (pending.sentOn === connection) {
-            pending.sentOn = undefined;
-          }
-        }
-        for (const sub of this.subs.values()) {
-          sub.requested = false;
-          if (sub.snapshotIds !== undefined) {
-            // A snapshot cut short is asked for again from the start.
-            sub.snapshotIds = undefined;
-            sub.established = false;
-          }
-        }
+        this.writes.connectionEnded(connection);
+        this.subs.connectionEnded();
         if (!this.stopping.signal.aborted) {
           this.setState("connecting");
         }
@@ -769,108 +332,65 @@ export class ClientCore {
     if (storedId === undefined) {
       void guard(() => this.settings.store.setMeta("clientId", this.clientIdValue), (error) => this.log("error", "lockstep: could not save the client id", error));
     }
-    // A store that never reserved numbers starts from the clock, so a client id reused with a new
-    // (or wiped) store still never repeats a number.
-    const reserved = Number(state.meta["midReserved"] ?? 0);
-    this.midReserved = reserved > 0 ? reserved : this.settings.now() * 1000;
-    this.nextMid = this.midReserved;
     this.cursorValue = Number(state.meta["cursor"] ?? 0);
 
-    for (const stored of state.subs) {
-      let sub = this.subs.get(stored.name);
-      if (sub === undefined) {
-        sub = new SubscriptionState(stored.name, stored.collection, stored.filter, compileFilter(stored.filter));
-        this.subs.set(stored.name, sub);
-        this.collectionState(stored.collection).subscriptions++;
-      }
-      if (stored.established) {
-        sub.established = true;
-        sub.ready.resolve();
-      }
-    }
+    this.subs.restore(state.subs);
     for (const doc of state.docs) {
-      const collection = this.collectionState(doc.collection);
+      const collection = this.view.collection(doc.collection);
       const subs = doc.subs.filter((name) => this.subs.has(name));
       if (subs.length > 0) {
         collection.confirmed.set(doc.id, { version: doc.version, body: doc.body === null ? null : cloneJson(doc.body), subs: new Set(subs) });
       }
     }
     // Restored writes are older than any made before the store was read: they go first.
-    const early = this.pending.splice(0);
-    for (const stored of state.pending) {
-      const ops = Array.isArray(stored.frame["ops"]) ? stored.frame["ops"].map(parseWriteOp).filter((o): o is WriteOp => o !== undefined) : [];
-      const pending = new PendingWrite(stored.mid, cloneJson(stored.frame), ops);
-      pending.persisted = true;
-      this.pending.push(pending);
-      this.pendingByMid.set(stored.mid, pending);
-      this.nextMid = Math.max(this.nextMid, stored.mid);
-    }
+    this.writes.restore(state.meta["midReserved"], state.pending);
     this.restored = true;
-    for (const pending of early) {
-      this.pending.push(pending);
-      this.number(pending);
-    }
     const touched = new Set<string>();
-    for (const collection of this.collections.values()) {
+    for (const collection of this.view.all()) {
       for (const id of collection.confirmed.keys()) {
         touched.add(docKey(collection.name, id));
       }
     }
-    for (const pending of this.pending) {
+    for (const pending of this.writes.all) {
       for (const op of pending.ops) {
         touched.add(docKey(op.collection, op.id));
       }
     }
-    for (const key of touched) {
-      const [collection, id] = splitKey(key);
-      this.touch(this.collectionState(collection), id, undefined);
-    }
+    this.view.touchKeys(touched);
   }
 
   /** The store could not be read: the client cannot keep its promises, so it refuses to work. */
   private fail(error: unknown): void {
     this.failure = error;
     this.log("error", "lockstep: the store could not be opened", error);
-    for (const pending of this.pending.splice(0)) {
-      pending.completion.reject(error);
-    }
+    this.writes.failAll(error);
     this.setState("closed");
     if (!this.online.settled) {
       this.online.reject(error);
     }
   }
 
-  private markDirty(collection: string, id: string): void {
-    this.dirtyDocs.add(docKey(collection, id));
-  }
-
   /** Writes what changed since the last flush, with the cursor, in one batch. */
   private async flush(): Promise<void> {
-    if (!this.restored || (this.dirtyDocs.size === 0 && this.dirtySubs.size === 0 && this.removedSubs.size === 0 && !this.cursorDirty)) {
+    const dirtyDocs = this.view.dirtyDocs;
+    if (!this.restored || (dirtyDocs.size === 0 && this.subs.dirty.size === 0 && this.subs.removed.size === 0 && !this.cursorDirty)) {
       return;
     }
     const upserts: StoredDoc[] = [];
     const deletes: { collection: string; id: string }[] = [];
-    for (const key of this.dirtyDocs) {
+    for (const key of dirtyDocs) {
       const [collection, id] = splitKey(key);
-      const cached = this.collections.get(collection)?.confirmed.get(id);
+      const cached = this.view.existing(collection)?.confirmed.get(id);
       if (cached !== undefined && cached.subs.size > 0) {
         upserts.push({ collection, id, version: cached.version, body: cached.body === null ? null : cloneJson(cached.body), subs: [...cached.subs] });
       } else {
         deletes.push({ collection, id });
       }
     }
-    const subs: StoredSub[] = [];
-    for (const name of this.dirtySubs) {
-      const sub = this.subs.get(name);
-      if (sub !== undefined) {
-        subs.push({ name, collection: sub.collection, filter: sub.filter === null ? null : cloneJson(sub.filter), established: sub.established });
-      }
-    }
-    const batch = { cursor: this.cursorValue, upserts, deletes, subs, removedSubs: [...this.removedSubs] };
-    this.dirtyDocs.clear();
-    this.dirtySubs.clear();
-    this.removedSubs.clear();
+    const batch = { cursor: this.cursorValue, upserts, deletes, subs: this.subs.toStore(this.subs.dirty), removedSubs: [...this.subs.removed] };
+    dirtyDocs.clear();
+    this.subs.dirty.clear();
+    this.subs.removed.clear();
     this.cursorDirty = false;
     await guard(() => this.settings.store.flush(batch), (error) => this.log("error", "lockstep: could not save the cache", error));
   }
@@ -900,24 +420,15 @@ export class ClientCore {
     if (!this.online.settled) {
       this.online.reject(new ClientDisposedError());
     }
-    for (const pending of this.pending) {
-      if (pending.ack === undefined) {
-        pending.completion.reject(new ClientDisposedError("The client was disposed before the write was confirmed; it stays queued in the store."));
-      }
-    }
+    this.writes.abandon(new ClientDisposedError("The client was disposed before the write was confirmed; it stays queued in the store."));
     await this.restoreDone.catch(() => undefined);
     if (this.failure === undefined) {
       await this.flush();
       // Writes still being saved finish first, so the next client finds them.
-      await this.reservation.catch(() => undefined);
-      await Promise.allSettled([...this.saving]);
+      await this.writes.saved();
       await guard(() => this.settings.store.close(), (error) => this.log("error", "lockstep: could not close the store", error));
     }
-    for (const sub of this.subs.values()) {
-      if (!sub.ready.settled) {
-        sub.ready.reject(new ClientDisposedError());
-      }
-    }
+    this.subs.abandon(new ClientDisposedError());
   }
 
   private log(level: "debug" | "info" | "warn" | "error", message: string, detail?: unknown): void {
@@ -931,39 +442,6 @@ export class ClientCore {
       logger[level]?.(message, detail);
     }
   }
-}
-
-function subscriptionName(collection: string, filter: Filter | null): string {
-  return `q-${stableHash(`${collection}\n${JSON.stringify(filter ?? {})}`)}`;
-}
-
-function remoteUpdate(collection: string, id: string, version: number, seq: number, kind: RemoteUpdate["kind"], set: JsonObject, unset: readonly string[]): RemoteUpdate {
-  return { collection, id, version, seq, kind, set, unset };
-}
-
-function midOf(frame: JsonObject): number | undefined {
-  const id = frame["id"];
-  if (typeof id !== "string" || !/^m\d+$/.test(id)) {
-    return undefined;
-  }
-  return Number(id.slice(1));
-}
-
-function splitKey(key: string): [string, string] {
-  const at = key.indexOf("\n");
-  return [key.slice(0, at), key.slice(at + 1)];
-}
-
-function str(value: JsonValue | undefined): string {
-  return typeof value === "string" ? value : "";
-}
-
-function num(value: JsonValue | undefined): number {
-  return typeof value === "number" ? value : 0;
-}
-
-function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

@@ -1,6 +1,8 @@
 import { Connection, type WebSocketConstructor } from "./connection.js";
 import { delay } from "./internal.js";
-import type { JsonObject } from "./json.js";
+import type { Encoding } from "./protocol/codec.js";
+import type { HelloFrame } from "./protocol/frames.js";
+import { loadCodec } from "./protocol/load.js";
 import { backoffDelay, CircuitBreaker } from "./retry.js";
 import type { ConnectionState } from "./types.js";
 
@@ -8,6 +10,7 @@ import type { ConnectionState } from "./types.js";
 export interface DialerSettings {
   readonly urls: readonly string[];
   readonly webSocket: WebSocketConstructor;
+  readonly encoding: Encoding;
   readonly tokenProvider: ((signal: AbortSignal) => string | null | undefined | Promise<string | null | undefined>) | undefined;
   readonly requestTimeoutMs: number;
   readonly reconnectBaseDelayMs: number;
@@ -20,7 +23,7 @@ export interface DialerSettings {
 /** What the dialer asks of the client. */
 export interface DialerHooks {
   /** The hello to send, built when the socket has opened (so it carries the cursor of that moment). */
-  hello(token: string | undefined): JsonObject;
+  hello(token: string | undefined): HelloFrame;
   setState(state: ConnectionState): void;
   log(level: "info", message: string): void;
 }
@@ -82,8 +85,9 @@ export class Dialer {
     const onStop = (): void => attempt.abort(stop.reason);
     stop.addEventListener("abort", onStop, { once: true });
     try {
+      const codec = await loadCodec(this.settings.encoding);
       const token = this.settings.tokenProvider === undefined ? undefined : await this.settings.tokenProvider(attempt.signal);
-      const connection = await Connection.open(this.settings.webSocket, urls[index]!, () => this.hooks.hello(token ?? undefined), this.settings.requestTimeoutMs, attempt.signal, this.settings.now);
+      const connection = await Connection.open(this.settings.webSocket, urls[index]!, codec, () => this.hooks.hello(token ?? undefined), this.settings.requestTimeoutMs, attempt.signal, this.settings.now);
       breaker.success();
       this.urlIndex = index;
       return connection;
@@ -111,7 +115,7 @@ export function startHeartbeat(
   now: () => number,
   oldestInFlightSentAt: () => number | undefined,
 ): ReturnType<typeof setInterval> {
-  const interval = configuredMs ?? (typeof connection.welcome["heartbeatMs"] === "number" ? connection.welcome["heartbeatMs"] : 15_000);
+  const interval = configuredMs ?? connection.welcome.heartbeatMs;
   const tick = Math.min(Math.max(interval / 4, 20), 1000);
   let lastPing = now();
   return setInterval(() => {
@@ -121,7 +125,7 @@ export function startHeartbeat(
       return;
     }
     if (at - lastPing >= interval) {
-      connection.send({ t: "ping", id: connection.requestId("p") });
+      connection.send({ type: "ping", id: connection.requestId("p") });
       lastPing = at;
     }
     const sentAt = oldestInFlightSentAt();

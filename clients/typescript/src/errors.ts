@@ -1,4 +1,5 @@
 import type { JsonObject } from "./json.js";
+import type { ErrorFrame } from "./protocol/frames.js";
 
 /**
  * The server's stable error codes (docs/errors.md) and whether each is transient (retrying later may
@@ -95,12 +96,9 @@ export class LockstepError extends Error {
    * Builds the error an `error` frame describes: a {@link VersionConflictError}, a
    * {@link MutationRejectedError}, or a plain {@link LockstepError}.
    */
-  static fromFrame(frame: Readonly<Record<string, unknown>>): LockstepError {
-    const code = typeof frame["code"] === "string" ? frame["code"] : "internal_error";
-    const message = typeof frame["message"] === "string" ? frame["message"] : code;
-    const current = isObject(frame["current"]) ? (structuredCloneJson(frame["current"]) as JsonObject) : undefined;
-    const reason = typeof frame["reason"] === "string" ? frame["reason"] : undefined;
-    const op = typeof frame["op"] === "number" ? frame["op"] : undefined;
+  static fromFrame(frame: Pick<ErrorFrame, "code" | "message"> & Partial<Pick<ErrorFrame, "op" | "current" | "reason">>): LockstepError {
+    const { code, message, op, reason } = frame;
+    const current = frame.current === undefined ? undefined : (structuredCloneJson(frame.current) as JsonObject);
     if (code === "version_conflict" || code === "precondition_required") {
       return new VersionConflictError(code, message, current, op);
     }

@@ -1,5 +1,6 @@
 // @lockstep/client: the TypeScript client of Lockstep (docs/protocol.md), the same shape as the .NET client.
 export { LockstepClient, type LockstepClientOptions, type MutateOptions } from "./client.js";
+export type { Encoding } from "./protocol/codec.js";
 export { LockstepCollection, type WriteOptions, type PatchOptions } from "./collection.js";
 export { LiveQuery } from "./live-query.js";
 export { WriteOp, type PutOp, type PatchOp, type IncOp, type DeleteOp } from "./write-op.js";

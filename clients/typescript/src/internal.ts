@@ -1,6 +1,7 @@
 // The client's inner bookkeeping, shared by its modules; nothing here is exported from the package.
 import type { Filter } from "./filter.js";
 import type { JsonObject } from "./json.js";
+import type { SubscriptionSpec, WriteRequest } from "./protocol/frames.js";
 import type { RemoteUpdate, WriteAck } from "./types.js";
 import type { WriteOp } from "./write-op.js";
 
@@ -211,8 +212,9 @@ export class SubscriptionState {
     readonly matches: (doc: JsonObject) => boolean,
   ) {}
 
-  toEntry(): JsonObject {
-    return { sub: this.name, collection: this.collection, filter: (this.filter as JsonObject | null) ?? null };
+  /** The subscription as `sub` asks for it and `hello` resumes it. */
+  spec(): SubscriptionSpec {
+    return { sub: this.name, collection: this.collection, filter: this.filter };
   }
 }
 
@@ -235,8 +237,8 @@ export class PendingWrite {
   constructor(
     /** 0 until numbered (a write made before the store was read). */
     public mid: number,
-    /** The `mut` or `call` frame. */
-    readonly frame: JsonObject,
+    /** The `mut` or `call`, without its number and request id. */
+    readonly write: WriteRequest,
     /** The ops, for the optimistic local view (empty for mutator calls). */
     readonly ops: readonly WriteOp[],
   ) {}
@@ -265,4 +267,10 @@ export function stableHash(text: string): string {
     hash = (hash * prime) & 0xffffffffffffffffn;
   }
   return hash.toString(16).padStart(16, "0");
+}
+
+/** The collection and id of a {@link docKey}. */
+export function splitKey(key: string): [string, string] {
+  const at = key.indexOf("\n");
+  return [key.slice(0, at), key.slice(at + 1)];
 }

@@ -1,4 +1,5 @@
-import { cloneJson, isJsonObject, type JsonObject, type JsonValue } from "./json.js";
+import { cloneJson, type JsonObject, type JsonValue } from "./json.js";
+import type { AckFrame } from "./protocol/frames.js";
 
 /** Where the client's connection stands. */
 export type ConnectionState =
@@ -67,17 +68,12 @@ export interface WriteAck {
   readonly duplicate: boolean;
 }
 
-/** Reads an `ack` frame. */
-export function writeAckFromFrame(frame: JsonObject): WriteAck {
-  const seq = frame["seq"];
-  if (typeof seq !== "number") {
-    throw new Error("Malformed ack frame: no seq.");
-  }
-  const results = (Array.isArray(frame["results"]) ? frame["results"] : []).map((r) => {
-    if (!isJsonObject(r) || typeof r["collection"] !== "string" || typeof r["id"] !== "string" || typeof r["v"] !== "number") {
-      throw new Error("Malformed ack frame: a result without collection, id or v.");
-    }
-    return { collection: r["collection"], id: r["id"], version: r["v"] };
-  });
-  return { seq, results, result: frame["result"] === undefined ? undefined : cloneJson(frame["result"]), duplicate: frame["dup"] === true };
+/** The acknowledgement an `ack` frame gives. */
+export function writeAckFromFrame(frame: AckFrame): WriteAck {
+  return {
+    seq: frame.seq,
+    results: frame.results.map((r) => ({ collection: r.collection, id: r.id, version: r.version })),
+    result: frame.result === undefined ? undefined : cloneJson(frame.result),
+    duplicate: frame.duplicate === true,
+  };
 }

@@ -131,22 +131,6 @@ export function applyOp(doc: JsonObject | null, op: WriteOp): JsonObject | null 
   }
 }
 
-/** Reads an op back from its wire form (a restored queue entry); undefined when it is not one this client writes. */
-export function parseWriteOp(json: unknown): WriteOp | undefined {
-  if (!isJsonObject(json) || typeof json["collection"] !== "string" || typeof json["id"] !== "string") {
-    return undefined;
-  }
-  switch (json["op"]) {
-    case "put":
-    case "patch":
-    case "inc":
-    case "delete":
-      return json as unknown as WriteOp;
-    default:
-      return undefined;
-  }
-}
-
 function withVersion<T extends WriteOp>(op: T, ifVersion: number | undefined): T {
   if (ifVersion === undefined) {
     return op;

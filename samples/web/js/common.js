@@ -13,10 +13,15 @@ export function setUpUser() {
   input.value = fromAddress || localStorage.getItem(userKey) || `guest-${Math.floor(Math.random() * 900 + 100)}`;
   localStorage.setItem(userKey, input.value);
   input.addEventListener("change", () => localStorage.setItem(userKey, userName()));
-  // The links between the pages keep the name.
+  // The links between the pages keep the name, and the encoding when one was chosen.
   for (const link of document.querySelectorAll("a[data-keep-user]")) {
     link.addEventListener("click", () => {
-      link.search = new URLSearchParams({ user: userName() }).toString();
+      const query = new URLSearchParams({ user: userName() });
+      const encoding = new URLSearchParams(location.search).get("encoding");
+      if (encoding) {
+        query.set("encoding", encoding);
+      }
+      link.search = query.toString();
     });
   }
 }
@@ -26,11 +31,17 @@ export function userName() {
   return document.getElementById("user").value.trim() || "anonymous";
 }
 
+/** The wire encoding: ?encoding=msgpack in the address for MessagePack, else JSON. */
+export function encoding() {
+  return new URLSearchParams(location.search).get("encoding") === "msgpack" ? "msgpack" : "json";
+}
+
 /** A client of the server that served this page. */
 export function createClient() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   return new LockstepClient({
     urls: [`${scheme}://${location.host}/v1/sync`],
+    encoding: encoding(),
     // The cache, the cursor and the queue of unconfirmed writes live in IndexedDB: edits made
     // offline survive a reload and are sent, exactly once, when the server is reachable again.
     store: new IndexedDbStore("lockstep-samples"),

@@ -1,3 +1,4 @@
+using Lockstep.Protocol;
 namespace Lockstep.Client.Jobs;
 
 /// <summary>Options of a <see cref="JobWorker"/>. Checked when the worker is created.</summary>
@@ -30,7 +31,7 @@ public sealed class JobWorkerOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        if (!Lockstep.Core.Names.IsValidCollection(Queue))
+        if (!Lockstep.Protocol.Names.IsValidCollection(Queue))
         {
             throw new ArgumentException($"JobWorkerOptions.Queue '{Queue}' is not a valid queue name.", nameof(Queue));
         }

@@ -15,6 +15,9 @@ internal static class MessagePackValues
     [ThreadStatic]
     private static List<int>? t_counts;
 
+    [ThreadStatic]
+    private static Stack<(int Index, bool IsArray)>? t_open;
+
     /// <summary>Writes the JSON text <paramref name="json"/> as one MessagePack value.</summary>
     public static void WriteJson(ref MessagePackWriter writer, string json)
     {
@@ -37,7 +40,8 @@ internal static class MessagePackValues
         // MessagePack puts each container's length in its header, so a first pass counts them.
         var counts = t_counts ??= [];
         counts.Clear();
-        var open = new Stack<(int Index, bool IsArray)>();
+        var open = t_open ??= new Stack<(int Index, bool IsArray)>();
+        open.Clear();
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = JsonText.MaxDepth });
         while (reader.Read())
         {

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 
@@ -159,8 +160,8 @@ internal sealed class AccessPolicy
     private static bool IsValidScope(string scope) =>
         scope is "*" or "read" or "write" or "jobs" or "groups"
         || (scope.StartsWith("groups:", StringComparison.Ordinal) && ConsumerGroups.IsValidName(scope[7..]))
-        || (scope.StartsWith("read:", StringComparison.Ordinal) && Lockstep.Core.Names.IsValidCollection(scope[5..]))
-        || (scope.StartsWith("write:", StringComparison.Ordinal) && Lockstep.Core.Names.IsValidCollection(scope[6..]));
+        || (scope.StartsWith("read:", StringComparison.Ordinal) && Lockstep.Protocol.Names.IsValidCollection(scope[5..]))
+        || (scope.StartsWith("write:", StringComparison.Ordinal) && Lockstep.Protocol.Names.IsValidCollection(scope[6..]));
 
     private static AccessRule[] Parse(List<string> rules) => [.. rules.Select(AccessRule.Parse)];
 

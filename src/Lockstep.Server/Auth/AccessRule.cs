@@ -1,4 +1,5 @@
 using Lockstep.Core;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 

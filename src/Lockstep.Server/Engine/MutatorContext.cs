@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
 using Lockstep.Core;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 

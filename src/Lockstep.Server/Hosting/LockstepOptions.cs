@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Lockstep.Core;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 

@@ -103,14 +103,14 @@ internal sealed partial class SyncSession
             return false;
         }
         var root = doc.RootElement;
-        var id = FrameParser.RequestId(root);
-        if (RequestParser.GetString(root, "t") != MessageTypes.Hello || id.ValueKind == JsonValueKind.Undefined)
+        var id = RequestReader.RequestId(root);
+        if (RequestReader.Type(root) != MessageTypes.Hello || id.ValueKind == JsonValueKind.Undefined)
         {
             await ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
-        if (!FrameParser.TryParseHello(root, _options.FilterLimits, out var clientId, out var cursor, out var subs, out var rejection))
+        if (!FrameParser.TryParseHello(root, _options.FilterLimits, out var hello, out var subs, out var rejection))
         {
             await ReplyErrorAsync(id, rejection!, cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
@@ -118,7 +118,7 @@ internal sealed partial class SyncSession
         }
         if (_caller is null)
         {
-            var (caller, refusal) = await LockstepAuthentication.AuthenticateTokenAsync(RequestParser.GetString(root, "token"), _services, _engine);
+            var (caller, refusal) = await LockstepAuthentication.AuthenticateTokenAsync(hello!.Token, _services, _engine);
             if (caller is null)
             {
                 Log.SessionRefused(_logger, Id, refusal!);
@@ -128,6 +128,8 @@ internal sealed partial class SyncSession
             }
             _caller = caller;
         }
+        var clientId = hello!.ClientId;
+        var cursor = hello.Cursor;
         for (var i = 0; i < subs.Count; i++)
         {
             var grant = _engine.Access.Read(_caller, subs[i].Collection);
@@ -298,8 +300,8 @@ internal sealed partial class SyncSession
             return;
         }
         var root = doc.RootElement;
-        var id = FrameParser.RequestId(root);
-        var type = RequestParser.GetString(root, "t");
+        var id = RequestReader.RequestId(root);
+        var type = RequestReader.Type(root);
         switch (type)
         {
             case null:
@@ -345,14 +347,13 @@ internal sealed partial class SyncSession
                 _inbox.Writer.TryWrite(new SubscribeCommand(id, sub, Reset: false) { FromClient = true });
                 return;
             case MessageTypes.Unsubscribe:
-                var subId = RequestParser.GetString(root, "sub");
-                if (string.IsNullOrEmpty(subId))
+                if (!RequestReader.TryReadUnsubscribe(root, out var unsub, out var refused))
                 {
-                    await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'sub' is required.", cancellationToken);
+                    await ReplyErrorAsync(id, FrameParser.ToRejection(refused!), cancellationToken);
                     return;
                 }
                 await _commandSlots.WaitAsync(cancellationToken);
-                _inbox.Writer.TryWrite(new UnsubscribeCommand(id, subId) { FromClient = true });
+                _inbox.Writer.TryWrite(new UnsubscribeCommand(id, unsub!.Sub) { FromClient = true });
                 return;
             case MessageTypes.Mutate:
             case MessageTypes.Call:
@@ -384,47 +385,36 @@ internal sealed partial class SyncSession
 
     private async Task HandleWriteAsync(JsonElement root, JsonElement id, string type, CancellationToken cancellationToken)
     {
-        long? mid = null;
-        if (root.TryGetProperty("mid", out var m) && m.ValueKind != JsonValueKind.Null)
+        if (!RequestReader.TryReadMid(root, out var mid, out var error))
         {
-            if (m.ValueKind != JsonValueKind.Number || !m.TryGetInt64(out var n) || n <= 0)
-            {
-                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' must be a positive integer.", cancellationToken);
-                return;
-            }
-            if (ClientId is null)
-            {
-                // Refused, not ignored: a number the server cannot record would make a replay apply twice.
-                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' needs the hello's 'clientId': mutations are numbered per client.", cancellationToken);
-                return;
-            }
-            mid = n;
+            await ReplyErrorAsync(id, FrameParser.ToRejection(error!), cancellationToken);
+            return;
+        }
+        if (mid is not null && ClientId is null)
+        {
+            // Refused, not ignored: a number the server cannot record would make a replay apply twice.
+            await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'mid' needs the hello's 'clientId': mutations are numbered per client.", cancellationToken);
+            return;
         }
         WriteRequest request;
         if (type == MessageTypes.Mutate)
         {
-            if (!root.TryGetProperty("ops", out var ops))
+            if (!RequestReader.TryReadMutate(root, mid, _options.MaxOpsPerMutation, out var mutate, out error))
             {
-                await ReplyErrorAsync(id, RequestParser.Invalid("'ops' is required."), cancellationToken);
+                await ReplyErrorAsync(id, FrameParser.ToRejection(error!), cancellationToken);
                 return;
             }
-            if (!RequestParser.TryParseOps(ops, _options.MaxOpsPerMutation, out var parsed, out var rejection))
-            {
-                await ReplyErrorAsync(id, rejection!, cancellationToken);
-                return;
-            }
-            request = new WriteRequest(parsed, ClientId, mid) { Caller = _caller };
+            request = new WriteRequest(RequestParser.ToDocumentOps(mutate!.Ops), ClientId, mid) { Caller = _caller };
         }
         else
         {
-            var name = RequestParser.GetString(root, "name");
-            if (string.IsNullOrEmpty(name))
+            if (!RequestReader.TryReadCall(root, mid, out var call, out error))
             {
-                await ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "'name' (the mutator) is required.", cancellationToken);
+                await ReplyErrorAsync(id, FrameParser.ToRejection(error!), cancellationToken);
                 return;
             }
-            var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, ClientId, mid) { Caller = _caller };
+            var args = call!.Args is { } a ? JsonSerializer.Deserialize<JsonElement>(a.Json) : default;
+            request = new WriteRequest(call.Name, args, ClientId, mid) { Caller = _caller };
         }
 
         // Backpressure: a connection with too many writes in flight stops being read.

@@ -1,6 +1,7 @@
 using Lockstep.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 

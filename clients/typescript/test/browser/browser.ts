@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { testEncoding } from "../integration/harness.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root, from clients/typescript/.test-build/test/browser: what `lockstep serve --samples` takes. */
@@ -44,9 +45,18 @@ export class User {
     return new User(name, context, baseUrl);
   }
 
-  /** Opens a sample page (`form.html?form=x`) as this user and waits until its client is online. */
+  /**
+   * Opens a sample page (`form.html?form=x`) as this user, in the run's encoding (LOCKSTEP_ENCODING,
+   * as `?encoding=`), and waits until its client is online — and has said it connected in that encoding.
+   */
   async open(pageAndQuery: string): Promise<Page> {
     const page = await this.context.newPage();
+    const connected: string[] = [];
+    page.on("console", (message) => {
+      if (message.text().startsWith("lockstep: connected to ")) {
+        connected.push(message.text());
+      }
+    });
     page.on("pageerror", (error) => this.problems.push(`${this.name}: uncaught ${error.message}`));
     page.on("console", (message) => {
       // Refused writes are warnings (a lost race is one); an error from the client is a fault.
@@ -55,8 +65,15 @@ export class User {
       }
     });
     const separator = pageAndQuery.includes("?") ? "&" : "?";
-    await page.goto(`${this.baseUrl}/samples/${pageAndQuery}${separator}user=${encodeURIComponent(this.name)}`);
+    await page.goto(`${this.baseUrl}/samples/${pageAndQuery}${separator}user=${encodeURIComponent(this.name)}&encoding=${testEncoding}`);
     await page.locator("#status[data-state=online]").waitFor();
+    const deadline = Date.now() + waitMs;
+    while (!connected.some((line) => line.includes(`(${testEncoding}, head`))) {
+      if (Date.now() > deadline) {
+        throw new Error(`${this.name}'s page did not connect in ${testEncoding}: ${connected.join(" | ") || "no connection logged"}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     return page;
   }
 

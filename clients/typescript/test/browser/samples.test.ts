@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { LockstepServer, waitFor } from "../integration/harness.js";
+import { LockstepServer, testEncoding, waitFor } from "../integration/harness.js";
 import { checkout, launchChromium, User, waitMs } from "./browser.js";
 
 let unique = 0;
@@ -102,7 +102,7 @@ async function goOffline(user: User, page: Page): Promise<void> {
   await page.locator("#status:not([data-state=online])").waitFor({ timeout: 15_000 });
 }
 
-describe("browser samples, served by lockstep serve, in Chromium", () => {
+describe(`browser samples, served by lockstep serve, in Chromium (${testEncoding})`, () => {
   let server: LockstepServer;
   let browser: Browser;
   const users: User[] = [];

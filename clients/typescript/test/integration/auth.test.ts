@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { WebSocket } from "ws";
 import { LockstepClient, LockstepError } from "../../src/index.js";
-import { LockstepServer, waitFor } from "./harness.js";
+import { LockstepServer, testEncoding, waitFor } from "./harness.js";
 
 const secret = "a shared secret for the TypeScript tests, long enough";
 const issuer = "https://id.test";
@@ -49,11 +49,12 @@ interface Todo {
   text?: string;
 }
 
-test("the client gets a fresh token from its provider when the server closes an expired one, and an owner rule refuses another's document", async () => {
+test(`(${testEncoding}) the client gets a fresh token from its provider when the server closes an expired one, and an owner rule refuses another's document`, async () => {
   let issued = 0;
   const c = new LockstepClient({
     urls: [server.wsUrl],
     webSocket: WebSocket,
+    encoding: testEncoding,
     reconnectBaseDelayMs: 50,
     reconnectMaxDelayMs: 500,
     requestTimeoutMs: 5_000,

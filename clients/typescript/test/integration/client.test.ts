@@ -13,7 +13,7 @@ import {
   type LockstepClientOptions,
   type RemoteUpdate,
 } from "../../src/index.js";
-import { LockstepServer, TcpProxy, freePort, sleep, waitFor } from "./harness.js";
+import { LockstepServer, TcpProxy, freePort, sleep, testEncoding, waitFor } from "./harness.js";
 
 let unique = 0;
 function name(prefix: string): string {
@@ -23,7 +23,7 @@ function name(prefix: string): string {
 const clients: LockstepClient[] = [];
 function client(urls: string[], options: Partial<LockstepClientOptions> = {}): LockstepClient {
   const logger = process.env["LOCKSTEP_TEST_LOG"] === "1" ? console : undefined;
-  const made = new LockstepClient({ urls, webSocket: WebSocket, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 500, circuitBreakDurationMs: 1_000, requestTimeoutMs: 5_000, logger, ...options });
+  const made = new LockstepClient({ urls, webSocket: WebSocket, encoding: testEncoding, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 500, circuitBreakDurationMs: 1_000, requestTimeoutMs: 5_000, logger, ...options });
   clients.push(made);
   return made;
 }
@@ -38,7 +38,7 @@ interface Task {
   n?: number;
 }
 
-describe("against one server", () => {
+describe(`against one server (${testEncoding})`, () => {
   let server: LockstepServer;
 
   before(async () => {
@@ -242,7 +242,7 @@ describe("against one server", () => {
   });
 });
 
-describe("offline, restarts and reconnection", () => {
+describe(`offline, restarts and reconnection (${testEncoding})`, () => {
   after(async () => {
     await disposeAll();
   });

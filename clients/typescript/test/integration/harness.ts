@@ -11,6 +11,18 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** clients/typescript, from .test-build/test/integration. */
 const packageRoot = path.resolve(here, "../../..");
 
+/**
+ * The encoding the clients of this run speak: $LOCKSTEP_ENCODING, "json" (the default) or "msgpack".
+ * scripts/ci.sh runs the integration and browser suites once in each.
+ */
+export const testEncoding: "json" | "msgpack" = (() => {
+  const value = process.env["LOCKSTEP_ENCODING"] ?? "json";
+  if (value !== "json" && value !== "msgpack") {
+    throw new Error(`LOCKSTEP_ENCODING must be json or msgpack, not '${value}'.`);
+  }
+  return value;
+})();
+
 /** The CLI dll: $LOCKSTEP_CLI_DLL, else the Release build. */
 export const cliDll = path.resolve(packageRoot, process.env["LOCKSTEP_CLI_DLL"] ?? "../../src/Lockstep.Cli/bin/Release/net10.0/lockstep.dll");
 

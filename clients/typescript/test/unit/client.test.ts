@@ -15,11 +15,11 @@ import {
   type RemoteUpdate,
   type StoredState,
 } from "../../src/index.js";
-import { FakeNetwork, tick, until, type FakeSocket } from "./fake-network.js";
+import { FakeNetwork, testEncoding, tick, until, type FakeSocket } from "./fake-network.js";
 
 const made: LockstepClient[] = [];
 function connect(network: FakeNetwork, options: Partial<LockstepClientOptions> = {}): LockstepClient {
-  const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, reconnectBaseDelayMs: 5, reconnectMaxDelayMs: 20, ...options });
+  const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, encoding: testEncoding, reconnectBaseDelayMs: 5, reconnectMaxDelayMs: 20, ...options });
   made.push(client);
   return client;
 }
@@ -236,7 +236,7 @@ describe("connections", () => {
     await until("a new socket", () => network.sockets.length === 2 && network.last.framesOf("hello").length === 1);
     const hello = network.last.framesOf("hello")[0]!;
     assert.equal(hello["cursor"], 25);
-    assert.deepEqual(hello["subs"], [{ sub: query.name, collection: "tasks", filter: null }]);
+    assert.deepEqual(hello["subs"], [{ sub: query.name, collection: "tasks" }], "no filter: none written (tests/fixtures/frames.json, sub-no-filter)");
     await until("the replay", () => network.last.framesOf("mut").length === 2);
     assert.deepEqual(network.last.framesOf("mut").map((f) => [f["id"], f["mid"]]), sentBefore);
     assert.equal(network.last.framesOf("sub").length, 0, "resumed, not subscribed again");
@@ -406,3 +406,93 @@ async function firstSubName(network: FakeNetwork): Promise<string> {
   await until("a sub", () => network.sockets.some((s) => s.framesOf("sub").length > 0));
   return network.sockets.flatMap((s) => s.framesOf("sub"))[0]!["sub"] as string;
 }
+
+describe("encodings", () => {
+  test("the client offers the subprotocol of its encoding, and a MessagePack client takes binary messages as ArrayBuffers", async () => {
+    for (const encoding of ["json", "msgpack"] as const) {
+      const network = new FakeNetwork();
+      const client = connect(network, { encoding });
+      await client.start();
+      assert.deepEqual(network.last.offered, [encoding === "json" ? "lockstep.v1.json" : "lockstep.v1.msgpack"]);
+      assert.equal(network.last.binaryType === "arraybuffer", encoding === "msgpack");
+      const query = client.collection("tasks").subscribe();
+      await until("the sub", () => network.last.framesOf("sub").length === 1);
+      snapshot(network.last, query.name, 3, [{ id: "a", v: 1, doc: { n: 2 ** 40, x: 1.5, s: "é" } }]);
+      await query.ready();
+      assert.deepEqual(query.results, [{ n: 2 ** 40, x: 1.5, s: "é" }]);
+    }
+  });
+
+  test("what goes on the wire: JSON text in the fixture's field order, MessagePack bytes in the layouts of §11", async () => {
+    const json = new FakeNetwork();
+    const jsonClient = connect(json, { clientId: "c-wire", encoding: "json" });
+    const jsonQuery = jsonClient.collection("tasks").subscribe({ status: "open" });
+    await jsonClient.start();
+    await until("the sub", () => json.last.messages.length === 2);
+    assert.equal(json.last.messages[0], '{"t":"hello","id":"h","clientId":"c-wire","protocol":1}');
+    assert.equal(json.last.messages[1], `{"t":"sub","id":"s:${jsonQuery.name}","sub":"${jsonQuery.name}","collection":"tasks","filter":{"status":"open"}}`);
+
+    const msgpack = new FakeNetwork();
+    msgpack.answer = (socket, frame) => {
+      if (frame["t"] === "mut") {
+        socket.deliver({ t: "ack", id: frame["id"]!, seq: 1, results: [{ collection: "x", id: "d", v: 1 }] });
+      }
+    };
+    const client = connect(msgpack, { clientId: "c-wire", encoding: "msgpack" });
+    await client.start();
+    await client.collection("x").delete("d");
+    const [hello, mut] = msgpack.last.messages;
+    assert.ok(hello instanceof Uint8Array && mut instanceof Uint8Array);
+    // [1, {"id": "h", "clientId": "c-wire", "protocol": 1}]
+    assert.equal(Buffer.from(hello).toString("hex"), "920183a26964a168a8636c69656e744964a6632d77697265a870726f746f636f6c01");
+    // [5, "m<mid>", <mid>, [[3, "x", "d"]]]: the mid is a uint 64 (reserved from the clock), the delete three elements.
+    const mid = msgpack.last.framesOf("mut")[0]!["mid"] as number;
+    const midHex = mid.toString(16).padStart(16, "0");
+    const id = Buffer.from(`m${mid}`).toString("hex");
+    assert.equal(Buffer.from(mut).toString("hex"), `9405${(0xa0 + id.length / 2).toString(16)}${id}cf${midHex}919303a178a164`);
+  });
+
+  test("a MessagePack client refuses a server that answers no subprotocol or another, and sends it nothing", async () => {
+    for (const answer of ["", "lockstep.v1.json"]) {
+      const network = new FakeNetwork();
+      network.answerProtocol = answer;
+      const lines: string[] = [];
+      const client = connect(network, { encoding: "msgpack", logger: { info: (message: string) => lines.push(message) } });
+      void client.start().catch(() => undefined);
+      await until("a refused attempt", () => lines.some((l) => l.includes("connection attempt")));
+      assert.match(lines.find((l) => l.includes("connection attempt"))!, /does not speak lockstep\.v1\.msgpack/);
+      assert.equal(client.state === "online", false);
+      // The first socket: the client may already be on its next attempt.
+      assert.deepEqual(network.sockets.flatMap((socket) => socket.sent), []);
+      assert.equal(network.sockets[0]!.closedByClient, true);
+    }
+  });
+
+  test("a JSON client still talks to a server of before the encodings, which answers no subprotocol", async () => {
+    const network = new FakeNetwork();
+    network.answerProtocol = "";
+    const client = connect(network, { encoding: "json" });
+    await client.start();
+    assert.equal(client.state, "online");
+  });
+
+  test("a write MessagePack cannot spell (a lone surrogate) is refused with bad_frame, and does not block the queue", async () => {
+    const network = new FakeNetwork();
+    network.answer = (socket, frame) => {
+      if (frame["t"] === "mut") {
+        socket.deliver({ t: "ack", id: frame["id"]!, seq: 1, results: [{ collection: "x", id: "ok", v: 1 }] });
+      }
+    };
+    const client = connect(network, { encoding: "msgpack" });
+    await client.start();
+    const bad = client.collection("x").put("bad", { s: "\ud800" });
+    const good = client.collection("x").put("ok", { s: "fine" });
+    await assert.rejects(bad, (error: unknown) => error instanceof LockstepError && error.code === "bad_frame");
+    assert.equal((await good).seq, 1);
+    assert.equal(network.last.framesOf("mut").length, 1);
+  });
+
+  test("an unknown encoding is refused when the client is made", () => {
+    assert.throws(() => new LockstepClient({ urls: ["ws://fake/v1/sync"], encoding: "xml" as "json" }), TypeError);
+  });
+});

@@ -1,26 +1,56 @@
 // A scripted stand-in for the server, at the WebSocket seam: the test reads what the client sent
-// and answers frame by frame, so the client's protocol logic runs without timing luck.
+// and answers frame by frame, so the client's protocol logic runs without timing luck. Frames are
+// written and read as JSON objects here; on the wire they are in the encoding the client offered
+// (LOCKSTEP_ENCODING picks the one the unit tests' clients use).
 import type { JsonObject, WebSocketConstructor, WebSocketLike } from "../../src/index.js";
+import { Subprotocols, type Encoding } from "../../src/protocol/codec.js";
+import type { Frame } from "../../src/protocol/frames.js";
+import { frameFromJson, frameToJson, JsonCodec } from "../../src/protocol/json-codec.js";
+import { MsgpackCodec } from "../../src/protocol/msgpack-codec.js";
+
+/** The encoding of this unit-test run's clients: $LOCKSTEP_ENCODING, default "json". */
+export const testEncoding: Encoding = process.env["LOCKSTEP_ENCODING"] === "msgpack" ? "msgpack" : "json";
 
 export class FakeSocket implements WebSocketLike {
   readyState = 0;
   readonly sent: JsonObject[] = [];
+  /** The messages themselves, as the client sent them (text or bytes). */
+  readonly messages: (string | Uint8Array)[] = [];
   onopen: ((event: unknown) => void) | null = null;
   onmessage: ((event: { readonly data: unknown }) => void) | null = null;
   onclose: ((event: { readonly code: number; readonly reason: string }) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
   closedByClient = false;
+  binaryType = "blob";
+  /** The subprotocols the client offered. */
+  readonly offered: readonly string[];
 
   constructor(
     readonly url: string,
     private readonly network: FakeNetwork,
-  ) {}
+    protocols?: string | string[],
+  ) {
+    this.offered = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : protocols;
+  }
 
-  send(data: string): void {
+  /** What the server answered: `network.answerProtocol` when set, else the first offered. */
+  get protocol(): string {
+    return this.network.answerProtocol ?? this.offered[0] ?? "";
+  }
+
+  private get binary(): boolean {
+    return this.protocol === Subprotocols.msgpack;
+  }
+
+  send(data: string | Uint8Array): void {
     if (this.readyState !== 1) {
       throw new Error("send on a socket that is not open");
     }
-    const frame = JSON.parse(data) as JsonObject;
+    if ((typeof data !== "string") !== this.binary) {
+      throw new Error(`a ${typeof data === "string" ? "text" : "binary"} message on a ${this.protocol || "JSON"} connection`);
+    }
+    this.messages.push(data);
+    const frame = frameToJson((this.binary ? MsgpackCodec : JsonCodec).decode(data) as Frame);
     this.sent.push(frame);
     this.network.onFrame(this, frame);
   }
@@ -32,7 +62,16 @@ export class FakeSocket implements WebSocketLike {
 
   /** The server sends a frame. */
   deliver(frame: JsonObject): void {
-    if (this.readyState === 1) {
+    if (this.readyState !== 1) {
+      return;
+    }
+    if (this.binary) {
+      if (this.binaryType !== "arraybuffer") {
+        throw new Error("a MessagePack client must take binary messages as ArrayBuffers");
+      }
+      const bytes = MsgpackCodec.encode(frameFromJson(frame) as Frame) as Uint8Array;
+      this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+    } else {
       this.onmessage?.({ data: JSON.stringify(frame) });
     }
   }
@@ -64,6 +103,8 @@ export class FakeNetwork {
   resumable = true;
   heartbeatMs = 15_000;
   maxFrameBytes = 1 << 20;
+  /** The subprotocol every socket answers; undefined: the first the client offered. */
+  answerProtocol: string | undefined;
   answer: ((socket: FakeSocket, frame: JsonObject) => void) | undefined;
   readonly WebSocket: WebSocketConstructor;
 
@@ -71,8 +112,8 @@ export class FakeNetwork {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const network = this;
     this.WebSocket = class extends FakeSocket {
-      constructor(url: string) {
-        super(url, network);
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, network, protocols);
         network.sockets.push(this);
         setTimeout(() => {
           if (network.refuse) {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 import { bindForm, LockstepClient, type JsonObject } from "../../src/index.js";
-import { FakeNetwork, tick, until } from "./fake-network.js";
+import { FakeNetwork, testEncoding, tick, until } from "./fake-network.js";
 
 interface FakeControl {
   name: string;
@@ -76,7 +76,7 @@ afterEach(async () => {
 
 async function setUp(doc: JsonObject) {
   const network = new FakeNetwork();
-  const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket });
+  const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, encoding: testEncoding });
   clients.push(client);
   await client.start();
   const forms = client.collection("forms");

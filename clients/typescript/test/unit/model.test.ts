@@ -90,7 +90,7 @@ describe("filters", () => {
 
 describe("errors", () => {
   test("an error frame becomes the error type callers catch, with the stable code", () => {
-    const conflict = LockstepError.fromFrame({ t: "error", id: 5, code: "version_conflict", message: "stale", op: 1, current: { collection: "c", id: "d", v: 6, doc: { x: 1 } } });
+    const conflict = LockstepError.fromFrame({ code: "version_conflict", message: "stale", op: 1, current: { collection: "c", id: "d", v: 6, doc: { x: 1 } } });
     assert.ok(conflict instanceof VersionConflictError);
     assert.equal(conflict.currentVersion, 6);
     assert.deepEqual(conflict.currentDocument, { x: 1 });

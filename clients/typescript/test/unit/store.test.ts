@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { IDBFactory } from "fake-indexeddb";
 import { IndexedDbStore, LockstepClient, MemoryStore, type ClientStore } from "../../src/index.js";
-import { FakeNetwork, until } from "./fake-network.js";
+import { FakeNetwork, testEncoding, until } from "./fake-network.js";
 
 /** A Web Locks stand-in: exclusive, ifAvailable only (all the store asks for). */
 class FakeLocks {
@@ -60,7 +60,7 @@ describe("stores", () => {
         socket.deliver({ t: "ack", id: frame["id"]!, seq: 1, results: [{ collection: "x", id: "a", v: 1 }] });
       }
     };
-    const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, store });
+    const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, encoding: testEncoding, store });
     try {
       const write = client.collection("x").put("a", { v: 1 });
       assert.equal(store.pendingCount, 1);
@@ -85,7 +85,7 @@ describe("stores", () => {
       close: () => memory.close(),
     };
     const network = new FakeNetwork();
-    const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, store: failing });
+    const client = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, encoding: testEncoding, store: failing });
     try {
       await client.start();
       await assert.rejects(client.collection("x").put("a", { v: 1 }), /quota exceeded/);
@@ -132,7 +132,7 @@ describe("stores", () => {
     const factory = new IDBFactory();
     const network = new FakeNetwork();
     network.refuse = true;
-    const first = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, store: new IndexedDbStore("queue", { indexedDB: factory, locks: null }) });
+    const first = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: network.WebSocket, encoding: testEncoding, store: new IndexedDbStore("queue", { indexedDB: factory, locks: null }) });
     void first.collection("x").increment("a", "n", 2);
     void first.collection("x").increment("a", "n", 3);
     await first.restored();
@@ -140,7 +140,7 @@ describe("stores", () => {
     await first.dispose();
 
     const online = new FakeNetwork();
-    const second = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: online.WebSocket, store: new IndexedDbStore("queue", { indexedDB: factory, locks: null }) });
+    const second = new LockstepClient({ urls: ["ws://fake/v1/sync"], webSocket: online.WebSocket, encoding: testEncoding, store: new IndexedDbStore("queue", { indexedDB: factory, locks: null }) });
     try {
       await second.restored();
       assert.equal(second.clientId, clientId);

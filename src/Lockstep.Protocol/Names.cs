@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace Lockstep.Core;
+namespace Lockstep.Protocol;
 
 /// <summary>The naming rules for collections, document ids and field paths (docs/protocol.md, "Names").</summary>
 public static class Names
