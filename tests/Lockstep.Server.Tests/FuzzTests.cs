@@ -50,4 +50,40 @@ public sealed class FuzzTests(ITestOutputHelper output)
         var pong = await bystander.RequestAsync(new JsonObject { ["t"] = "ping" });
         Assert.Equal("pong", (string?)pong["t"]);
     }
+
+    [Fact]
+    public async Task Hostile_msgpack_frames_are_each_answered_with_the_decoders_code_or_a_close_and_the_server_keeps_answering_pings()
+    {
+        await using var server = await TestServer.StartAsync(o => o.MaxFrameBytes = 64 * 1024);
+        var c = Ops.Unique();
+        await using var bystander = await server.ConnectAsync("bystander-mp");
+        await bystander.SubscribeAsync("s", c);
+
+        var runs = Enumerable.Range(0, 2).Select(i =>
+            MessagePackFuzzDriver.RunAsync(server.SyncUrl, seed: 20261202 + i, frames: 2000, TimeSpan.FromSeconds(5), maxFrameBytes: 64 * 1024, CancellationToken.None)).ToList();
+        for (var i = 0; i < 20; i++)
+        {
+            var ack = await bystander.MutateAsync(Ops.Patch(c, "d", new { n = i }));
+            Assert.Equal("ack", (string?)ack["t"]);
+            await bystander.WaitForSeqAsync((long)ack["seq"]!);
+        }
+        var total = new FuzzReport();
+        foreach (var report in await Task.WhenAll(runs))
+        {
+            total.Add(report);
+        }
+        output.WriteLine(total.ToString());
+        foreach (var problem in total.Problems.Take(40))
+        {
+            output.WriteLine("problem: " + problem);
+        }
+
+        Assert.Empty(total.Problems);
+        Assert.Equal(total.Frames, total.Errors + total.OtherReplies + total.Closes);
+        Assert.True(total.Codes.GetValueOrDefault("bad_frame") > 0 && total.Codes.GetValueOrDefault("unknown_type") > 0 && total.Codes.GetValueOrDefault("invalid_request") > 0, total.ToString());
+        Assert.True(total.CloseCodes.GetValueOrDefault(1003) > 0 && total.CloseCodes.GetValueOrDefault(1009) > 0, total.ToString());
+        Assert.True(total.Errors > total.Frames / 2, "most hostile frames get an error frame with a code");
+        Assert.Empty(bystander.Violations);
+        Assert.Equal(19, (int)bystander.Views["s"]["d"].Doc["n"]!);
+    }
 }

@@ -16,6 +16,9 @@ public sealed class FuzzReport
 
     public long OtherReplies { get; set; }
 
+    /// <summary>Frames the server pushed (changes of a subscription) that were read past while waiting for a reply.</summary>
+    public long Pushes { get; set; }
+
     public Dictionary<string, long> Codes { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<int, long> CloseCodes { get; } = [];
@@ -31,6 +34,7 @@ public sealed class FuzzReport
         Errors += other.Errors;
         Closes += other.Closes;
         OtherReplies += other.OtherReplies;
+        Pushes += other.Pushes;
         foreach (var (code, n) in other.Codes)
         {
             Codes[code] = Codes.GetValueOrDefault(code) + n;
@@ -47,7 +51,7 @@ public sealed class FuzzReport
     }
 
     public override string ToString() =>
-        $"{Frames} frames: {Errors} error replies, {OtherReplies} other replies, {Closes} closes; codes {string.Join(", ", Codes.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value}"))}; " +
+        $"{Frames} frames: {Errors} error replies, {OtherReplies} other replies, {Closes} closes{(Pushes > 0 ? $", {Pushes} pushed frames read past" : "")}; codes {string.Join(", ", Codes.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value}"))}; " +
         $"{(CloseCodes.Count > 0 ? "close codes " : "")}{string.Join(", ", CloseCodes.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}" +
         $"{(Statuses.Count > 0 ? "HTTP statuses " : "")}{string.Join(", ", Statuses.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}; {Problems.Count} problems";
 }
@@ -71,6 +75,9 @@ public static class FuzzDriver
 
     /// <summary>Frames sent so far by every run in this process (for progress and memory samples).</summary>
     public static long Sent => Interlocked.Read(ref _sent);
+
+    /// <summary>Counts a frame sent by another driver in <see cref="Sent"/>.</summary>
+    public static void CountSent() => Interlocked.Increment(ref _sent);
 
     public static async Task<FuzzReport> RunAsync(Uri syncUrl, int seed, long frames, TimeSpan timeout, int maxFrameBytes, CancellationToken cancellationToken)
     {
