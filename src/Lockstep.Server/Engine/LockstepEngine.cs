@@ -14,21 +14,17 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     private readonly IChangeStore _store;
     private readonly ILogger<LockstepEngine> _logger;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly CancellationTokenSource _closingConnections = new();
-    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly EngineLifetime _lifetime;
     private Task _sequencerLoop = Task.CompletedTask;
     private Task _compactionLoop = Task.CompletedTask;
     private int _disposed;
 
     /// <summary>Creates the engine (the DI container does this).</summary>
-    public LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, TimeProvider? time = null,
-        IHostApplicationLifetime? lifetime = null)
+    internal LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, EngineLifetime lifetime,
+        IEnumerable<ICommitObserver> observers, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        // Connections are told first, when the application starts stopping: before the web server
-        // stops (it would abort them) and before the sequencer drains.
-        lifetime?.ApplicationStopping.Register(() => _closingConnections.Cancel());
+        _lifetime = lifetime;
         _store = store;
         _logger = logger;
         _time = time ?? TimeProvider.System;
@@ -41,7 +37,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         FanOut = new FanOut();
         _shared = store as ISharedChangeStore;
         Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger, ObserveHorizon);
-        Sequencer = new Sequencer(store, FanOut, Clock, Options, Access, Metrics, logger, Follower);
+        Sequencer = new Sequencer(store, FanOut, Clock, Options, Access, Metrics, logger, observers, Follower);
     }
 
     private readonly ISharedChangeStore? _shared;
@@ -104,13 +100,13 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     public long Head => FanOut.Head;
 
     /// <summary>Completes once the store is open and the sequencer runs.</summary>
-    public Task Started => _started.Task;
+    public Task Started => _lifetime.Started;
 
     /// <summary>Cancelled when the server stops.</summary>
-    public CancellationToken Stopping => _stopping.Token;
+    public CancellationToken Stopping => _lifetime.Stopping;
 
     /// <summary>Cancelled when connections should say goodbye (the application is stopping).</summary>
-    internal CancellationToken ClosingConnections => _closingConnections.Token;
+    internal CancellationToken ClosingConnections => _lifetime.ClosingConnections;
 
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -127,23 +123,23 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
             Log.StoreOpened(_logger, status.Head, status.Horizon);
             LogConnectionBudget(Admission.Budget);
             _startedAt = _time.GetUtcNow();
-            _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_stopping.Token), CancellationToken.None);
-            _compactionLoop = Task.Run(() => CompactLoopAsync(_stopping.Token), CancellationToken.None);
+            _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_lifetime.Stopping), CancellationToken.None);
+            _compactionLoop = Task.Run(() => CompactLoopAsync(_lifetime.Stopping), CancellationToken.None);
             if (_shared is not null)
             {
                 await HeartbeatAsync(_shared, cancellationToken);
                 _clusterLoops =
                 [
-                    Task.Run(() => Follower!.RunAsync(_stopping.Token), CancellationToken.None),
-                    Task.Run(() => WatchNotificationsAsync(_shared, _stopping.Token), CancellationToken.None),
-                    Task.Run(() => ClusterLoopAsync(_shared, _stopping.Token), CancellationToken.None),
+                    Task.Run(() => Follower!.RunAsync(_lifetime.Stopping), CancellationToken.None),
+                    Task.Run(() => WatchNotificationsAsync(_shared, _lifetime.Stopping), CancellationToken.None),
+                    Task.Run(() => ClusterLoopAsync(_shared, _lifetime.Stopping), CancellationToken.None),
                 ];
             }
-            _started.TrySetResult();
+            _lifetime.MarkStarted();
         }
         catch (Exception e)
         {
-            _started.TrySetException(e);
+            _lifetime.MarkFailed(e);
             throw;
         }
     }
@@ -167,7 +163,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _closingConnections.CancelAsync();
+        _lifetime.CloseConnections();
         Sequencer.Complete();
         try
         {
@@ -178,7 +174,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         {
             // fall through: cancel below
         }
-        await _stopping.CancelAsync();
+        await _lifetime.StopAsync();
         try
         {
             await Task.WhenAll([_sequencerLoop, _compactionLoop, .. _clusterLoops]).WaitAsync(cancellationToken);
@@ -403,9 +399,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         {
             return;
         }
-        await _stopping.CancelAsync();
-        _stopping.Dispose();
-        _closingConnections.Dispose();
+        await _lifetime.StopAsync();
         RateLimiter.Dispose();
         Metrics.Dispose();
     }

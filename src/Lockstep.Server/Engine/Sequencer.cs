@@ -24,6 +24,7 @@ internal sealed class Sequencer
     private readonly Channel<WriteRequest> _queue;
     private readonly DocumentCache _cache;
     private readonly LogFollower? _follower;
+    private readonly ICommitObserver[] _observers;
 
     /// <summary>Per client, the highest mutation number known to be recorded: a higher one needs no lookup.</summary>
     private readonly Dictionary<string, long> _lastMutationNo = new(StringComparer.Ordinal);
@@ -31,8 +32,10 @@ internal sealed class Sequencer
     /// <summary>The head after this sequencer's last commit; -1 before the first.</summary>
     private long _lastCommittedHead = -1;
 
-    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, AccessPolicy access, EngineMetrics metrics, ILogger logger, LogFollower? follower = null)
+    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, AccessPolicy access, EngineMetrics metrics, ILogger logger,
+        IEnumerable<ICommitObserver> observers, LogFollower? follower = null)
     {
+        _observers = [.. observers];
         _access = access;
         _follower = follower;
         _metrics = metrics;
@@ -48,9 +51,6 @@ internal sealed class Sequencer
             FullMode = BoundedChannelFullMode.Wait,
         });
     }
-
-    /// <summary>Called after a commit with the queues its mutators enqueued jobs on, so waiting claims wake at once.</summary>
-    public Action<IEnumerable<string>>? JobsCommitted { get; set; }
 
     /// <summary>Queues a mutation; false when the queue is full (answer <c>overloaded</c>).</summary>
     public bool TryEnqueue(WriteRequest request) => _queue.Writer.TryWrite(request);
@@ -115,8 +115,9 @@ internal sealed class Sequencer
                 }
                 if (state.Jobs.Count > 0)
                 {
-                    // Mutators' jobs commit with their documents (MutationScope only collects them when the writer can).
-                    await ((Lockstep.Core.Jobs.IStoreJobWriter)writer).EnqueueJobsAsync(state.Jobs, cancellationToken);
+                    // Mutators' jobs commit with their documents (MutationScope only collects them when the writer has queues).
+                    var jobs = writer.Jobs ?? throw new InvalidOperationException("The store writer lost its job queues mid-batch.");
+                    await jobs.EnqueueJobsAsync(state.Jobs, cancellationToken);
                 }
                 await writer.CommitAsync(cancellationToken);
             }
@@ -153,9 +154,10 @@ internal sealed class Sequencer
         }
         _lastCommittedHead = state.Head;
         _metrics.Committed(state.Changes.Count);
+        ChangeBatch? batch = null;
         if (state.Changes.Count > 0)
         {
-            var batch = new ChangeBatch([.. state.Changes], state.Head);
+            batch = new ChangeBatch([.. state.Changes], state.Head);
             if (_follower is null)
             {
                 _fanOut.Publish(batch);
@@ -165,15 +167,31 @@ internal sealed class Sequencer
                 _follower.OnLocalCommit(batch);
             }
         }
-        if (state.Jobs.Count > 0)
+        if (batch is not null || state.Jobs.Count > 0)
         {
-            JobsCommitted?.Invoke(state.Jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal));
+            Notify(new CommittedBatch(state.Head, batch, state.Jobs.Select(j => j.Queue).ToHashSet(StringComparer.Ordinal)));
         }
         for (var i = 0; i < requests.Count; i++)
         {
             requests[i].Complete(results[i]);
         }
         Log.BatchCommitted(_logger, requests.Count, state.Changes.Count, state.Head);
+    }
+
+    private void Notify(CommittedBatch batch)
+    {
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnCommitted(batch);
+            }
+            catch (Exception e)
+            {
+                // The batch is committed: an observer's failure must not fail it, nor stop the loop.
+                Log.CommitObserverFailed(_logger, e, observer.GetType().Name);
+            }
+        }
     }
 
     private async ValueTask<WriteResult> ApplyAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)

@@ -31,7 +31,11 @@ public static class LockstepServiceCollectionExtensions
             options.Configure(configure);
         }
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<LockstepEngine>();
+        services.TryAddSingleton<EngineLifetime>();
+        // The engine's constructor takes internal services, which the container cannot see in a public constructor.
+        services.TryAddSingleton(sp => new LockstepEngine(sp.GetRequiredService<IChangeStore>(), sp.GetRequiredService<IOptions<LockstepOptions>>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LockstepEngine>>(), sp.GetRequiredService<EngineLifetime>(),
+            sp.GetServices<ICommitObserver>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
         services.TryAddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
@@ -42,6 +46,7 @@ public static class LockstepServiceCollectionExtensions
         services.AddOptions<JobQueueOptions>().BindConfiguration(JobQueueOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<JobQueues>();
         services.AddHostedService(sp => sp.GetRequiredService<JobQueues>());
+        services.AddSingleton<ICommitObserver>(sp => sp.GetRequiredService<JobQueues>());
         return new LockstepBuilder(services);
     }
 
