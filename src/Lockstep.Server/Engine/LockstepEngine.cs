@@ -21,7 +21,7 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
 
     /// <summary>Creates the engine (the DI container does this).</summary>
     internal LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, EngineLifetime lifetime,
-        IEnumerable<ICommitObserver> observers, TimeProvider? time = null)
+        MutatorRegistry mutators, IEnumerable<ICommitObserver> observers, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _lifetime = lifetime;
@@ -32,12 +32,11 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         RateLimiter = new ClientRateLimiter(Options);
         Admission = new ConnectionAdmission(ConnectionBudget.ForThisProcess(Options), Options);
         Access = new AccessPolicy(Options);
-        ConsumerGroups.Register(Options.Mutators);
         Clock = new HybridClock(_time);
         FanOut = new FanOut();
         _shared = store as ISharedChangeStore;
         Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger, ObserveHorizon);
-        Sequencer = new Sequencer(store, FanOut, Clock, Options, Access, Metrics, logger, observers, Follower);
+        Sequencer = new Sequencer(store, FanOut, Clock, Options, Access, Metrics, logger, mutators, observers, Follower);
     }
 
     private readonly ISharedChangeStore? _shared;

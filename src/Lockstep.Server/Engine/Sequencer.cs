@@ -25,6 +25,7 @@ internal sealed class Sequencer
     private readonly DocumentCache _cache;
     private readonly LogFollower? _follower;
     private readonly ICommitObserver[] _observers;
+    private readonly MutatorRegistry _mutators;
 
     /// <summary>Per client, the highest mutation number known to be recorded: a higher one needs no lookup.</summary>
     private readonly Dictionary<string, long> _lastMutationNo = new(StringComparer.Ordinal);
@@ -33,8 +34,9 @@ internal sealed class Sequencer
     private long _lastCommittedHead = -1;
 
     public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, AccessPolicy access, EngineMetrics metrics, ILogger logger,
-        IEnumerable<ICommitObserver> observers, LogFollower? follower = null)
+        MutatorRegistry mutators, IEnumerable<ICommitObserver> observers, LogFollower? follower = null)
     {
+        _mutators = mutators;
         _observers = [.. observers];
         _access = access;
         _follower = follower;
@@ -263,7 +265,7 @@ internal sealed class Sequencer
     private async ValueTask<WriteResult> CallMutatorAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
     {
         // The server's own mutators (consumer groups) are not for clients to call.
-        if (!_options.Mutators.TryGetValue(request.MutatorName!, out var mutator) || (request.Caller is not null && SystemCollections.IsSystem(request.MutatorName!)))
+        if (!_mutators.TryGet(request.MutatorName!, out var mutator) || (request.Caller is not null && SystemCollections.IsSystem(request.MutatorName!)))
         {
             return WriteResult.Rejected(new Rejection(ErrorCodes.UnknownMutator, $"No mutator is registered as '{request.MutatorName}'."));
         }

@@ -32,10 +32,12 @@ public static class LockstepServiceCollectionExtensions
         }
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<EngineLifetime>();
+        services.TryAddSingleton<MutatorRegistry>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IMutatorSource, ConsumerGroupMutators>());
         // The engine's constructor takes internal services, which the container cannot see in a public constructor.
         services.TryAddSingleton(sp => new LockstepEngine(sp.GetRequiredService<IChangeStore>(), sp.GetRequiredService<IOptions<LockstepOptions>>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LockstepEngine>>(), sp.GetRequiredService<EngineLifetime>(),
-            sp.GetServices<ICommitObserver>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<MutatorRegistry>(), sp.GetServices<ICommitObserver>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
         services.TryAddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
