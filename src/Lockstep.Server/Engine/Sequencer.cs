@@ -3,19 +3,20 @@ using System.Threading.Channels;
 using Lockstep.Core;
 using Lockstep.Protocol;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Lockstep.Server;
 
 /// <summary>
 /// The single writer of the log. Mutations from every connection enter one channel; the loop takes
 /// as many as are waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in
-/// order inside one store transaction, commits once (group commit: one fsync per batch), and only
-/// then completes each request and hands the batch to the fan-out.
+/// order inside one store transaction, commits once (group commit: one fsync per batch), then tells the
+/// commit observers (the fan-out first) and only then completes each request. A refused write is a
+/// result value (<see cref="WriteResult"/>), never an exception.
 /// </summary>
 internal sealed class Sequencer
 {
     private readonly IChangeStore _store;
-    private readonly FanOut _fanOut;
     private readonly HybridClock _clock;
     private readonly LockstepOptions _options;
     private readonly ILogger _logger;
@@ -23,7 +24,6 @@ internal sealed class Sequencer
     private readonly AccessPolicy _access;
     private readonly Channel<WriteRequest> _queue;
     private readonly DocumentCache _cache;
-    private readonly LogFollower? _follower;
     private readonly ICommitObserver[] _observers;
     private readonly MutatorRegistry _mutators;
 
@@ -33,21 +33,23 @@ internal sealed class Sequencer
     /// <summary>The head after this sequencer's last commit; -1 before the first.</summary>
     private long _lastCommittedHead = -1;
 
-    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, AccessPolicy access, EngineMetrics metrics, ILogger logger,
-        MutatorRegistry mutators, IEnumerable<ICommitObserver> observers, LogFollower? follower = null)
+    // The observers are told of each commit in order, before its writers hear back. The first publishes
+    // the changes (the fan-out on one node, the LogFollower on a shared store; AddLockstep registers it
+    // first), so a writer's ack never overtakes its change reaching this node's subscribers.
+    public Sequencer(IChangeStore store, HybridClock clock, IOptions<LockstepOptions> options, AccessPolicy access, EngineMetrics metrics,
+        MutatorRegistry mutators, IEnumerable<ICommitObserver> observers, ILogger<Sequencer> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _mutators = mutators;
         _observers = [.. observers];
         _access = access;
-        _follower = follower;
         _metrics = metrics;
-        _cache = new DocumentCache(options.DocumentCacheBytes);
+        _options = options.Value;
+        _cache = new DocumentCache(_options.DocumentCacheBytes);
         _store = store;
-        _fanOut = fanOut;
         _clock = clock;
-        _options = options;
         _logger = logger;
-        _queue = Channel.CreateBounded<WriteRequest>(new BoundedChannelOptions(options.MaxQueuedMutations)
+        _queue = Channel.CreateBounded<WriteRequest>(new BoundedChannelOptions(_options.MaxQueuedMutations)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
@@ -160,14 +162,6 @@ internal sealed class Sequencer
         if (state.Changes.Count > 0)
         {
             batch = new ChangeBatch([.. state.Changes], state.Head);
-            if (_follower is null)
-            {
-                _fanOut.Publish(batch);
-            }
-            else
-            {
-                _follower.OnLocalCommit(batch);
-            }
         }
         if (batch is not null || state.Jobs.Count > 0)
         {
