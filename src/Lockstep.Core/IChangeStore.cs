@@ -59,6 +59,13 @@ public interface IStoreWriter : IAsyncDisposable
 
     /// <summary>Commits durably (as durable as the store is configured to be).</summary>
     ValueTask CommitAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The job queues of this transaction, when the store has them: jobs enqueued through it commit with
+    /// the transaction's changes or not at all. Null when the store has no job queues.
+    /// </summary>
+    /// <value>Null unless the implementation has queues.</value>
+    Jobs.IStoreJobWriter? Jobs => null;
 }
 
 /// <summary>A read of one consistent snapshot of the store.</summary>

@@ -59,6 +59,9 @@ internal static partial class Log
     [LoggerMessage(3009, LogLevel.Warning, "Lost lease {Lease} (fencing token {Token})")]
     public static partial void LeaseLost(ILogger logger, string lease, long token);
 
+    [LoggerMessage(4003, LogLevel.Error, "Commit observer {Observer} failed; the batch stays committed")]
+    public static partial void CommitObserverFailed(ILogger logger, Exception exception, string observer);
+
     [LoggerMessage(4000, LogLevel.Trace, "Committed {Mutations} mutations, {Changes} changes, head {Head}")]
     public static partial void BatchCommitted(ILogger logger, int mutations, int changes, long head);
 

@@ -115,6 +115,8 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
         _appendedHead = head;
     }
 
+    public Lockstep.Core.Jobs.IStoreJobWriter Jobs => this;
+
     public async ValueTask EnqueueJobsAsync(IReadOnlyList<Lockstep.Core.Jobs.NewJob> jobs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(jobs);

@@ -60,6 +60,8 @@ internal sealed class SqliteStoreWriter : IStoreWriter, Lockstep.Core.Jobs.IStor
         return ValueTask.FromResult(command.ExecuteScalar() is long last ? last : 0);
     }
 
+    public Lockstep.Core.Jobs.IStoreJobWriter Jobs => this;
+
     public ValueTask EnqueueJobsAsync(IReadOnlyList<Lockstep.Core.Jobs.NewJob> jobs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(jobs);

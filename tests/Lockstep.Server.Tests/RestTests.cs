@@ -396,7 +396,7 @@ public sealed class RestTests : IAsyncLifetime
         {
             await server.Http.PutAsync($"/v1/collections/{c}/docs/d{i % 4}", Json($"{{\"i\":{i}}}"));
         }
-        await server.Engine.CompactAsync(CancellationToken.None);
+        await server.Service<CompactionService>().CompactAsync(CancellationToken.None);
         Assert.True(server.Engine.Horizon > cursor);
         var expired = await server.Http.GetAsync($"/v1/changes?after={cursor}");
         Assert.Equal(HttpStatusCode.Gone, expired.StatusCode);

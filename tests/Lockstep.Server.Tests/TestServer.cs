@@ -39,6 +39,9 @@ public sealed class TestServer : IAsyncDisposable
 
     public LockstepEngine Engine => _app.Services.GetRequiredService<LockstepEngine>();
 
+    /// <summary>One of the server's services (the compaction service, say).</summary>
+    public T Service<T>() where T : notnull => _app.Services.GetRequiredService<T>();
+
     /// <summary>The server's store, to check what it persisted.</summary>
     public Lockstep.Core.IChangeStore Store => _app.Services.GetRequiredService<Lockstep.Core.IChangeStore>();
 

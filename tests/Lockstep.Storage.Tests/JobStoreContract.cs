@@ -330,7 +330,7 @@ public abstract class JobStoreContract : IAsyncLifetime
         NewJob Job(string key) => new() { Queue = "tx", Payload = $"\"{key}\"", IdempotencyKey = key, Lane = JobLane.High };
         await using (var rolledBack = await log.BeginWriteAsync(CancellationToken.None))
         {
-            await ((IStoreJobWriter)rolledBack).EnqueueJobsAsync([Job("a")], CancellationToken.None);
+            await rolledBack.Jobs!.EnqueueJobsAsync([Job("a")], CancellationToken.None);
         }
         Assert.Equal(new long[] { 0, 0, 0, 0 }, await store.CountJobsAsync("tx", CancellationToken.None));
         await using (var writer = await log.BeginWriteAsync(CancellationToken.None))
@@ -340,7 +340,7 @@ public abstract class JobStoreContract : IAsyncLifetime
                 Seq = writer.Head + 1, Collection = "orders", Id = "o1", Version = 1, Created = true, DocumentJson = "{}", SetJson = "{}",
                 Hlc = new HlcTimestamp(1_700_000_000_000, 0), PreviousSeq = 0,
             }], [], CancellationToken.None);
-            await ((IStoreJobWriter)writer).EnqueueJobsAsync([Job("a"), Job("a"), Job("b")], CancellationToken.None);
+            await writer.Jobs!.EnqueueJobsAsync([Job("a"), Job("a"), Job("b")], CancellationToken.None);
             await writer.CommitAsync(CancellationToken.None);
         }
         await EnqueueAsync(store, "\"dup\"", queue: "tx", key: "b");

@@ -1,8 +1,8 @@
 namespace Lockstep.Core.Jobs;
 
 /// <summary>
-/// A store writer (<see cref="IStoreWriter"/>) that can enqueue jobs inside its own transaction, so a
-/// batch's documents and the jobs its mutations asked for commit together or not at all.
+/// The job queues of a store write transaction (<see cref="IStoreWriter.Jobs"/>): jobs enqueued here commit
+/// with the transaction, so a batch's documents and the jobs its mutations asked for commit together or not at all.
 /// </summary>
 public interface IStoreJobWriter
 {

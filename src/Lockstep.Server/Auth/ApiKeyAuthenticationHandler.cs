@@ -7,7 +7,7 @@ namespace Lockstep.Server;
 
 /// <summary>The authentication handler of API keys: <c>Authorization: Bearer lsk_…</c>, checked against the configured hashes.</summary>
 internal sealed class ApiKeyAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, LockstepEngine engine)
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, AccessPolicy access)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string AuthenticationType = "LockstepApiKey";
@@ -19,7 +19,7 @@ internal sealed class ApiKeyAuthenticationHandler(
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }
-        var caller = engine.Access.AuthenticateApiKey(token);
+        var caller = access.AuthenticateApiKey(token);
         return Task.FromResult(caller is null
             ? AuthenticateResult.Fail("The API key is not valid.")
             : AuthenticateResult.Success(new AuthenticationTicket(caller.Principal!, Scheme.Name)));

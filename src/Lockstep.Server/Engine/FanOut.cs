@@ -2,9 +2,11 @@ namespace Lockstep.Server;
 
 /// <summary>
 /// Hands every committed batch to the listeners (sessions) and wakes long-pollers. A listener
-/// buffers what it is offered in a bounded queue; offering never blocks the sequencer.
+/// buffers what it is offered in a bounded queue; offering never blocks the sequencer. On one node it
+/// observes the sequencer's commits itself; on a shared store the <see cref="LogFollower"/> feeds it,
+/// in seq order, this node's commits and the other nodes' alike.
 /// </summary>
-internal sealed class FanOut
+internal sealed class FanOut : ICommitObserver
 {
     private readonly Lock _gate = new();
     private IChangeListener[] _listeners = [];
@@ -36,6 +38,16 @@ internal sealed class FanOut
     }
 
     public int ListenerCount => Volatile.Read(ref _listeners).Length;
+
+    /// <summary>Publishes the changes of a commit of this node's sequencer (the only writer of a store that is not shared).</summary>
+    public void OnCommitted(CommittedBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Changes is { } changes)
+        {
+            Publish(changes);
+        }
+    }
 
     /// <summary>Offers a committed batch to every listener, then publishes the new head.</summary>
     public void Publish(ChangeBatch batch)

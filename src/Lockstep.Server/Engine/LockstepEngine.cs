@@ -6,111 +6,89 @@ using Microsoft.Extensions.Options;
 namespace Lockstep.Server;
 
 /// <summary>
-/// The running engine: the store, the sequencer and the fan-out. A hosted service opens the store on
-/// start, runs the sequencer loop and periodic compaction, and drains on stop.
+/// The engine's lifecycle: a hosted service that opens the store, starts the sequencer loop and raises
+/// <see cref="Started"/>; on stop it tells connections to close, lets queued writes drain, and cancels
+/// <see cref="Stopping"/>. The pieces it starts are services of their own (registered by <c>AddLockstep()</c>):
+/// the sequencer, the fan-out, the log follower, compaction, cluster membership and connection admission.
+/// It also reads out the server's state for status pages and the CLI.
 /// </summary>
-public sealed class LockstepEngine : IHostedService, IAsyncDisposable
+public sealed class LockstepEngine : IHostedService
 {
     private readonly IChangeStore _store;
     private readonly ILogger<LockstepEngine> _logger;
-    private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly CancellationTokenSource _closingConnections = new();
-    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly EngineLifetime _lifetime;
+    private readonly LogHorizon _horizon;
     private Task _sequencerLoop = Task.CompletedTask;
-    private Task _compactionLoop = Task.CompletedTask;
-    private int _disposed;
 
-    /// <summary>Creates the engine (the DI container does this).</summary>
-    public LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, TimeProvider? time = null,
-        IHostApplicationLifetime? lifetime = null)
+    internal LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, EngineLifetime lifetime, Sequencer sequencer,
+        FanOut fanOut, LogHorizon horizon, ConnectionAdmission admission, AccessPolicy access, ClientRateLimiter rateLimiter, EngineMetrics metrics, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
-        // Connections are told first, when the application starts stopping: before the web server
-        // stops (it would abort them) and before the sequencer drains.
-        lifetime?.ApplicationStopping.Register(() => _closingConnections.Cancel());
         _store = store;
         _logger = logger;
-        _time = time ?? TimeProvider.System;
+        _lifetime = lifetime;
+        _horizon = horizon;
         Options = options.Value;
-        RateLimiter = new ClientRateLimiter(Options);
-        Admission = new ConnectionAdmission(ConnectionBudget.ForThisProcess(Options), Options);
-        Access = new AccessPolicy(Options);
-        ConsumerGroups.Register(Options.Mutators);
-        Clock = new HybridClock(_time);
-        FanOut = new FanOut();
-        _shared = store as ISharedChangeStore;
-        Follower = _shared is null ? null : new LogFollower(store, FanOut, Options, logger, ObserveHorizon);
-        Sequencer = new Sequencer(store, FanOut, Clock, Options, Access, Metrics, logger, Follower);
+        Sequencer = sequencer;
+        FanOut = fanOut;
+        Admission = admission;
+        Access = access;
+        RateLimiter = rateLimiter;
+        Metrics = metrics;
+        Time = time;
     }
 
-    private readonly ISharedChangeStore? _shared;
-    private Task[] _clusterLoops = [];
-    private IStoreLease? _compactionLease;
-    private DateTimeOffset _startedAt;
-
-    /// <summary>True when the store is shared by several nodes (a cluster).</summary>
-    public bool IsClustered => _shared is not null;
-
-    /// <summary>The fencing token of the compaction lease when this node holds it, else null.</summary>
-    public long? CompactionLeaseToken => Volatile.Read(ref _compactionLease)?.FencingToken;
-
-    internal LogFollower? Follower { get; }
-
     /// <summary>The engine's counters.</summary>
-    public EngineMetrics Metrics { get; } = new();
+    public EngineMetrics Metrics { get; }
 
     /// <summary>The validated options.</summary>
     public LockstepOptions Options { get; }
 
-    internal HybridClock Clock { get; }
+    /// <summary>The oldest seq still in the log minus one (changes at or below it were compacted).</summary>
+    public long Horizon => _horizon.Value;
 
-    /// <summary>The access rules and API keys, parsed from the options.</summary>
-    internal AccessPolicy Access { get; }
+    /// <summary>The seq of the last committed change.</summary>
+    public long Head => FanOut.Head;
 
-    internal TimeProvider Time => _time;
+    /// <summary>Open sync connections on this server.</summary>
+    public int Connections => Admission.Sessions;
+
+    /// <summary>Sync connections upgraded whose hello has not succeeded yet (<see cref="LockstepOptions.MaxPendingConnections"/>).</summary>
+    public int PendingConnections => Admission.Pending;
+
+    /// <summary>Completes once the store is open and the sequencer runs.</summary>
+    public Task Started => _lifetime.Started;
+
+    /// <summary>Cancelled when the server stops.</summary>
+    public CancellationToken Stopping => _lifetime.Stopping;
+
+    // What a sync session needs, read through the engine (Sync/* takes the engine; these forward to the services).
+
+    internal IChangeStore Store => _store;
 
     internal FanOut FanOut { get; }
 
     internal Sequencer Sequencer { get; }
 
-    internal IChangeStore Store => _store;
+    internal AccessPolicy Access { get; }
 
-    /// <summary>The oldest seq still in the log minus one (changes at or below it were compacted).</summary>
-    public long Horizon
-    {
-        get => Interlocked.Read(ref _horizon);
-        private set => ObserveHorizon(value);
-    }
+    internal ClientRateLimiter RateLimiter { get; }
 
-    private long _horizon;
+    internal ConnectionAdmission Admission { get; }
 
-    /// <summary>Moves the horizon forward (never back): this node's compaction, or another node's seen in the store.</summary>
-    private void ObserveHorizon(long horizon)
-    {
-        var current = Interlocked.Read(ref _horizon);
-        while (horizon > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _horizon, horizon, current);
-            if (seen == current)
-            {
-                return;
-            }
-            current = seen;
-        }
-    }
+    internal TimeProvider Time { get; }
 
-    /// <summary>The seq of the last committed change.</summary>
-    public long Head => FanOut.Head;
-
-    /// <summary>Completes once the store is open and the sequencer runs.</summary>
-    public Task Started => _started.Task;
-
-    /// <summary>Cancelled when the server stops.</summary>
-    public CancellationToken Stopping => _stopping.Token;
+    /// <summary>True when the store is shared by several nodes (a cluster).</summary>
+    internal bool IsClustered => _store is ISharedChangeStore;
 
     /// <summary>Cancelled when connections should say goodbye (the application is stopping).</summary>
-    internal CancellationToken ClosingConnections => _closingConnections.Token;
+    internal CancellationToken ClosingConnections => _lifetime.ClosingConnections;
+
+    /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
+    internal bool TryOpenClientConnection(string clientId) => Admission.TryOpenClient(clientId);
+
+    /// <summary>Forgets a connection counted by <see cref="TryOpenClientConnection"/>.</summary>
+    internal void CloseClientConnection(string clientId) => Admission.CloseClient(clientId);
 
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -122,30 +100,36 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
                 throw new InvalidOperationException(problem);
             }
             var status = await _store.OpenAsync(cancellationToken);
-            Horizon = status.Horizon;
+            _horizon.Observe(status.Horizon);
             FanOut.Start(status.Head);
             Log.StoreOpened(_logger, status.Head, status.Horizon);
             LogConnectionBudget(Admission.Budget);
-            _startedAt = _time.GetUtcNow();
-            _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_stopping.Token), CancellationToken.None);
-            _compactionLoop = Task.Run(() => CompactLoopAsync(_stopping.Token), CancellationToken.None);
-            if (_shared is not null)
-            {
-                await HeartbeatAsync(_shared, cancellationToken);
-                _clusterLoops =
-                [
-                    Task.Run(() => Follower!.RunAsync(_stopping.Token), CancellationToken.None),
-                    Task.Run(() => WatchNotificationsAsync(_shared, _stopping.Token), CancellationToken.None),
-                    Task.Run(() => ClusterLoopAsync(_shared, _stopping.Token), CancellationToken.None),
-                ];
-            }
-            _started.TrySetResult();
+            _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_lifetime.Stopping), CancellationToken.None);
+            _lifetime.MarkStarted();
         }
         catch (Exception e)
         {
-            _started.TrySetException(e);
+            _lifetime.MarkFailed(e);
             throw;
         }
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _lifetime.CloseConnections();
+        Sequencer.Complete();
+        try
+        {
+            // Let queued writes finish (the channel is completed, so the loop ends when it is empty).
+            await _sequencerLoop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            // fall through: cancel below
+        }
+        await _lifetime.StopAsync();
+        await _sequencerLoop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     private void LogConnectionBudget(ConnectionBudget budget)
@@ -162,251 +146,5 @@ public sealed class LockstepEngine : IHostedService, IAsyncDisposable
         {
             Log.ConnectionsLimited(_logger, budget.Sessions, $"MaxConnections, within the open-files limit {limit}");
         }
-    }
-
-    /// <inheritdoc />
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _closingConnections.CancelAsync();
-        Sequencer.Complete();
-        try
-        {
-            // Let queued writes finish (the channel is completed, so the loop ends when it is empty).
-            await _sequencerLoop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-        {
-            // fall through: cancel below
-        }
-        await _stopping.CancelAsync();
-        try
-        {
-            await Task.WhenAll([_sequencerLoop, _compactionLoop, .. _clusterLoops]).WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        if (_shared is not null)
-        {
-            await LeaveClusterAsync(_shared, cancellationToken);
-        }
-    }
-
-    /// <summary>
-    /// Compacts the log now, keeping the newest <see cref="LockstepOptions.RetainedChanges"/> changes.
-    /// In a cluster only the holder of the compaction lease compacts (fenced by its token); other nodes return 0.
-    /// </summary>
-    public async Task<long> CompactAsync(CancellationToken cancellationToken)
-    {
-        var upTo = Head - Options.RetainedChanges;
-        if (upTo <= Horizon)
-        {
-            return 0;
-        }
-        long removed;
-        if (_shared is not null)
-        {
-            if (Volatile.Read(ref _compactionLease) is not { } lease)
-            {
-                return 0;
-            }
-            try
-            {
-                removed = await _shared.CompactAsync(upTo, lease, cancellationToken);
-            }
-            catch (LeaseLostException)
-            {
-                await DropLeaseAsync(lease);
-                return 0;
-            }
-        }
-        else
-        {
-            removed = await _store.CompactAsync(upTo, cancellationToken);
-        }
-        Horizon = upTo;
-        Log.Compacted(_logger, removed, upTo);
-        return removed;
-    }
-
-    private async Task CompactLoopAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(Options.CompactionInterval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                try
-                {
-                    await CompactAsync(cancellationToken);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    Log.CompactionFailed(_logger, e);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private readonly KeyedCounts<string> _connectionsByClient = new(StringComparer.Ordinal);
-    /// <summary>Per-client rate limits (<see cref="LockstepOptions.RateLimitPerSecond"/>).</summary>
-    internal ClientRateLimiter RateLimiter { get; }
-
-    /// <summary>The server-wide count of sync connections, within the open-files limit.</summary>
-    internal ConnectionAdmission Admission { get; }
-
-    /// <summary>Open sync connections on this server.</summary>
-    public int Connections => Admission.Sessions;
-
-    /// <summary>Sync connections upgraded whose hello has not succeeded yet (<see cref="LockstepOptions.MaxPendingConnections"/>).</summary>
-    public int PendingConnections => Admission.Pending;
-
-    /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
-    internal bool TryOpenClientConnection(string clientId) => _connectionsByClient.TryIncrement(clientId, Options.MaxConnectionsPerClient);
-
-    /// <summary>Forgets a connection counted by <see cref="TryOpenClientConnection"/>.</summary>
-    internal void CloseClientConnection(string clientId) => _connectionsByClient.Decrement(clientId);
-
-    /// <summary>The nodes of the cluster as the registry knows them (just this one without a shared store).</summary>
-    public async Task<IReadOnlyList<(ClusterNode Node, bool Healthy)>> ListNodesAsync(CancellationToken cancellationToken)
-    {
-        var now = _time.GetUtcNow();
-        if (_shared is null)
-        {
-            return [(new ClusterNode(Options.NodeId, Options.NodeUrl, _startedAt, now, Head), true)];
-        }
-        var nodes = await _shared.ListNodesAsync(cancellationToken);
-        return [.. nodes.Select(n => (n, now - n.LastHeartbeat <= Options.ClusterNodeTimeout))];
-    }
-
-    private ValueTask HeartbeatAsync(ISharedChangeStore shared, CancellationToken cancellationToken) =>
-        shared.HeartbeatAsync(new ClusterNode(Options.NodeId, Options.NodeUrl, _startedAt, _time.GetUtcNow(), Head), cancellationToken);
-
-    /// <summary>Heartbeats, and the compaction lease: kept while held, tried for while another node holds it.</summary>
-    private async Task ClusterLoopAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(Options.ClusterHeartbeatInterval, _time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await HeartbeatAsync(shared, cancellationToken);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    Log.HeartbeatFailed(_logger, e);
-                }
-                try
-                {
-                    if (Volatile.Read(ref _compactionLease) is { } held)
-                    {
-                        if (!await held.IsHeldAsync(cancellationToken))
-                        {
-                            await DropLeaseAsync(held);
-                        }
-                    }
-                    else if (await shared.TryAcquireLeaseAsync("compaction", Options.NodeId, cancellationToken) is { } taken)
-                    {
-                        Volatile.Write(ref _compactionLease, taken);
-                        Log.LeaseTaken(_logger, taken.Name, taken.FencingToken);
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    Log.HeartbeatFailed(_logger, e);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(cancellationToken));
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private async Task DropLeaseAsync(IStoreLease lease)
-    {
-        if (Interlocked.CompareExchange(ref _compactionLease, null, lease) != lease)
-        {
-            return;
-        }
-        Log.LeaseLost(_logger, lease.Name, lease.FencingToken);
-        try
-        {
-            await lease.DisposeAsync();
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            Log.HeartbeatFailed(_logger, e);
-        }
-    }
-
-    /// <summary>Commit notifications wake the follower; when listening fails, the follower's polling covers it until it works again.</summary>
-    private async Task WatchNotificationsAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await foreach (var head in shared.WatchHeadAsync(cancellationToken))
-                {
-                    if (head > FanOut.Head)
-                    {
-                        Follower!.Wake();
-                    }
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Log.NotificationsFailed(_logger, e);
-                try
-                {
-                    await Task.Delay(Options.ClusterPollInterval, cancellationToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
-
-    private async Task LeaveClusterAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
-    {
-        if (Volatile.Read(ref _compactionLease) is { } lease)
-        {
-            await DropLeaseAsync(lease);
-        }
-        try
-        {
-            await shared.LeaveAsync(Options.NodeId, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            Log.HeartbeatFailed(_logger, e);
-        }
-    }
-
-    /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        // DI may dispose the engine twice: as itself and as the hosted service.
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-        await _stopping.CancelAsync();
-        _stopping.Dispose();
-        _closingConnections.Dispose();
-        RateLimiter.Dispose();
-        Metrics.Dispose();
     }
 }

@@ -1,6 +1,8 @@
 using System.Threading.Channels;
 using Lockstep.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Lockstep.Server;
 
@@ -10,8 +12,10 @@ namespace Lockstep.Server;
 /// once when they continue the fan-out's head; anything else — other nodes' commits, or a local batch
 /// that landed after one of theirs — is read from the store by position. Notifications only wake the
 /// reader early; a timer reads anyway, so a lost notification costs latency, never a change.
+/// As a hosted service it reads, and listens for notifications, only when the store is shared; on one
+/// node the fan-out observes the sequencer itself and this does nothing.
 /// </summary>
-internal sealed class LogFollower
+internal sealed class LogFollower : BackgroundService, ICommitObserver
 {
     private const int PageSize = 1000;
     private readonly IChangeStore _store;
@@ -29,18 +33,31 @@ internal sealed class LogFollower
     private long _lastBodiesBytes;
     private const long LastBodiesMaxBytes = 32L << 20;
 
-    private readonly Action<long> _observeHorizon;
+    private readonly LogHorizon _horizon;
+    private readonly EngineLifetime _lifetime;
 
-    public LogFollower(IChangeStore store, FanOut fanOut, LockstepOptions options, ILogger logger, Action<long> observeHorizon)
+    public LogFollower(IChangeStore store, FanOut fanOut, LogHorizon horizon, EngineLifetime lifetime, IOptions<LockstepOptions> options, ILogger<LogFollower> logger)
     {
-        _observeHorizon = observeHorizon;
+        ArgumentNullException.ThrowIfNull(options);
+        _horizon = horizon;
+        _lifetime = lifetime;
         _store = store;
         _fanOut = fanOut;
-        _options = options;
+        _options = options.Value;
         _logger = logger;
     }
 
-    /// <summary>Called by the sequencer after its commit: publishes the batch when it continues the head, else wakes the reader.</summary>
+    /// <summary>Called by the sequencer after its commit: publishes the changes when they continue the head, else wakes the reader.</summary>
+    public void OnCommitted(CommittedBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Changes is { } changes)
+        {
+            OnLocalCommit(changes);
+        }
+    }
+
+    /// <summary>Publishes a batch this node committed when it continues the head, else wakes the reader.</summary>
     public void OnLocalCommit(ChangeBatch batch)
     {
         lock (_publishGate)
@@ -58,7 +75,29 @@ internal sealed class LogFollower
     /// <summary>A hint that the log moved (a notification, a local commit out of turn).</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_store is not ISharedChangeStore shared)
+        {
+            return;
+        }
+        try
+        {
+            await _lifetime.Started.WaitAsync(stoppingToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return; // the engine reports its own failure to start
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        await Task.WhenAll(RunAsync(stoppingToken), WatchNotificationsAsync(shared, stoppingToken));
+    }
+
+    /// <summary>Reads after every hint, and every <see cref="LockstepOptions.ClusterPollInterval"/> without one.</summary>
+    private async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -87,6 +126,40 @@ internal sealed class LogFollower
                 // The store may be restarting; the next round tries again.
                 Log.FollowFailed(_logger, e);
                 await Task.Delay(_options.ClusterPollInterval, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Commit notifications wake the reader; when listening fails, polling covers it until it works again.</summary>
+    private async Task WatchNotificationsAsync(ISharedChangeStore shared, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var head in shared.WatchHeadAsync(cancellationToken))
+                {
+                    if (head > _fanOut.Head)
+                    {
+                        Wake();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.NotificationsFailed(_logger, e);
+                try
+                {
+                    await Task.Delay(_options.ClusterPollInterval, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
         }
     }
@@ -135,7 +208,7 @@ internal sealed class LogFollower
         {
             await using var reader = await _store.BeginReadAsync(cancellationToken);
             // Another node may have compacted: hellos on this node must hear the true horizon.
-            _observeHorizon(reader.Horizon);
+            _horizon.Observe(reader.Horizon);
             var after = _fanOut.Head;
             if (reader.Head <= after)
             {

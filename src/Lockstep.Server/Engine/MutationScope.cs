@@ -117,7 +117,7 @@ internal sealed class MutationScope
     /// <summary>Enqueues a job with the mutation's writes (in the batch's transaction); false when the store cannot.</summary>
     public bool TryEnqueue(Lockstep.Core.Jobs.NewJob job)
     {
-        if (_batch.Writer is not Lockstep.Core.Jobs.IStoreJobWriter)
+        if (_batch.Writer.Jobs is null)
         {
             return false;
         }

@@ -3,19 +3,20 @@ using System.Threading.Channels;
 using Lockstep.Core;
 using Lockstep.Protocol;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Lockstep.Server;
 
 /// <summary>
 /// The single writer of the log. Mutations from every connection enter one channel; the loop takes
 /// as many as are waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in
-/// order inside one store transaction, commits once (group commit: one fsync per batch), and only
-/// then completes each request and hands the batch to the fan-out.
+/// order inside one store transaction, commits once (group commit: one fsync per batch), then tells the
+/// commit observers (the fan-out first) and only then completes each request. A refused write is a
+/// result value (<see cref="WriteResult"/>), never an exception.
 /// </summary>
 internal sealed class Sequencer
 {
     private readonly IChangeStore _store;
-    private readonly FanOut _fanOut;
     private readonly HybridClock _clock;
     private readonly LockstepOptions _options;
     private readonly ILogger _logger;
@@ -23,7 +24,8 @@ internal sealed class Sequencer
     private readonly AccessPolicy _access;
     private readonly Channel<WriteRequest> _queue;
     private readonly DocumentCache _cache;
-    private readonly LogFollower? _follower;
+    private readonly ICommitObserver[] _observers;
+    private readonly MutatorRegistry _mutators;
 
     /// <summary>Per client, the highest mutation number known to be recorded: a higher one needs no lookup.</summary>
     private readonly Dictionary<string, long> _lastMutationNo = new(StringComparer.Ordinal);
@@ -31,26 +33,28 @@ internal sealed class Sequencer
     /// <summary>The head after this sequencer's last commit; -1 before the first.</summary>
     private long _lastCommittedHead = -1;
 
-    public Sequencer(IChangeStore store, FanOut fanOut, HybridClock clock, LockstepOptions options, AccessPolicy access, EngineMetrics metrics, ILogger logger, LogFollower? follower = null)
+    // The observers are told of each commit in order, before its writers hear back. The first publishes
+    // the changes (the fan-out on one node, the LogFollower on a shared store; AddLockstep registers it
+    // first), so a writer's ack never overtakes its change reaching this node's subscribers.
+    public Sequencer(IChangeStore store, HybridClock clock, IOptions<LockstepOptions> options, AccessPolicy access, EngineMetrics metrics,
+        MutatorRegistry mutators, IEnumerable<ICommitObserver> observers, ILogger<Sequencer> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        _mutators = mutators;
+        _observers = [.. observers];
         _access = access;
-        _follower = follower;
         _metrics = metrics;
-        _cache = new DocumentCache(options.DocumentCacheBytes);
+        _options = options.Value;
+        _cache = new DocumentCache(_options.DocumentCacheBytes);
         _store = store;
-        _fanOut = fanOut;
         _clock = clock;
-        _options = options;
         _logger = logger;
-        _queue = Channel.CreateBounded<WriteRequest>(new BoundedChannelOptions(options.MaxQueuedMutations)
+        _queue = Channel.CreateBounded<WriteRequest>(new BoundedChannelOptions(_options.MaxQueuedMutations)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
     }
-
-    /// <summary>Called after a commit with the queues its mutators enqueued jobs on, so waiting claims wake at once.</summary>
-    public Action<IEnumerable<string>>? JobsCommitted { get; set; }
 
     /// <summary>Queues a mutation; false when the queue is full (answer <c>overloaded</c>).</summary>
     public bool TryEnqueue(WriteRequest request) => _queue.Writer.TryWrite(request);
@@ -115,8 +119,9 @@ internal sealed class Sequencer
                 }
                 if (state.Jobs.Count > 0)
                 {
-                    // Mutators' jobs commit with their documents (MutationScope only collects them when the writer can).
-                    await ((Lockstep.Core.Jobs.IStoreJobWriter)writer).EnqueueJobsAsync(state.Jobs, cancellationToken);
+                    // Mutators' jobs commit with their documents (MutationScope only collects them when the writer has queues).
+                    var jobs = writer.Jobs ?? throw new InvalidOperationException("The store writer lost its job queues mid-batch.");
+                    await jobs.EnqueueJobsAsync(state.Jobs, cancellationToken);
                 }
                 await writer.CommitAsync(cancellationToken);
             }
@@ -153,27 +158,36 @@ internal sealed class Sequencer
         }
         _lastCommittedHead = state.Head;
         _metrics.Committed(state.Changes.Count);
+        ChangeBatch? batch = null;
         if (state.Changes.Count > 0)
         {
-            var batch = new ChangeBatch([.. state.Changes], state.Head);
-            if (_follower is null)
-            {
-                _fanOut.Publish(batch);
-            }
-            else
-            {
-                _follower.OnLocalCommit(batch);
-            }
+            batch = new ChangeBatch([.. state.Changes], state.Head);
         }
-        if (state.Jobs.Count > 0)
+        if (batch is not null || state.Jobs.Count > 0)
         {
-            JobsCommitted?.Invoke(state.Jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal));
+            Notify(new CommittedBatch(state.Head, batch, state.Jobs.Select(j => j.Queue).ToHashSet(StringComparer.Ordinal)));
         }
         for (var i = 0; i < requests.Count; i++)
         {
             requests[i].Complete(results[i]);
         }
         Log.BatchCommitted(_logger, requests.Count, state.Changes.Count, state.Head);
+    }
+
+    private void Notify(CommittedBatch batch)
+    {
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnCommitted(batch);
+            }
+            catch (Exception e)
+            {
+                // The batch is committed: an observer's failure must not fail it, nor stop the loop.
+                Log.CommitObserverFailed(_logger, e, observer.GetType().Name);
+            }
+        }
     }
 
     private async ValueTask<WriteResult> ApplyAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
@@ -245,7 +259,7 @@ internal sealed class Sequencer
     private async ValueTask<WriteResult> CallMutatorAsync(BatchState state, WriteRequest request, CancellationToken cancellationToken)
     {
         // The server's own mutators (consumer groups) are not for clients to call.
-        if (!_options.Mutators.TryGetValue(request.MutatorName!, out var mutator) || (request.Caller is not null && SystemCollections.IsSystem(request.MutatorName!)))
+        if (!_mutators.TryGet(request.MutatorName!, out var mutator) || (request.Caller is not null && SystemCollections.IsSystem(request.MutatorName!)))
         {
             return WriteResult.Rejected(new Rejection(ErrorCodes.UnknownMutator, $"No mutator is registered as '{request.MutatorName}'."));
         }

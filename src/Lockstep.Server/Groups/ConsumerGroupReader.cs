@@ -8,7 +8,7 @@ using Lockstep.Server.Rest;
 namespace Lockstep.Server;
 
 /// <summary>Reads the changes of the partitions a member holds, after its positions, from one consistent read of the store.</summary>
-internal sealed class ConsumerGroupReader(LockstepEngine engine, string group, string member)
+internal sealed class ConsumerGroupReader(IChangeStore store, TimeProvider time, string group, string member)
 {
     private const int PageSize = 1000;
 
@@ -17,12 +17,12 @@ internal sealed class ConsumerGroupReader(LockstepEngine engine, string group, s
 
     public async Task<GroupBatch?> ReadAsync(IReadOnlyDictionary<int, long> positions, int limit, CancellationToken cancellationToken)
     {
-        await using var reader = await engine.Store.BeginReadAsync(cancellationToken);
+        await using var reader = await store.BeginReadAsync(cancellationToken);
         if (ConsumerGroups.ParseGroup(Body(await reader.GetDocumentAsync(SystemCollections.Groups, group, cancellationToken))) is not var (collections, partitions))
         {
             return null;
         }
-        var now = engine.Time.GetUtcNow();
+        var now = time.GetUtcNow();
         var held = new Dictionary<int, long>();
         var lost = new List<int>();
         for (var p = 0; p < partitions; p++)

@@ -9,7 +9,7 @@ namespace Lockstep.Server;
 /// <summary>
 /// Consumer groups' state, kept as documents of <see cref="SystemCollections.Groups"/> and changed only by
 /// the internal mutators here, which run on the sequencer like any mutation: atomic, and the same on
-/// every node of a cluster. Claims (joins and heartbeats), commits and leaves go through them; reading
+/// every node of a cluster (<see cref="ConsumerGroupMutators"/> registers them). Claims (joins and heartbeats), commits and leaves go through them; reading
 /// changes does not (<see cref="ConsumerGroupReader"/>).
 /// </summary>
 internal static class ConsumerGroups
@@ -25,13 +25,6 @@ internal static class ConsumerGroups
 
     /// <summary>The longest lease a claim may ask for (10 minutes): a member that dies holds its partitions at most this long.</summary>
     public const long MaxLeaseMs = 600_000;
-
-    public static void Register(Dictionary<string, Mutator> mutators)
-    {
-        mutators[ClaimMutator] = ClaimAsync;
-        mutators[CommitMutator] = CommitAsync;
-        mutators[LeaveMutator] = LeaveAsync;
-    }
 
     public static bool IsValidName(string? name) => Names.IsValidId(name) && name.Length <= 64 && !name.Contains('~', StringComparison.Ordinal);
 
@@ -60,7 +53,7 @@ internal static class ConsumerGroups
     /// Args: <c>{group, member, collections, partitions?, leaseMs, now}</c>. Creates the group on first use,
     /// balances (<see cref="PartitionBalancer"/>), and returns the member's partitions with their epochs and checkpoints.
     /// </summary>
-    private static async ValueTask<JsonNode?> ClaimAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
+    public static async ValueTask<JsonNode?> ClaimAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
     {
         var group = args.GetProperty("group").GetString()!;
         var member = args.GetProperty("member").GetString()!;
@@ -118,7 +111,7 @@ internal static class ConsumerGroups
     /// the log's head is refused (<c>invalid_request</c>): no member has handled what is not written yet, and a
     /// checkpoint there would make the group skip every change up to it. Checkpoints only move forward.
     /// </summary>
-    private static async ValueTask<JsonNode?> CommitAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
+    public static async ValueTask<JsonNode?> CommitAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
     {
         var group = args.GetProperty("group").GetString()!;
         var member = args.GetProperty("member").GetString()!;
@@ -148,7 +141,7 @@ internal static class ConsumerGroups
     }
 
     /// <summary>Args: <c>{group, member, now}</c>. Gives back every partition the member holds, so others take them at once.</summary>
-    private static async ValueTask<JsonNode?> LeaveAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
+    public static async ValueTask<JsonNode?> LeaveAsync(MutatorContext context, JsonElement args, CancellationToken cancellationToken)
     {
         var group = args.GetProperty("group").GetString()!;
         var member = args.GetProperty("member").GetString()!;

@@ -4,6 +4,7 @@ using Lockstep.Server.Rest;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
 namespace Lockstep.Server;
@@ -120,5 +121,5 @@ internal static class CrossSiteGuard
         && (type.SubType.Equals("json", StringComparison.OrdinalIgnoreCase) || type.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase))
         && (!type.Charset.HasValue || type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
 
-    private static LockstepOptions LockstepOptionsOf(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>().Options;
+    private static LockstepOptions LockstepOptionsOf(HttpContext context) => context.RequestServices.GetRequiredService<IOptions<LockstepOptions>>().Value;
 }

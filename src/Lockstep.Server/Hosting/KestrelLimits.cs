@@ -8,12 +8,12 @@ namespace Lockstep.Server;
 /// sessions) and all others together stay within the open-files limit. Lower limits configured for
 /// Kestrel are kept.
 /// </summary>
-internal sealed class KestrelLimits(LockstepEngine engine) : IPostConfigureOptions<KestrelServerOptions>
+internal sealed class KestrelLimits(ConnectionAdmission admission) : IPostConfigureOptions<KestrelServerOptions>
 {
     public void PostConfigure(string? name, KestrelServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var budget = engine.Admission.Budget;
+        var budget = admission.Budget;
         var limits = options.Limits;
         if (budget.Http is { } http)
         {

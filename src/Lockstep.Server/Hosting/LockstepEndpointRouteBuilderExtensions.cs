@@ -93,7 +93,7 @@ public static class LockstepEndpointRouteBuilderExtensions
         }
         await engine.Started;
         // Counted as pending until its hello succeeds; only then does it take a session's place.
-        using var slot = engine.Admission.TryAdmit(context.Connection.RemoteIpAddress, out var full);
+        using var slot = context.RequestServices.GetRequiredService<ConnectionAdmission>().TryAdmit(context.Connection.RemoteIpAddress, out var full);
         if (slot is null)
         {
             // The refused client should not keep holding a descriptor on a full server.

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -31,8 +32,7 @@ public static class LockstepServiceCollectionExtensions
             options.Configure(configure);
         }
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<LockstepEngine>();
-        services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
+        AddEngine(services);
         services.TryAddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.TryAddSingleton<LockstepMarker>();
@@ -42,8 +42,50 @@ public static class LockstepServiceCollectionExtensions
         services.AddOptions<JobQueueOptions>().BindConfiguration(JobQueueOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<JobQueues>();
         services.AddHostedService(sp => sp.GetRequiredService<JobQueues>());
+        // Jobs enqueued by mutators commit with their batch: waiting claims wake right after.
+        services.AddSingleton<ICommitObserver>(sp => sp.GetRequiredService<JobQueues>());
         return new LockstepBuilder(services);
     }
+
+    /// <summary>
+    /// The engine's pieces, each a singleton. Hosted services start in this order and stop in the reverse:
+    /// the engine (store, sequencer) first, so the others find the store open; membership leaves the
+    /// cluster before the engine drains the sequencer and cancels <see cref="LockstepEngine.Stopping"/>.
+    /// </summary>
+    private static void AddEngine(IServiceCollection services)
+    {
+        services.TryAddSingleton<EngineLifetime>();
+        services.TryAddSingleton<EngineMetrics>();
+        services.TryAddSingleton(sp => new HybridClock(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new AccessPolicy(Lockstep(sp)));
+        services.TryAddSingleton(sp => new ClientRateLimiter(Lockstep(sp)));
+        services.TryAddSingleton(sp => new ConnectionAdmission(ConnectionBudget.ForThisProcess(Lockstep(sp)), Lockstep(sp)));
+        services.TryAddSingleton<MutatorRegistry>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IMutatorSource, ConsumerGroupMutators>());
+        services.TryAddSingleton<LogHorizon>();
+        services.TryAddSingleton<FanOut>();
+        services.TryAddSingleton<LogFollower>();
+        // The first commit observer publishes: on one node the fan-out takes the sequencer's batches as they
+        // are; on a shared store the follower does, keeping them in seq order with the other nodes' commits.
+        services.AddSingleton<ICommitObserver>(sp => sp.GetRequiredService<IChangeStore>() is ISharedChangeStore
+            ? sp.GetRequiredService<LogFollower>()
+            : sp.GetRequiredService<FanOut>());
+        services.TryAddSingleton<Sequencer>();
+        services.TryAddSingleton<ClusterMembership>();
+        services.TryAddSingleton<CompactionService>();
+        // The engine's constructor takes internal services, which the container only calls on a public constructor.
+        services.TryAddSingleton(sp => new LockstepEngine(sp.GetRequiredService<IChangeStore>(), sp.GetRequiredService<IOptions<LockstepOptions>>(),
+            sp.GetRequiredService<ILogger<LockstepEngine>>(), sp.GetRequiredService<EngineLifetime>(), sp.GetRequiredService<Sequencer>(),
+            sp.GetRequiredService<FanOut>(), sp.GetRequiredService<LogHorizon>(), sp.GetRequiredService<ConnectionAdmission>(),
+            sp.GetRequiredService<AccessPolicy>(), sp.GetRequiredService<ClientRateLimiter>(), sp.GetRequiredService<EngineMetrics>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
+        services.AddHostedService(sp => sp.GetRequiredService<LogFollower>());
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterMembership>());
+        services.AddHostedService(sp => sp.GetRequiredService<CompactionService>());
+    }
+
+    private static LockstepOptions Lockstep(IServiceProvider services) => services.GetRequiredService<IOptions<LockstepOptions>>().Value;
 
     /// <summary>Stores the log and documents in an embedded SQLite file.</summary>
     public static LockstepBuilder AddSqliteStore(this LockstepBuilder builder, string path, SqliteSynchronous synchronous = SqliteSynchronous.Full)

@@ -9,30 +9,23 @@ namespace Lockstep.Server;
 
 /// <summary>
 /// The server's side of the job queues: the store (when it has queues), wake-ups for claims that
-/// wait, and the periodic purge of done jobs.
+/// wait, and the periodic purge of done jobs. As a commit observer it wakes this node's waiting claims
+/// right after a batch whose mutators enqueued jobs commits.
 /// </summary>
-internal sealed class JobQueues : BackgroundService
+internal sealed class JobQueues : BackgroundService, ICommitObserver
 {
-    private readonly LockstepEngine _engine;
+    private readonly EngineLifetime _lifetime;
     private readonly ILogger<JobQueues> _logger;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _wakeUps = new(StringComparer.Ordinal);
 
-    public JobQueues(IChangeStore store, LockstepEngine engine, IOptions<JobQueueOptions> options, ILogger<JobQueues> logger)
+    public JobQueues(IChangeStore store, EngineLifetime lifetime, IOptions<JobQueueOptions> options, ILogger<JobQueues> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         Store = store as IJobStore;
-        _engine = engine;
+        _lifetime = lifetime;
         _logger = logger;
         Options = options.Value;
         Backoff = new JobBackoff(Options.BackoffBase, Options.BackoffMax, Options.BackoffJitter);
-        // Jobs enqueued by mutators commit with their batch: wake this node's waiting claims right after.
-        engine.Sequencer.JobsCommitted = queues =>
-        {
-            foreach (var queue in queues)
-            {
-                Notify(queue);
-            }
-        };
     }
 
     /// <summary>The store's queues; null when the configured store has none.</summary>
@@ -51,11 +44,20 @@ internal sealed class JobQueues : BackgroundService
     }
 
     /// <summary>Cancelled when the server stops.</summary>
-    public CancellationToken Stopping => _engine.Stopping;
+    public CancellationToken Stopping => _lifetime.Stopping;
 
     /// <summary>A task that completes at the next <see cref="Notify"/> of the queue. Take it before looking, so no wake-up is missed.</summary>
     public Task WakeUp(string queue) =>
         _wakeUps.GetOrAdd(queue, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    /// <summary>Jobs enqueued by mutators commit with their batch: wakes the claims waiting on their queues.</summary>
+    public void OnCommitted(CommittedBatch batch)
+    {
+        foreach (var queue in batch.JobQueues)
+        {
+            Notify(queue);
+        }
+    }
 
     /// <summary>Wakes the claims waiting on a queue: a job may be claimable.</summary>
     public void Notify(string queue)
@@ -74,7 +76,7 @@ internal sealed class JobQueues : BackgroundService
         }
         try
         {
-            await _engine.Started.WaitAsync(stoppingToken);
+            await _lifetime.Started.WaitAsync(stoppingToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

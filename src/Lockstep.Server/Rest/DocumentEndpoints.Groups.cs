@@ -221,7 +221,7 @@ internal static partial class DocumentEndpoints
             return;
         }
         var engine = Engine(context);
-        var reader = new ConsumerGroupReader(engine, name, CallerOf(context).ScopeClientId(member));
+        var reader = new ConsumerGroupReader(engine.Store, engine.Time, name, CallerOf(context).ScopeClientId(member));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, engine.Stopping);
         deadline.CancelAfter(wait);
         while (true)

@@ -38,7 +38,7 @@ internal static class JobEndpoints
     private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
-        if (!context.RequestServices.GetRequiredService<LockstepEngine>().Access.CanUseJobs(DocumentEndpoints.CallerOf(context)))
+        if (!context.RequestServices.GetRequiredService<AccessPolicy>().CanUseJobs(DocumentEndpoints.CallerOf(context)))
         {
             await Problems.Write(context, ErrorCodes.Forbidden, "The job queues need an API key with the jobs or write scope (or a rule in Lockstep:Auth:Jobs).");
             return Results.Empty;
@@ -375,7 +375,7 @@ internal static class JobEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "This server's store has no job queues.", 501);
             return null;
         }
-        await context.RequestServices.GetRequiredService<LockstepEngine>().Started;
+        await context.RequestServices.GetRequiredService<EngineLifetime>().Started;
         return jobs;
     }
 

@@ -3,6 +3,7 @@ using Lockstep.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Lockstep.Server.Rest;
 
@@ -54,13 +55,14 @@ internal static class ServerEndpoints
             await Problems.Write(context, ErrorCodes.Forbidden, "The cluster's nodes are shown to API keys and administrators only.");
             return;
         }
-        var nodes = await engine.ListNodesAsync(context.RequestAborted);
-        await DocumentEndpoints.WriteJsonAsync(context, (engine, nodes), static (w, s) =>
+        var membership = context.RequestServices.GetRequiredService<ClusterMembership>();
+        var nodes = await membership.ListNodesAsync(context.RequestAborted);
+        await DocumentEndpoints.WriteJsonAsync(context, (engine, membership, nodes), static (w, s) =>
         {
             w.WriteString("self", s.engine.Options.NodeId);
-            w.WriteBoolean("clustered", s.engine.IsClustered);
+            w.WriteBoolean("clustered", s.membership.IsClustered);
             w.WriteNumber("head", s.engine.Head);
-            if (s.engine.CompactionLeaseToken is { } token)
+            if (s.membership.CompactionLeaseToken is { } token)
             {
                 w.WriteNumber("compactionLeaseToken", token);
             }

@@ -14,6 +14,7 @@ namespace Lockstep.Server;
 internal sealed class ConnectionAdmission(ConnectionBudget budget, LockstepOptions options)
 {
     private readonly KeyedCounts<IPAddress> _pendingByAddress = new();
+    private readonly KeyedCounts<string> _sessionsByClient = new(StringComparer.Ordinal);
     private int _sessions;
     private int _pending;
 
@@ -76,4 +77,10 @@ internal sealed class ConnectionAdmission(ConnectionBudget budget, LockstepOptio
     }
 
     internal void CloseSession() => Interlocked.Decrement(ref _sessions);
+
+    /// <summary>Counts a session of a client id; false (nothing counted) when it already has <see cref="LockstepOptions.MaxConnectionsPerClient"/>.</summary>
+    internal bool TryOpenClient(string clientId) => _sessionsByClient.TryIncrement(clientId, options.MaxConnectionsPerClient);
+
+    /// <summary>Forgets a session counted by <see cref="TryOpenClient"/>.</summary>
+    internal void CloseClient(string clientId) => _sessionsByClient.Decrement(clientId);
 }

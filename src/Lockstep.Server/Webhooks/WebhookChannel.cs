@@ -24,7 +24,7 @@ internal sealed class WebhookChannel
 {
     private readonly string _name;
     private readonly WebhookOptions _options;
-    private readonly LockstepEngine _engine;
+    private readonly WebhookLog _log;
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
     private readonly ILogger _logger;
@@ -34,11 +34,11 @@ internal sealed class WebhookChannel
     private string _state = "starting";
     private string? _lastError;
 
-    public WebhookChannel(string name, WebhookOptions options, LockstepEngine engine, HttpClient http, ResiliencePipeline<HttpResponseMessage> pipeline, ILogger logger, TimeProvider time)
+    public WebhookChannel(string name, WebhookOptions options, WebhookLog log, HttpClient http, ResiliencePipeline<HttpResponseMessage> pipeline, ILogger logger, TimeProvider time)
     {
         _name = name;
         _options = options;
-        _engine = engine;
+        _log = log;
         _http = http;
         _pipeline = pipeline;
         _logger = logger;
@@ -110,7 +110,7 @@ internal sealed class WebhookChannel
             IReadOnlyList<Change> page;
             long head;
             long horizon;
-            await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
+            await using (var reader = await _log.Store.BeginReadAsync(cancellationToken))
             {
                 head = reader.Head;
                 horizon = reader.Horizon;
@@ -133,8 +133,8 @@ internal sealed class WebhookChannel
             {
                 Volatile.Write(ref _state, "idle");
                 using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                poll.CancelAfter(_engine.Options.ClusterPollInterval);
-                await _engine.FanOut.WaitPastAsync(head, poll.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                poll.CancelAfter(_log.PollInterval);
+                await _log.FanOut.WaitPastAsync(head, poll.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
             var events = page.Where(c => !SystemCollections.IsSystem(c.Collection)).ToList();
@@ -223,7 +223,7 @@ internal sealed class WebhookChannel
     {
         // Read what to send, then let go of the read before any network I/O (which may retry for minutes).
         List<Change> events;
-        await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
+        await using (var reader = await _log.Store.BeginReadAsync(cancellationToken))
         {
             var doc = await reader.GetDocumentAsync(SystemCollections.WebhookDeadLetters, deadLetterId, cancellationToken);
             if (doc is not { Deleted: false, Json: { } json } || JsonNode.Parse(json) is not JsonObject letter || (string?)letter["webhook"] != _name)
@@ -249,7 +249,7 @@ internal sealed class WebhookChannel
         {
             return (0, new Rejection(ErrorCodes.DeliveryFailed, $"The endpoint refused the replay again ({failed.Attempts} attempts): {failed.LastError}. The dead letter stays."));
         }
-        var deleted = await _engine.Sequencer.SubmitAsync(new WriteRequest([new DeleteOp(SystemCollections.WebhookDeadLetters, deadLetterId)], null, null), cancellationToken);
+        var deleted = await _log.Sequencer.SubmitAsync(new WriteRequest([new DeleteOp(SystemCollections.WebhookDeadLetters, deadLetterId)], null, null), cancellationToken);
         return (events.Count, deleted.Rejection);
     }
 
@@ -302,7 +302,7 @@ internal sealed class WebhookChannel
 
     private async Task<(long Seq, long Version)> LoadCursorAsync(CancellationToken cancellationToken)
     {
-        await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+        await using var reader = await _log.Store.BeginReadAsync(cancellationToken);
         var doc = await reader.GetDocumentAsync(SystemCollections.WebhookCursors, _name, cancellationToken);
         if (doc is { Deleted: false, Json: { } json } && JsonNode.Parse(json)?["seq"]?.GetValue<long>() is { } seq)
         {
@@ -325,7 +325,7 @@ internal sealed class WebhookChannel
         {
             ops.Add(new PutOp(SystemCollections.WebhookDeadLetters, deadLetter.Id, deadLetter.ToJson(_name, _options.Url!, _time.GetUtcNow())));
         }
-        var result = await _engine.Sequencer.SubmitAsync(new WriteRequest(ops, null, null), cancellationToken);
+        var result = await _log.Sequencer.SubmitAsync(new WriteRequest(ops, null, null), cancellationToken);
         if (result.Rejection is { } rejection)
         {
             if (rejection.Error == ErrorCodes.VersionConflict)

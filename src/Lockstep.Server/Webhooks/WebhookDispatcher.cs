@@ -1,7 +1,8 @@
 using Lockstep.Core;
+using Lockstep.Protocol;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Lockstep.Protocol;
+using Microsoft.Extensions.Options;
 
 namespace Lockstep.Server;
 
@@ -11,7 +12,9 @@ namespace Lockstep.Server;
 /// </summary>
 internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
 {
-    private readonly LockstepEngine _engine;
+    private readonly IChangeStore _store;
+    private readonly EngineLifetime _lifetime;
+    private readonly LockstepOptions _options;
     private readonly ILogger<WebhookDispatcher> _logger;
     private readonly TimeProvider _time;
     private readonly HttpClient _http;
@@ -20,24 +23,28 @@ internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private int _disposed;
 
-    public WebhookDispatcher(LockstepEngine engine, ILogger<WebhookDispatcher> logger, TimeProvider time)
+    public WebhookDispatcher(IChangeStore store, FanOut fanOut, Sequencer sequencer, EngineLifetime lifetime, IOptions<LockstepOptions> options,
+        ILogger<WebhookDispatcher> logger, TimeProvider time)
     {
-        _engine = engine;
+        ArgumentNullException.ThrowIfNull(options);
+        _store = store;
+        _lifetime = lifetime;
+        _options = options.Value;
         _logger = logger;
         _time = time;
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }) { Timeout = Timeout.InfiniteTimeSpan };
         var breakers = new Dictionary<string, Polly.ResiliencePipeline<HttpResponseMessage>>(StringComparer.Ordinal);
-        foreach (var (name, options) in engine.Options.Webhooks)
+        foreach (var (name, webhook) in _options.Webhooks)
         {
-            Validate(name, options);
+            Validate(name, webhook);
             // One circuit per endpoint, shared by the webhooks that post to it.
-            var endpoint = options.Url!.GetLeftPart(UriPartial.Path);
+            var endpoint = webhook.Url!.GetLeftPart(UriPartial.Path);
             if (!breakers.TryGetValue(endpoint, out var pipeline))
             {
-                pipeline = WebhookChannel.Pipeline(options, time);
+                pipeline = WebhookChannel.Pipeline(webhook, time);
                 breakers[endpoint] = pipeline;
             }
-            _channels.Add(new WebhookChannel(name, options, engine, _http, pipeline, logger, time));
+            _channels.Add(new WebhookChannel(name, webhook, new WebhookLog(store, fanOut, sequencer, _options.ClusterPollInterval), _http, pipeline, logger, time));
         }
     }
 
@@ -74,8 +81,8 @@ internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        await _engine.Started.WaitAsync(cancellationToken);
-        if (_engine.Store is not ISharedChangeStore shared)
+        await _lifetime.Started.WaitAsync(cancellationToken);
+        if (_store is not ISharedChangeStore shared)
         {
             await Task.WhenAll(_channels.Select(c => c.RunAsync(cancellationToken)));
             return;
@@ -86,10 +93,10 @@ internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
             IStoreLease? lease = null;
             try
             {
-                lease = await shared.TryAcquireLeaseAsync("webhooks", _engine.Options.NodeId, cancellationToken);
+                lease = await shared.TryAcquireLeaseAsync("webhooks", _options.NodeId, cancellationToken);
                 if (lease is null)
                 {
-                    await Task.Delay(_engine.Options.ClusterHeartbeatInterval, _time, cancellationToken);
+                    await Task.Delay(_options.ClusterHeartbeatInterval, _time, cancellationToken);
                     continue;
                 }
                 Log.LeaseTaken(_logger, lease.Name, lease.FencingToken);
@@ -97,7 +104,7 @@ internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
                 var deliveries = Task.WhenAll(_channels.Select(c => c.RunAsync(held.Token)));
                 while (!deliveries.IsCompleted && await lease.IsHeldAsync(cancellationToken))
                 {
-                    await Task.WhenAny(deliveries, Task.Delay(_engine.Options.ClusterHeartbeatInterval, _time, cancellationToken));
+                    await Task.WhenAny(deliveries, Task.Delay(_options.ClusterHeartbeatInterval, _time, cancellationToken));
                 }
                 await held.CancelAsync();
                 await deliveries.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -110,7 +117,7 @@ internal sealed class WebhookDispatcher : IHostedService, IAsyncDisposable
             catch (Exception e)
             {
                 Log.HeartbeatFailed(_logger, e);
-                await Task.Delay(_engine.Options.ClusterHeartbeatInterval, _time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await Task.Delay(_options.ClusterHeartbeatInterval, _time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
             finally
             {
