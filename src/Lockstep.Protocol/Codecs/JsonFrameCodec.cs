@@ -41,7 +41,7 @@ public sealed class JsonFrameCodec : IFrameCodec
         }
         using (document)
         {
-            return JsonFrameReader.Read(document.RootElement);
+            return JsonFrameReader.ReadChecked(document.RootElement);
         }
     }
 

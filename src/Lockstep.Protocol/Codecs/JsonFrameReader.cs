@@ -5,6 +5,19 @@ namespace Lockstep.Protocol;
 /// <summary>Reads a parsed JSON frame into its record. A field of the wrong type is a <see cref="FrameFormatException"/> naming it.</summary>
 internal static class JsonFrameReader
 {
+    /// <summary><see cref="Read"/>, with any surprise of the JSON API (a value of an unexpected kind somewhere deep) as the frame's refusal, never another exception.</summary>
+    public static Frame ReadChecked(JsonElement root)
+    {
+        try
+        {
+            return Read(root);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException)
+        {
+            throw new FrameFormatException($"Not a frame: {e.Message}", e);
+        }
+    }
+
     public static Frame Read(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
@@ -68,7 +81,7 @@ internal static class JsonFrameReader
 
     private static ChangeFrame Change(JsonElement root)
     {
-        var kind = OptionalBool(root, "del") == true ? ChangeKind.Deleted : root.TryGetProperty("doc", out _) ? ChangeKind.Entered : ChangeKind.Delta;
+        var kind = OptionalBool(root, "del") == true ? ChangeKind.Deleted : Raw(root, "doc") is not null ? ChangeKind.Entered : ChangeKind.Delta;
         return new ChangeFrame(String(root, "sub"), Long(root, "seq"), String(root, "id"), Long(root, "v"), kind)
         {
             Mid = OptionalLong(root, "mid"),
@@ -104,17 +117,17 @@ internal static class JsonFrameReader
             IfVersion = OptionalLong(e, "ifVersion"),
             Doc = Raw(e, "doc"),
             Set = Raw(e, "set"),
-            Unset = e.TryGetProperty("unset", out var unset) && unset.ValueKind == JsonValueKind.Array ? [.. unset.EnumerateArray().Select(p => p.GetString() ?? "")] : null,
+            Unset = e.TryGetProperty("unset", out var unset) && unset.ValueKind == JsonValueKind.Array ? [.. unset.EnumerateArray().Select(p => p.ValueKind == JsonValueKind.String ? p.GetString()! : throw Wrong("unset", "an array of strings"))] : null,
             Path = OptionalString(e, "path"),
             By = Raw(e, "by"),
         };
     }
 
     private static RawJson? Raw(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind is not (JsonValueKind.Null or JsonValueKind.Undefined) ? new RawJson(v.GetRawText()) : null;
+        Object(e).TryGetProperty(name, out var v) && v.ValueKind is not (JsonValueKind.Null or JsonValueKind.Undefined) ? new RawJson(v.GetRawText()) : null;
 
     private static JsonElement Array(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v : throw Wrong(name, "an array");
+        Object(e).TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v : throw Wrong(name, "an array");
 
     private static string String(JsonElement e, string name) => OptionalString(e, name) ?? throw Wrong(name, "a string");
 
@@ -122,7 +135,7 @@ internal static class JsonFrameReader
 
     private static string? OptionalString(JsonElement e, string name)
     {
-        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!Object(e).TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -131,7 +144,7 @@ internal static class JsonFrameReader
 
     private static long? OptionalLong(JsonElement e, string name)
     {
-        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!Object(e).TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -140,12 +153,15 @@ internal static class JsonFrameReader
 
     private static bool? OptionalBool(JsonElement e, string name)
     {
-        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!Object(e).TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
         return v.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => throw Wrong(name, "true or false") };
     }
+
+    /// <summary>The element, when it is an object: an item of ops, subs, docs or results that is not one is refused, not a crash.</summary>
+    private static JsonElement Object(JsonElement e) => e.ValueKind == JsonValueKind.Object ? e : throw new FrameFormatException(ErrorCodes.BadFrame, $"Expected a JSON object, not {e.ValueKind}.");
 
     private static FrameFormatException Wrong(string name, string what) => new(ErrorCodes.InvalidRequest, $"'{name}' must be {what}.");
 }

@@ -35,7 +35,7 @@ public sealed class MessagePackFrameCodec : IFrameCodec
         var json = new ArrayBufferWriter<byte>(message.Length * 2 + 64);
         var utf8 = ToJson(message, json);
         using var document = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = JsonText.MaxDepth + 2 });
-        return JsonFrameReader.Read(document.RootElement);
+        return JsonFrameReader.ReadChecked(document.RootElement);
     }
 
     /// <inheritdoc />

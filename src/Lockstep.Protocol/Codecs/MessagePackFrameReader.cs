@@ -44,7 +44,7 @@ internal static class MessagePackFrameReader
                     var key = MessagePackValues.ReadKey(ref reader);
                     if (key.SequenceEqual("t"u8))
                     {
-                        reader.Skip();
+                        MessagePackValues.SkipChecked(ref reader, 2);
                         continue;
                     }
                     json.WritePropertyName(key);
@@ -68,7 +68,7 @@ internal static class MessagePackFrameReader
         {
             if (i >= layout.Length || reader.IsNil)
             {
-                reader.Skip();
+                MessagePackValues.SkipChecked(ref reader, 2);
                 continue;
             }
             var name = layout[i];
@@ -97,14 +97,14 @@ internal static class MessagePackFrameReader
                 case (FrameType.Change, "body"):
                     if (kind == 2)
                     {
-                        reader.Skip();
+                        MessagePackValues.SkipChecked(ref reader, 2);
                         break;
                     }
                     json.WritePropertyName(kind == 1 ? "doc" : "set");
                     MessagePackValues.CopyValue(ref reader, json, 2);
                     break;
                 case (FrameType.Change, "unset") when kind != 0:
-                    reader.Skip();
+                    MessagePackValues.SkipChecked(ref reader, 2);
                     break;
                 default:
                     json.WritePropertyName(name);
@@ -136,7 +136,7 @@ internal static class MessagePackFrameReader
         {
             if (reader.NextMessagePackType != MessagePackType.Array)
             {
-                reader.Skip();
+                MessagePackValues.SkipChecked(ref reader, 2);
                 json.WriteNullValue();
                 continue;
             }
@@ -154,7 +154,7 @@ internal static class MessagePackFrameReader
         {
             if (i >= layout.Length || reader.IsNil)
             {
-                reader.Skip();
+                MessagePackValues.SkipChecked(ref reader, 2);
                 continue;
             }
             json.WritePropertyName(layout[i]);
@@ -198,7 +198,7 @@ internal static class MessagePackFrameReader
             var name = at < 0 ? MessagePackLayouts.OpHead[i] : at < tail.Length ? tail[at] : null;
             if (name is null || reader.IsNil)
             {
-                reader.Skip();
+                MessagePackValues.SkipChecked(ref reader, 2);
                 continue;
             }
             json.WritePropertyName(name);
@@ -211,7 +211,7 @@ internal static class MessagePackFrameReader
     {
         for (var i = 0; i < count; i++)
         {
-            reader.Skip();
+            MessagePackValues.SkipChecked(ref reader, 2);
         }
     }
 }

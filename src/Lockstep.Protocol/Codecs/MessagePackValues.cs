@@ -212,6 +212,21 @@ internal static class MessagePackValues
         }
     }
 
+    /// <summary>
+    /// Moves past a value nobody reads (a field past a layout, one a frame's kind leaves unused), holding it to the
+    /// same rules as any other (§11, "Values"): what is not JSON is refused wherever it stands.
+    /// </summary>
+    public static void SkipChecked(ref MessagePackReader reader, int depth)
+    {
+        if (reader.NextMessagePackType is MessagePackType.Nil or MessagePackType.Boolean or MessagePackType.Integer)
+        {
+            reader.Skip();
+            return;
+        }
+        using var discard = new Utf8JsonWriter(Stream.Null, new JsonWriterOptions { SkipValidation = true });
+        CopyValue(ref reader, discard, depth);
+    }
+
     /// <summary>Reads a map key, which must be a str.</summary>
     public static ReadOnlySpan<byte> ReadKey(ref MessagePackReader reader) =>
         reader.NextMessagePackType == MessagePackType.String ? ReadText(ref reader) : throw new FrameFormatException("A map key must be a str.");
