@@ -82,74 +82,22 @@ internal sealed partial class SyncSession
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
-        if (!FrameParser.TryParseHello(root, _options.FilterLimits, out var hello, out var subs, out var rejection))
+        var (accepted, refused) = await new HelloHandshake(_engine, _services).CheckAsync(root, _caller, Slot);
+        if (refused is not null)
         {
-            await ReplyErrorAsync(id, rejection!, cancellationToken);
-            await CloseAsync(CloseCodes.PolicyViolation, rejection!.Error.Code);
-            return false;
-        }
-        if (_caller is null)
-        {
-            var (caller, refusal) = await LockstepAuthentication.AuthenticateTokenAsync(hello!.Token, _services, _engine);
-            if (caller is null)
+            if (refused.Rejection.Error == ErrorCodes.Unauthorized)
             {
-                Log.SessionRefused(_logger, Id, refusal!);
-                await ReplyErrorAsync(id, ErrorCodes.Unauthorized, refusal!, cancellationToken);
-                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.Unauthorized.Code);
-                return false;
+                Log.SessionRefused(_logger, Id, refused.Rejection.Message);
             }
-            _caller = caller;
-        }
-        var clientId = hello!.ClientId;
-        var cursor = hello.Cursor;
-        for (var i = 0; i < subs.Count; i++)
-        {
-            var grant = _engine.Access.Read(_caller, subs[i].Collection);
-            if (grant.None)
-            {
-                await ReplyErrorAsync(id, ErrorCodes.Forbidden, $"You may not read '{subs[i].Collection}' (subscription '{subs[i].Id}').", cancellationToken);
-                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.Forbidden.Code);
-                return false;
-            }
-            subs[i] = subs[i] with { Access = grant };
-        }
-        if (clientId is not null)
-        {
-            clientId = _caller.ScopeClientId(clientId);
-        }
-        if (subs.Count > _options.MaxSubscriptionsPerConnection)
-        {
-            await ReplyErrorAsync(id, ErrorCodes.TooManySubscriptions,
-                $"A connection may hold {_options.MaxSubscriptionsPerConnection} subscriptions; the hello resumes {subs.Count}.", cancellationToken);
-            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManySubscriptions.Code);
+            await ReplyErrorAsync(id, refused.Rejection, cancellationToken);
+            await CloseAsync(refused.CloseCode, refused.Rejection.Error.Code);
             return false;
         }
-        if (subs.Sum(s => (long)s.Filter.Bytes) is var filterBytes && filterBytes > _options.MaxFilterBytesPerConnection)
-        {
-            await ReplyErrorAsync(id, ErrorCodes.TooManySubscriptions,
-                $"A connection's filters may hold {_options.MaxFilterBytesPerConnection} bytes together; the hello resumes {filterBytes}.", cancellationToken);
-            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManySubscriptions.Code);
-            return false;
-        }
-        if (clientId is not null)
-        {
-            if (!_engine.TryOpenClientConnection(clientId))
-            {
-                await ReplyErrorAsync(id, ErrorCodes.TooManyConnections,
-                    $"Client '{clientId}' already has {_options.MaxConnectionsPerClient} connections open.", cancellationToken);
-                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.TooManyConnections.Code);
-                return false;
-            }
-            _countedClient = clientId;
-        }
-        if (Slot is not null && !Slot.TryEstablish())
-        {
-            // The sessions filled up between the upgrade and this hello.
-            await ReplyErrorAsync(id, ErrorCodes.Overloaded,
-                $"This server holds its limit of {_engine.Admission.MaxSessions} connections; retry with backoff, or another node.", cancellationToken);
-            await CloseAsync(CloseCodes.TryAgainLater, ErrorCodes.Overloaded.Code);
-            return false;
-        }
+        _caller = accepted!.Caller;
+        var clientId = accepted.ClientId;
+        var cursor = accepted.Cursor;
+        var subs = accepted.Subs;
+        _countedClient = clientId;
         ClientId = clientId;
         var head = _engine.Head;
         var horizon = _engine.Horizon;
