@@ -44,6 +44,15 @@ for project in tests/*/*.csproj; do
   fi
 done
 
+# The .NET client's whole suite once more over the MessagePack encoding (docs/protocol.md §11): its
+# harness, and the crash-test tool it starts, connect with LOCKSTEP_TEST_ENCODING.
+echo "== Lockstep.Client.Tests (msgpack)"
+if ! LOCKSTEP_TEST_ENCODING=msgpack dotnet test tests/Lockstep.Client.Tests/Lockstep.Client.Tests.csproj -c "$configuration" --no-build -nologo \
+    --logger "trx;LogFileName=Lockstep.Client.Tests.msgpack.trx" --results-directory "$results_dir" \
+    --logger "console;verbosity=minimal"; then
+  status=1
+fi
+
 # The TypeScript client: npm ci, strict type check, unit tests, build, integration tests against the
 # server built above.
 echo "== TypeScript client (clients/typescript)"

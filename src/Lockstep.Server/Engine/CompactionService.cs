@@ -71,15 +71,7 @@ internal sealed class CompactionService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
-        {
-            await _lifetime.Started.WaitAsync(stoppingToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return; // the engine reports its own failure to start
-        }
-        catch (OperationCanceledException)
+        if (!await _lifetime.WaitStartedAsync(stoppingToken))
         {
             return;
         }

@@ -29,6 +29,23 @@ internal sealed class EngineLifetime : IDisposable
     /// <summary>Cancelled when connections should say goodbye (the application is stopping).</summary>
     public CancellationToken ClosingConnections => _closingConnections.Token;
 
+    /// <summary>
+    /// Waits for <see cref="Started"/>: true once the engine runs; false when it failed to start (it reports
+    /// that itself) or <paramref name="cancellationToken"/> ended the wait — a background service then just returns.
+    /// </summary>
+    public async Task<bool> WaitStartedAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _started.Task.WaitAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is OperationCanceledException || _started.Task.IsFaulted)
+        {
+            return false;
+        }
+    }
+
     public void MarkStarted() => _started.TrySetResult();
 
     public void MarkFailed(Exception exception) => _started.TrySetException(exception);

@@ -81,15 +81,7 @@ internal sealed class LogFollower : BackgroundService, ICommitObserver
         {
             return;
         }
-        try
-        {
-            await _lifetime.Started.WaitAsync(stoppingToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return; // the engine reports its own failure to start
-        }
-        catch (OperationCanceledException)
+        if (!await _lifetime.WaitStartedAsync(stoppingToken))
         {
             return;
         }
