@@ -8,11 +8,12 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Net.Http.Headers;
+using static Lockstep.Server.Rest.RestBinding;
 
 namespace Lockstep.Server.Rest;
 
 /// <summary>The REST API: documents, mutations and the change feed (consumer groups and webhooks in the other parts; status in <see cref="ServerEndpoints"/>). Every 2xx answer to a write means it is durable.</summary>
-internal static partial class DocumentEndpoints
+internal static class DocumentEndpoints
 {
     public static void Map(RouteGroupBuilder group)
     {
@@ -24,16 +25,11 @@ internal static partial class DocumentEndpoints
         group.MapDelete("/collections/{collection}/docs/{id}", DeleteDocumentAsync);
         group.MapGet("/collections/{collection}/docs", ListDocumentsAsync);
         group.MapPost("/mutations", PostMutationAsync);
-        group.MapGet("/changes", GetChangesAsync);
+        ChangeFeedEndpoints.Map(group);
         ServerEndpoints.Map(group);
-        MapGroups(group);
-        MapWebhooks(group);
+        GroupEndpoints.Map(group);
+        WebhookEndpoints.Map(group);
     }
-
-    internal static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
-
-    /// <summary>The caller <see cref="RequestAdmission.AuthenticateAsync"/> found for this request.</summary>
-    internal static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
 
     /// <summary>What the caller may read of a collection; writes 403 and returns null when nothing.</summary>
     private static async ValueTask<Grant?> ReadGrantAsync(HttpContext context, string collection)
@@ -369,75 +365,5 @@ internal static partial class DocumentEndpoints
 
     private static bool Visible(Filter filter, Grant grant, JsonElement? document) => filter.Matches(document) && grant.Allows(document);
 
-    internal static bool CheckNames(HttpContext context, string collection, string id, out Task problem)
-    {
-        problem = Task.CompletedTask;
-        if (!Names.IsValidCollection(collection))
-        {
-            problem = Problems.Write(context, ErrorCodes.InvalidRequest, $"'{collection}' is not a valid collection name.");
-            return false;
-        }
-        if (!Names.IsValidId(id))
-        {
-            problem = Problems.Write(context, ErrorCodes.InvalidRequest, "The document id is not valid.");
-            return false;
-        }
-        return true;
-    }
 
-    /// <summary>Reads a JSON object body within the size limit; on failure writes the problem and returns null.</summary>
-    internal static async Task<JsonDocument?> ReadObjectAsync(HttpContext context)
-    {
-        var max = Engine(context).Options.MaxFrameBytes;
-        if (context.Request.ContentLength > max)
-        {
-            await Problems.Write(context, ErrorCodes.BodyTooLarge, $"Request bodies are limited to {max} bytes.");
-            return null;
-        }
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > max)
-            {
-                await Problems.Write(context, ErrorCodes.BodyTooLarge, $"Request bodies are limited to {max} bytes.");
-                return null;
-            }
-            buffer.Write(chunk, 0, read);
-        }
-        if (!JsonText.TryParse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), out var doc, out var error))
-        {
-            // A number beyond a double is a document's defect; not JSON, invalid UTF-8 or a lone surrogate, the request's.
-            await Problems.Write(context, error.Defect == JsonDefect.Number ? ErrorCodes.InvalidDocument : ErrorCodes.InvalidRequest,
-                error.Defect == JsonDefect.Syntax ? $"The body is not valid JSON: {error.Message}" : error.Message);
-            return null;
-        }
-        if (doc.RootElement.ValueKind != JsonValueKind.Object)
-        {
-            doc.Dispose();
-            await Problems.Write(context, ErrorCodes.InvalidDocument, "The body must be a JSON object.");
-            return null;
-        }
-        return doc;
-    }
-
-    internal static async Task WriteJsonAsync<TState>(HttpContext context, TState state, Action<Utf8JsonWriter, TState> fill)
-    {
-        context.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(context.Response.Body, LockstepJson.WriterOptions);
-        writer.WriteStartObject();
-        fill(writer, state);
-        writer.WriteEndObject();
-    }
-
-    internal static JsonElement? Parse(string? json)
-    {
-        if (json is null)
-        {
-            return null;
-        }
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.Clone();
-    }
 }

@@ -38,7 +38,7 @@ internal static class JobEndpoints
     private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
-        if (!context.RequestServices.GetRequiredService<AccessPolicy>().CanUseJobs(DocumentEndpoints.CallerOf(context)))
+        if (!context.RequestServices.GetRequiredService<AccessPolicy>().CanUseJobs(RestBinding.CallerOf(context)))
         {
             await Problems.Write(context, ErrorCodes.Forbidden, "The job queues need an API key with the jobs or write scope (or a rule in Lockstep:Auth:Jobs).");
             return Results.Empty;
@@ -52,7 +52,7 @@ internal static class JobEndpoints
         {
             return;
         }
-        using var body = await DocumentEndpoints.ReadObjectAsync(context);
+        using var body = await RestBinding.ReadObjectAsync(context);
         if (body is null)
         {
             return;
@@ -92,7 +92,7 @@ internal static class JobEndpoints
             jobs.Notify(queue);
         }
         context.Response.StatusCode = result.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK;
-        await DocumentEndpoints.WriteJsonAsync(context, result, static (w, r) =>
+        await RestBinding.WriteJsonAsync(context, result, static (w, r) =>
         {
             JobWire.WriteJobFields(w, r.Job);
             if (!r.Created)
@@ -108,7 +108,7 @@ internal static class JobEndpoints
         {
             return;
         }
-        using var body = await DocumentEndpoints.ReadObjectAsync(context);
+        using var body = await RestBinding.ReadObjectAsync(context);
         if (body is null)
         {
             return;
@@ -146,7 +146,7 @@ internal static class JobEndpoints
             }
         }
         jobs.Metrics.Claimed.Add(claimed.Count);
-        await DocumentEndpoints.WriteJsonAsync(context, (claimed, lease), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (claimed, lease), static (w, s) =>
         {
             w.WriteStartArray("jobs");
             foreach (var job in s.claimed)
@@ -173,7 +173,7 @@ internal static class JobEndpoints
             return;
         }
         jobs.Metrics.Completed.Add(1);
-        await DocumentEndpoints.WriteJsonAsync(context, jobId, static (w, i) =>
+        await RestBinding.WriteJsonAsync(context, jobId, static (w, i) =>
         {
             w.WriteNumber("id", i);
             w.WriteString("state", "done");
@@ -210,7 +210,7 @@ internal static class JobEndpoints
             var job = await jobs.Store.GetJobAsync(jobId, context.RequestAborted);
             Log.JobDead(Logger(context), jobId, job?.Queue ?? "?", job?.Attempts ?? 0);
         }
-        await DocumentEndpoints.WriteJsonAsync(context, (jobId, result), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (jobId, result), static (w, s) =>
         {
             w.WriteNumber("id", s.jobId);
             w.WriteString("state", s.result.Dead ? "dead" : "ready");
@@ -238,7 +238,7 @@ internal static class JobEndpoints
         {
             return;
         }
-        await DocumentEndpoints.WriteJsonAsync(context, (jobId, result, lease), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (jobId, result, lease), static (w, s) =>
         {
             w.WriteNumber("id", s.jobId);
             w.WriteString("leaseExpiresAt", s.result.LeaseExpiresAt!.Value);
@@ -257,7 +257,7 @@ internal static class JobEndpoints
             await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
             return;
         }
-        await DocumentEndpoints.WriteJsonAsync(context, job, JobWire.WriteJobFields);
+        await RestBinding.WriteJsonAsync(context, job, JobWire.WriteJobFields);
     }
 
     private static async Task GetQueueAsync(HttpContext context, string queue)
@@ -267,7 +267,7 @@ internal static class JobEndpoints
             return;
         }
         var counts = await jobs.Store!.CountJobsAsync(queue, context.RequestAborted);
-        await DocumentEndpoints.WriteJsonAsync(context, (queue, counts), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (queue, counts), static (w, s) =>
         {
             w.WriteString("queue", s.queue);
             w.WriteNumber("ready", s.counts[(int)JobState.Ready]);
@@ -293,7 +293,7 @@ internal static class JobEndpoints
             return;
         }
         var dead = await jobs.Store!.ListDeadAsync(queue, after, limit, context.RequestAborted);
-        await DocumentEndpoints.WriteJsonAsync(context, (dead, limit), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (dead, limit), static (w, s) =>
         {
             w.WriteStartArray("jobs");
             foreach (var job in s.dead)
@@ -320,7 +320,7 @@ internal static class JobEndpoints
         {
             return;
         }
-        using var body = await DocumentEndpoints.ReadObjectAsync(context);
+        using var body = await RestBinding.ReadObjectAsync(context);
         if (body is null)
         {
             return;
@@ -358,7 +358,7 @@ internal static class JobEndpoints
             jobs.Metrics.Replayed.Add(replayed);
             jobs.Notify(queue);
         }
-        await DocumentEndpoints.WriteJsonAsync(context, replayed, static (w, n) => w.WriteNumber("replayed", n));
+        await RestBinding.WriteJsonAsync(context, replayed, static (w, n) => w.WriteNumber("replayed", n));
     }
 
     /// <summary>The queues, once the store is open; null (with the problem written) when the name is bad or the store has no queues.</summary>
@@ -391,7 +391,7 @@ internal static class JobEndpoints
             await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
             return null;
         }
-        using var body = await DocumentEndpoints.ReadObjectAsync(context);
+        using var body = await RestBinding.ReadObjectAsync(context);
         if (body is null)
         {
             return null;

@@ -17,7 +17,7 @@ internal static class RequestAdmission
         {
             return await next(invocation); // the sync socket authenticates at hello (or its upgrade's header)
         }
-        var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, DocumentEndpoints.Engine(context));
+        var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, RestBinding.Engine(context));
         if (caller is null)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -48,12 +48,12 @@ internal static class RequestAdmission
             await Problems.Write(context, ErrorCodes.InvalidRequest, RequestParser.InvalidClientIdMessage("Lockstep-Client-Id"));
             return Results.Empty;
         }
-        var caller = DocumentEndpoints.CallerOf(context);
+        var caller = RestBinding.CallerOf(context);
         var key = client.Length > 0 ? "client:" + caller.ScopeClientId(client) : "ip:" + context.Connection.RemoteIpAddress;
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
-        var engine = DocumentEndpoints.Engine(context);
+        var engine = RestBinding.Engine(context);
         if (!engine.RateLimiter.TryAcquire(key, ClientRateLimiter.AddressBucket(caller, engine.Options.Auth, context.Connection.RemoteIpAddress), bulk))
         {
             context.Response.Headers.RetryAfter = "1";

@@ -18,18 +18,18 @@ internal static class ServerEndpoints
 
     private static async Task GetStatusAsync(HttpContext context)
     {
-        var engine = DocumentEndpoints.Engine(context);
+        var engine = RestBinding.Engine(context);
         await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
         // Configured collections too: a strict one is strict before its first write, and a client
         // reading the status to learn the policies must not take it for lww. Only those the caller may
         // read: a collection's name is data too (system collections show only to whom may read them).
-        var caller = DocumentEndpoints.CallerOf(context);
+        var caller = RestBinding.CallerOf(context);
         var collections = (await reader.ListCollectionsAsync(context.RequestAborted))
             .Union(engine.Options.Collections.Keys, StringComparer.Ordinal)
             .Where(c => !engine.Access.Read(caller, c).None)
             .Order(StringComparer.Ordinal)
             .ToList();
-        await DocumentEndpoints.WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (engine, reader.Head, collections), static (w, s) =>
         {
             w.WriteString("status", "ok");
             w.WriteNumber("head", s.Head);
@@ -49,15 +49,15 @@ internal static class ServerEndpoints
 
     private static async Task GetClusterAsync(HttpContext context)
     {
-        var engine = DocumentEndpoints.Engine(context);
-        if (!engine.Access.CanSeeCluster(DocumentEndpoints.CallerOf(context)))
+        var engine = RestBinding.Engine(context);
+        if (!engine.Access.CanSeeCluster(RestBinding.CallerOf(context)))
         {
             await Problems.Write(context, ErrorCodes.Forbidden, "The cluster's nodes are shown to API keys and administrators only.");
             return;
         }
         var membership = context.RequestServices.GetRequiredService<ClusterMembership>();
         var nodes = await membership.ListNodesAsync(context.RequestAborted);
-        await DocumentEndpoints.WriteJsonAsync(context, (engine, membership, nodes), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (engine, membership, nodes), static (w, s) =>
         {
             w.WriteString("self", s.engine.Options.NodeId);
             w.WriteBoolean("clustered", s.membership.IsClustered);

@@ -6,6 +6,7 @@ using Lockstep.Protocol;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using static Lockstep.Server.Rest.RestBinding;
 
 namespace Lockstep.Server.Rest;
 
@@ -13,9 +14,9 @@ namespace Lockstep.Server.Rest;
 /// Consumer groups over HTTP (docs/microservices.md): <c>claim</c> (join, heartbeat, rebalance),
 /// <c>changes</c> (the member's partitions' changes after its positions), <c>commit</c>, <c>leave</c>.
 /// </summary>
-internal static partial class DocumentEndpoints
+internal static class GroupEndpoints
 {
-    private static void MapGroups(RouteGroupBuilder group)
+    public static void Map(RouteGroupBuilder group)
     {
         group.MapPost("/groups/{name}/claim", ClaimAsync);
         group.MapGet("/groups/{name}/changes", GroupChangesAsync);

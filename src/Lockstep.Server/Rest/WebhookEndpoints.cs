@@ -4,13 +4,14 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using static Lockstep.Server.Rest.RestBinding;
 
 namespace Lockstep.Server.Rest;
 
 /// <summary>Webhooks' administration (docs/microservices.md, "Webhooks"): their delivery state, and the replay of a dead letter.</summary>
-internal static partial class DocumentEndpoints
+internal static class WebhookEndpoints
 {
-    private static void MapWebhooks(RouteGroupBuilder group)
+    public static void Map(RouteGroupBuilder group)
     {
         group.MapGet("/webhooks", ListWebhooksAsync);
         group.MapPost("/webhooks/{name}/replay", ReplayWebhookAsync);

@@ -2,12 +2,18 @@ using System.Globalization;
 using System.Text.Json;
 using Lockstep.Core;
 using Lockstep.Protocol;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using static Lockstep.Server.Rest.RestBinding;
 
 namespace Lockstep.Server.Rest;
 
-internal static partial class DocumentEndpoints
+/// <summary>The change feed, <c>GET /v1/changes</c> (docs/protocol.md §9).</summary>
+internal static class ChangeFeedEndpoints
 {
+    public static void Map(RouteGroupBuilder group) => group.MapGet("/changes", GetChangesAsync);
+
     /// <summary>
     /// <c>GET /v1/changes?after=&amp;collections=a,b&amp;limit=&amp;wait=</c>: the changes after a seq, in
     /// order; with <c>wait</c> (seconds) it long-polls until there is at least one or the time is up.
@@ -135,28 +141,6 @@ internal static partial class DocumentEndpoints
             }
         }
         return visible;
-    }
-
-    /// <summary>The <c>limit</c> (1 to 10,000) and <c>wait</c> (seconds, capped at MaxLongPollWait) of a feed request; false with the problem to write.</summary>
-    private static bool TryFeedParameters(HttpContext context, int defaultLimit, out int limit, out TimeSpan wait, out Task problem)
-    {
-        var query = context.Request.Query;
-        wait = TimeSpan.Zero;
-        problem = Task.CompletedTask;
-        limit = defaultLimit;
-        if (query.ContainsKey("limit") && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > 10_000))
-        {
-            problem = Problems.Write(context, ErrorCodes.InvalidRequest, "'limit' must be an integer from 1 to 10000.");
-            return false;
-        }
-        double seconds = 0;
-        if (query.ContainsKey("wait") && (!double.TryParse(query["wait"], NumberStyles.Float, CultureInfo.InvariantCulture, out seconds) || seconds < 0 || double.IsNaN(seconds)))
-        {
-            problem = Problems.Write(context, ErrorCodes.InvalidRequest, "'wait' must be a number of seconds.");
-            return false;
-        }
-        wait = TimeSpan.FromSeconds(Math.Min(seconds, Engine(context).Options.MaxLongPollWait.TotalSeconds));
-        return true;
     }
 
     private static Task WriteChangesAsync(HttpContext context, List<(Change Change, bool Removed)> changes, long cursor, Caller reader) =>
