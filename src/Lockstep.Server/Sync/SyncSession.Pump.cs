@@ -80,14 +80,13 @@ internal sealed partial class SyncSession
     {
         if (fromClient)
         {
-            Interlocked.Add(ref _pendingFilterBytes, -filterBytes);
-            _commandSlots.Release();
+            _budget.Handled(filterBytes);
         }
     }
 
     private void UpdateCollections()
     {
-        Volatile.Write(ref _heldFilterBytes, _subs.Values.Sum(s => (long)s.Filter.Bytes));
+        _budget.Hold(_subs.Values.Sum(s => (long)s.Filter.Bytes));
         var collections = new HashSet<string>(_subs.Values.Select(s => s.Collection), StringComparer.Ordinal);
         Volatile.Write(ref _collections, collections);
         if (collections.Count > 0)

@@ -21,21 +21,8 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly SemaphoreSlim _inFlight;
-
-    /// <summary>
-    /// Client requests (sub, unsub) waiting for the pump: while the pump's sends wait on a client that does
-    /// not read, the receive loop stops reading too instead of queueing them without bound.
-    /// </summary>
-    private readonly SemaphoreSlim _commandSlots = new(PendingCommands, PendingCommands);
-
-    private const int PendingCommands = 16;
-
-    /// <summary>Filter bytes of subscriptions queued for the pump but not yet held: with those held, they count against the connection's budget.</summary>
-    private long _pendingFilterBytes;
-
-    /// <summary>Filter bytes of the subscriptions the session holds (written by the pump, read by the receive loop).</summary>
-    private long _heldFilterBytes;
+    private readonly RequestBudget _budget;
+    private readonly RequestDispatcher _dispatcher;
     private readonly IFrameCodec _codec;
     private readonly FrameBuffer _replyBuffer;
     private readonly FrameBuffer _streamBuffer;
@@ -73,7 +60,6 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _options = engine.Options;
         _logger = logger;
         _time = time;
-        _inFlight = new SemaphoreSlim(_options.MaxInFlightPerConnection, _options.MaxInFlightPerConnection);
         // Until a page shows how large this connection's changes are, guess them at 16 KiB each.
         _catchUpPageSize = (int)Math.Clamp(_options.SendBufferBytes / (16 * 1024), 1, _options.CatchUpPageSize);
         _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted);
@@ -82,9 +68,17 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _shutdown = engine.ClosingConnections.Register(() => _ = CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code));
         Id = "s-" + Guid.NewGuid().ToString("N")[..12];
         _reader = new FrameReader(socket, codec, _options.MaxFrameBytes, time);
+        _budget = new RequestBudget(_options.MaxFilterBytesPerConnection);
+        _dispatcher = new RequestDispatcher(this, engine, logger, _reader, _budget, remoteAddress);
     }
 
     public string Id { get; }
+
+    /// <summary>Who is on the other end (set by the hello).</summary>
+    internal Caller? Caller => _caller;
+
+    /// <summary>Queues a command for the pump.</summary>
+    internal void Enqueue(object command) => _inbox.Writer.TryWrite(command);
 
     public string? ClientId { get; private set; }
 
@@ -150,8 +144,8 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     {
         _closing.Dispose();
         _sendLock.Dispose();
-        _inFlight.Dispose();
-        _commandSlots.Dispose();
+        _dispatcher.Dispose();
+        _budget.Dispose();
     }
 
     private static async Task Quietly(Task task)
@@ -214,7 +208,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private WebSocketMessageType MessageType => _codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
     /// <summary>Encodes a reply in the shared reply buffer and sends it, both under the send lock.</summary>
-    private async ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken)
+    internal async ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
@@ -227,10 +221,10 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         }
     }
 
-    private ValueTask ReplyErrorAsync(JsonElement id, Rejection rejection, CancellationToken cancellationToken) =>
+    internal ValueTask ReplyErrorAsync(JsonElement id, Rejection rejection, CancellationToken cancellationToken) =>
         ReplyAsync(Frames.Error(Frames.Id(id), rejection), cancellationToken);
 
-    private ValueTask ReplyErrorAsync(JsonElement id, ErrorCode code, string message, CancellationToken cancellationToken) =>
+    internal ValueTask ReplyErrorAsync(JsonElement id, ErrorCode code, string message, CancellationToken cancellationToken) =>
         ReplyErrorAsync(id, new Rejection(code, message), cancellationToken);
 
     /// <inheritdoc />
