@@ -47,6 +47,12 @@ public sealed class CrashTests : IDisposable
                     // the server died under us: exactly what this test does
                 }
             })).ToList();
+            // Writes well under way before the kill: the first acks can take a while on a loaded machine (bounded).
+            var firstAck = DateTime.UtcNow.AddSeconds(15);
+            while (acked.IsEmpty && DateTime.UtcNow < firstAck)
+            {
+                await Task.Delay(50);
+            }
             await Task.Delay(1500);
             Assert.True(!acked.IsEmpty, "writers should have been acknowledged before the crash");
             await server.KillAsync();

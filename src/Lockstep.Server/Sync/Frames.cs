@@ -60,4 +60,30 @@ internal static class Frames
 
     /// <summary>A change that took the document away from what the reader may see.</summary>
     public static FeedChange FeedRemoved(Change change) => new(change.Seq, change.Collection, change.Id, change.Version) { Removed = true };
+
+    /// <summary>
+    /// A change as a subscription's frame: <c>removed</c>, or a <c>chg</c> with the delta, the whole document or
+    /// <c>del</c>; it carries its <c>mid</c> only to the connection whose client made it (<paramref name="clientId"/>).
+    /// </summary>
+    public static Frame Change(string sub, Change change, ChangeFrameKind kind, string? clientId)
+    {
+        // The client's own change carries its mutation number, so an SDK can tell its writes from remote ones.
+        long? mid = change.MutationNo is { } m && clientId is not null && string.Equals(change.ClientId, clientId, StringComparison.Ordinal) ? m : null;
+        return kind switch
+        {
+            ChangeFrameKind.Removed => new RemovedFrame(sub, change.Seq, change.Id, change.Version) { Mid = mid },
+            ChangeFrameKind.Delta => new ChangeFrame(sub, change.Seq, change.Id, change.Version, ChangeKind.Delta)
+            {
+                Mid = mid,
+                Body = new RawJson(change.SetJson ?? "{}"),
+                Unset = change.UnsetJson is { } unset ? new RawJson(unset) : null,
+            },
+            ChangeFrameKind.Whole => new ChangeFrame(sub, change.Seq, change.Id, change.Version, ChangeKind.Entered)
+            {
+                Mid = mid,
+                Body = new RawJson(change.DocumentJson ?? "{}"),
+            },
+            _ => new ChangeFrame(sub, change.Seq, change.Id, change.Version, ChangeKind.Deleted) { Mid = mid },
+        };
+    }
 }

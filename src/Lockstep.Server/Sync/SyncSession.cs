@@ -1,6 +1,5 @@
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Threading.Channels;
 using Lockstep.Core;
 using Lockstep.Protocol;
 using Microsoft.Extensions.Logging;
@@ -8,12 +7,14 @@ using Microsoft.Extensions.Logging;
 namespace Lockstep.Server;
 
 /// <summary>
-/// One WebSocket connection. Three loops share it: the receive loop reads requests; the pump sends
-/// the connection's stream (snapshots, changes, positions) in seq order from a bounded inbox,
-/// falling back to reading the log when the inbox overflows; a timer enforces the idle timeout and
-/// emits heartbeat ticks. Replies and stream frames go out one at a time under a send lock.
+/// One WebSocket connection, in parts: the <see cref="FrameReader"/> reads whole messages, the
+/// <see cref="HelloHandshake"/> judges the first, the <see cref="RequestDispatcher"/> answers or hands on every
+/// request after it, and the <see cref="SessionStream"/>'s pump sends the connection's stream (snapshots, changes,
+/// positions) in seq order from its bounded <see cref="StreamInbox"/>. The session runs the receive loop and a
+/// timer (idle and frame timeouts, heartbeat ticks), and sends replies and stream frames one at a time under a
+/// send lock in the connection's encoding.
 /// </summary>
-internal sealed partial class SyncSession : IChangeListener, IDisposable
+internal sealed class SyncSession : IDisposable
 {
     private readonly WebSocket _socket;
     private readonly LockstepEngine _engine;
@@ -23,16 +24,11 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly RequestBudget _budget;
     private readonly RequestDispatcher _dispatcher;
+    private readonly SessionStream _stream;
     private readonly IFrameCodec _codec;
     private readonly FrameBuffer _replyBuffer;
-    private readonly FrameBuffer _streamBuffer;
-    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _closing;
     private readonly CancellationTokenRegistration _shutdown;
-    private IReadOnlySet<string> _collections = new HashSet<string>(StringComparer.Ordinal);
-    private long _queuedChanges;
-    private long _queuedBytes;
-    private int _overflowed;
     private readonly FrameReader _reader;
     private int _closeStarted;
 
@@ -50,7 +46,6 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     {
         _codec = codec;
         _replyBuffer = new FrameBuffer(codec);
-        _streamBuffer = new FrameBuffer(codec);
         _wireClock = wireClock;
         _services = services;
         _caller = caller;
@@ -60,8 +55,6 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _options = engine.Options;
         _logger = logger;
         _time = time;
-        // Until a page shows how large this connection's changes are, guess them at 16 KiB each.
-        _catchUpPageSize = (int)Math.Clamp(_options.SendBufferBytes / (16 * 1024), 1, _options.CatchUpPageSize);
         _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         // On shutdown, say goodbye with 1001 (cancelling a pending receive would abort the socket
         // instead, and the client would see a reset rather than "going away").
@@ -70,6 +63,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         _reader = new FrameReader(socket, codec, _options.MaxFrameBytes, time);
         _budget = new RequestBudget(_options.MaxFilterBytesPerConnection);
         _dispatcher = new RequestDispatcher(this, engine, logger, _reader, _budget, remoteAddress);
+        _stream = new SessionStream(this, engine, logger, codec, _budget);
     }
 
     public string Id { get; }
@@ -78,7 +72,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     internal Caller? Caller => _caller;
 
     /// <summary>Queues a command for the pump.</summary>
-    internal void Enqueue(object command) => _inbox.Writer.TryWrite(command);
+    internal void Enqueue(object command) => _stream.Enqueue(command);
 
     public string? ClientId { get; private set; }
 
@@ -100,7 +94,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
             {
                 return;
             }
-            pump = Task.Run(() => PumpAsync(token), CancellationToken.None);
+            pump = Task.Run(() => _stream.PumpAsync(token), CancellationToken.None);
             timer = Task.Run(() => TimerAsync(token), CancellationToken.None);
             if (_caller?.Expires is { } expires)
             {
@@ -119,7 +113,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
         }
         finally
         {
-            _engine.FanOut.Remove(this);
+            _engine.FanOut.Remove(_stream.Listener);
             if (_countedClient is not null)
             {
                 _engine.CloseClientConnection(_countedClient);
@@ -132,7 +126,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
                 await Quietly(DrainUntilClosedAsync(_closing.Token));
             }
             await _closing.CancelAsync();
-            _inbox.Writer.TryComplete();
+            _stream.Complete();
             await Task.WhenAll(Quietly(pump), Quietly(timer));
             _socket.Abort();
             Dispose();
@@ -161,7 +155,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     }
 
     /// <summary>Starts the closing handshake once; the receive loop ends when the client answers or the grace period runs out.</summary>
-    private async Task CloseAsync(int code, string reason)
+    internal async Task CloseAsync(int code, string reason)
     {
         if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
         {
@@ -191,7 +185,7 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
     }
 
     /// <summary>Sends one frame; the caller must not hold the send lock.</summary>
-    private async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    internal async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
@@ -226,53 +220,6 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
 
     internal ValueTask ReplyErrorAsync(JsonElement id, ErrorCode code, string message, CancellationToken cancellationToken) =>
         ReplyErrorAsync(id, new Rejection(code, message), cancellationToken);
-
-    /// <inheritdoc />
-    public void Offer(ChangeBatch batch)
-    {
-        if (Volatile.Read(ref _overflowed) != 0 || !Concerns(batch))
-        {
-            return;
-        }
-        var queued = Interlocked.Add(ref _queuedChanges, batch.Changes.Count);
-        var queuedBytes = Interlocked.Add(ref _queuedBytes, batch.Bytes);
-        // Bounded by bytes as well as by changes: a few thousand large changes are already a lot of memory.
-        // One batch larger than the whole buffer is still taken when nothing else waits.
-        if ((queued > _options.SendBufferChanges || queuedBytes > _options.SendBufferBytes) && queued != batch.Changes.Count)
-        {
-            Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
-            Interlocked.Add(ref _queuedBytes, -batch.Bytes);
-            Overflow();
-            return;
-        }
-        _engine.Metrics.Queued(queued);
-        _inbox.Writer.TryWrite(batch);
-    }
-
-    public void Overflow()
-    {
-        if (Interlocked.Exchange(ref _overflowed, 1) == 0)
-        {
-            _inbox.Writer.TryWrite(OverflowCommand.Instance);
-        }
-    }
-
-    private bool Concerns(ChangeBatch batch)
-    {
-        var mine = Volatile.Read(ref _collections);
-        if (mine.Count == 0)
-        {
-            return false;
-        }
-        foreach (var collection in batch.Collections)
-        {
-            if (mine.Contains(collection))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
 
     /// <summary>Closes the connection when its credentials expire: the client reconnects with a fresh token (the SDKs ask their token provider at every connection).</summary>
     private async Task ExpireAsync(DateTimeOffset expires, CancellationToken cancellationToken)
@@ -331,7 +278,169 @@ internal sealed partial class SyncSession : IChangeListener, IDisposable
             if (_time.GetElapsedTime(lastTick) >= _options.HeartbeatInterval)
             {
                 lastTick = _time.GetTimestamp();
-                _inbox.Writer.TryWrite(new TickCommand(_engine.FanOut.Head));
+                _stream.Enqueue(new TickCommand(_engine.FanOut.Head));
+            }
+        }
+    }
+
+    /// <summary>Reads one whole message; null when the connection closed (or was closed for a bad frame).</summary>
+    private async Task<ReadOnlyMemory<byte>?> ReceiveFrameAsync(CancellationToken cancellationToken)
+    {
+        switch (await _reader.ReceiveAsync(cancellationToken))
+        {
+            case FrameReadOutcome.Frame:
+                return _reader.Message;
+            case FrameReadOutcome.TooLarge:
+                Log.BadFrame(_logger, Id, ErrorCodes.FrameTooLarge.Code, $"over {_options.MaxFrameBytes} bytes");
+                await ReplyErrorAsync(default, ErrorCodes.FrameTooLarge, $"Frames are limited to {_options.MaxFrameBytes} bytes.", cancellationToken);
+                await CloseAsync(CloseCodes.MessageTooBig, ErrorCodes.FrameTooLarge.Code);
+                return null;
+            case FrameReadOutcome.WrongType:
+                await CloseAsync(CloseCodes.UnsupportedData, _codec.IsBinary ? "binary frames only" : "text frames only");
+                return null;
+            default:
+                await CloseAsync(CloseCodes.Normal, "bye");
+                return null;
+        }
+    }
+
+    private async Task<bool> HelloAsync(CancellationToken cancellationToken)
+    {
+        ReadOnlyMemory<byte>? frame;
+        // The receive is not cancelled at the deadline (that would abort the socket): the late client is
+        // refused like any hello, with an error and 1008, while the receive waits for its close.
+        var receive = ReceiveFrameAsync(cancellationToken);
+        using (var stopDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            var deadline = Task.Delay(_options.HelloTimeout, _time, stopDeadline.Token);
+            if (await Task.WhenAny(receive, deadline) == deadline && deadline.IsCompletedSuccessfully)
+            {
+                Log.SessionClosed(_logger, Id, "no hello in time");
+                await ReplyErrorAsync(default, ErrorCodes.HelloRequired, $"The first frame must be a hello, within {_options.HelloTimeout.TotalSeconds} s.", cancellationToken);
+                await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+                await Quietly(receive);
+                return false;
+            }
+            await stopDeadline.CancelAsync();
+        }
+        frame = await receive;
+        if (frame is null)
+        {
+            return false;
+        }
+        if (!_reader.TryCanonical(frame.Value, out var json, out var malformed))
+        {
+            // Not even a MessagePack frame with a known type: no hello, as for JSON that is no frame.
+            Log.BadFrame(_logger, Id, malformed.Error.Code, malformed.Message);
+            await ReplyErrorAsync(default, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+            return false;
+        }
+        using var doc = FrameParser.TryParse(json, out var defect, out var defectId);
+        if (doc is null)
+        {
+            // Well-formed JSON holding a lone surrogate or 1e400 is refused for what it is; anything else is no hello.
+            var refusal = defect!.Error == ErrorCodes.BadFrame && defectId.ValueKind == JsonValueKind.Undefined
+                ? new Rejection(ErrorCodes.HelloRequired, "The first frame must be a hello.")
+                : defect;
+            Log.BadFrame(_logger, Id, refusal.Error.Code, defect.Message);
+            await ReplyErrorAsync(defectId, refusal, cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, refusal.Error.Code);
+            return false;
+        }
+        var root = doc.RootElement;
+        var id = RequestReader.RequestId(root);
+        if (RequestReader.Type(root) != MessageTypes.Hello || id.ValueKind == JsonValueKind.Undefined)
+        {
+            await ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
+            return false;
+        }
+        var (accepted, refused) = await new HelloHandshake(_engine, _services).CheckAsync(root, _caller, Slot);
+        if (refused is not null)
+        {
+            if (refused.Rejection.Error == ErrorCodes.Unauthorized)
+            {
+                Log.SessionRefused(_logger, Id, refused.Rejection.Message);
+            }
+            await ReplyErrorAsync(id, refused.Rejection, cancellationToken);
+            await CloseAsync(refused.CloseCode, refused.Rejection.Error.Code);
+            return false;
+        }
+        _caller = accepted!.Caller;
+        var clientId = accepted.ClientId;
+        var cursor = accepted.Cursor;
+        var subs = accepted.Subs;
+        _countedClient = clientId;
+        ClientId = clientId;
+        var head = _engine.Head;
+        var horizon = _engine.Horizon;
+        if (cursor > head && _engine.IsClustered)
+        {
+            // A client failing over from a node that was a little ahead: its cursor is in the shared
+            // log even if this node has not published that far yet.
+            await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+            head = Math.Max(head, reader.Head);
+        }
+        bool? resumable = cursor is { } c ? c >= horizon && c <= head : null;
+        _stream.Position = resumable == true ? cursor!.Value : head;
+        Log.SessionOpened(_logger, Id, clientId);
+        await ReplyAsync(new WelcomeFrame(Frames.Id(id), Id, head, horizon, _stream.Position)
+        {
+            Resumable = resumable,
+            HeartbeatMs = (long)_options.HeartbeatInterval.TotalMilliseconds,
+            IdleTimeoutMs = (long)_options.IdleTimeout.TotalMilliseconds,
+            MaxFrameBytes = _options.MaxFrameBytes,
+            Protocol = FrameParser.ProtocolVersion,
+        }, cancellationToken);
+        if (subs.Count > 0)
+        {
+            if (resumable == true)
+            {
+                _stream.Enqueue(new ResumeCommand(id, subs));
+            }
+            else
+            {
+                foreach (var sub in subs)
+                {
+                    _stream.Enqueue(new SubscribeCommand(id, sub, Reset: true));
+                }
+            }
+        }
+        return true;
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var frame = await ReceiveFrameAsync(cancellationToken);
+                if (frame is null)
+                {
+                    // Wait for the peer's close (or the grace period) before returning.
+                    await DrainUntilClosedAsync(cancellationToken);
+                    return;
+                }
+                await _dispatcher.DispatchAsync(frame.Value, cancellationToken);
+            }
+        }
+        finally
+        {
+            _reader.Dispose();
+        }
+    }
+
+    private async Task DrainUntilClosedAsync(CancellationToken cancellationToken)
+    {
+        var scratch = new byte[1024];
+        while (_socket.State == WebSocketState.CloseSent || _socket.State == WebSocketState.Open)
+        {
+            var result = await _socket.ReceiveAsync(scratch.AsMemory(), cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return;
             }
         }
     }

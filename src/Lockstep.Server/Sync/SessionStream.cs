@@ -1,12 +1,57 @@
 using System.Net.WebSockets;
 using System.Text.Json;
+using System.Threading.Channels;
 using Lockstep.Core;
 using Lockstep.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Server;
 
-internal sealed partial class SyncSession
+/// <summary>
+/// A session's stream: its subscriptions and everything it is sent about them — snapshots, changes, removals,
+/// positions — in seq order. The fan-out offers it committed batches into a bounded inbox; when the inbox
+/// overflows it reads the log from its position instead, and when the log no longer holds what it missed it
+/// sends its subscriptions afresh. One pump loop owns it; the receive loop and the timer queue commands.
+/// </summary>
+internal sealed class SessionStream
 {
+    private readonly SyncSession _session;
+    private readonly LockstepEngine _engine;
+    private readonly LockstepOptions _options;
+    private readonly ILogger _logger;
+    private readonly FrameBuffer _streamBuffer;
+    private readonly RequestBudget _budget;
+    private readonly StreamInbox _inbox;
+
+    public SessionStream(SyncSession session, LockstepEngine engine, ILogger logger, IFrameCodec codec, RequestBudget budget)
+    {
+        _session = session;
+        _engine = engine;
+        _options = engine.Options;
+        _logger = logger;
+        _streamBuffer = new FrameBuffer(codec);
+        _budget = budget;
+        _inbox = new StreamInbox(engine.Options, engine.Metrics);
+        // Until a page shows how large this connection's changes are, guess them at 16 KiB each.
+        _catchUpPageSize = (int)Math.Clamp(_options.SendBufferBytes / (16 * 1024), 1, _options.CatchUpPageSize);
+    }
+
+    /// <summary>The stream position (set by the hello before the pump starts; then the pump's).</summary>
+    public long Position
+    {
+        get => _position;
+        set => _position = value;
+    }
+
+    /// <summary>Queues a command (or a batch) for the pump.</summary>
+    public void Enqueue(object command) => _inbox.Enqueue(command);
+
+    /// <summary>No more commands: the pump ends once it has done the queued ones.</summary>
+    public void Complete() => _inbox.Complete();
+
+    /// <summary>What the fan-out offers batches to.</summary>
+    public IChangeListener Listener => _inbox;
+
     private readonly Dictionary<string, Subscription> _subs = new(StringComparer.Ordinal);
 
     /// <summary>The stream position: every change up to here that concerns this session has been sent. Pump-owned.</summary>
@@ -21,18 +66,17 @@ internal sealed partial class SyncSession
     /// <summary>Changes to read from the log per page: <see cref="LockstepOptions.CatchUpPageSize"/>, fewer when they are large. Pump-owned.</summary>
     private int _catchUpPageSize;
 
-    private async Task PumpAsync(CancellationToken cancellationToken)
+    public async Task PumpAsync(CancellationToken cancellationToken)
     {
         try
         {
-            await foreach (var item in _inbox.Reader.ReadAllAsync(cancellationToken))
+            await foreach (var item in _inbox.ReadAllAsync(cancellationToken))
             {
                 switch (item)
                 {
                     case ChangeBatch batch:
-                        Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
-                        Interlocked.Add(ref _queuedBytes, -batch.Bytes);
-                        if (Volatile.Read(ref _overflowed) == 0 && batch.Head > _position)
+                        _inbox.Dequeued(batch);
+                        if (!_inbox.Overflowed && batch.Head > _position)
                         {
                             await DeliverAsync(batch.Changes, reader: null, cancellationToken);
                             _position = batch.Head;
@@ -40,7 +84,7 @@ internal sealed partial class SyncSession
                         }
                         break;
                     case OverflowCommand:
-                        Log.FellBehind(_logger, Id, _position);
+                        Log.FellBehind(_logger, _session.Id, _position);
                         _engine.Metrics.CatchUp();
                         await CatchUpAsync(cancellationToken);
                         await ResyncAsync(cancellationToken);
@@ -70,8 +114,8 @@ internal sealed partial class SyncSession
         }
         catch (Exception e)
         {
-            Log.SessionFailed(_logger, e, Id);
-            await CloseAsync(CloseCodes.InternalError, ErrorCodes.InternalError.Code);
+            Log.SessionFailed(_logger, e, _session.Id);
+            await _session.CloseAsync(CloseCodes.InternalError, ErrorCodes.InternalError.Code);
         }
     }
 
@@ -88,14 +132,14 @@ internal sealed partial class SyncSession
     {
         _budget.Hold(_subs.Values.Sum(s => (long)s.Filter.Bytes));
         var collections = new HashSet<string>(_subs.Values.Select(s => s.Collection), StringComparer.Ordinal);
-        Volatile.Write(ref _collections, collections);
+        _inbox.Collections = collections;
         if (collections.Count > 0)
         {
-            _engine.FanOut.Add(this);
+            _engine.FanOut.Add(_inbox);
         }
         else
         {
-            _engine.FanOut.Remove(this);
+            _engine.FanOut.Remove(_inbox);
         }
     }
 
@@ -104,18 +148,18 @@ internal sealed partial class SyncSession
         var sub = command.Subscription;
         if (_subs.ContainsKey(sub.Id))
         {
-            await ReplyErrorAsync(command.RequestId, ErrorCodes.DuplicateSubscription, $"Subscription '{sub.Id}' already exists on this connection.", cancellationToken);
+            await _session.ReplyErrorAsync(command.RequestId, ErrorCodes.DuplicateSubscription, $"Subscription '{sub.Id}' already exists on this connection.", cancellationToken);
             return;
         }
         if (_subs.Count >= _options.MaxSubscriptionsPerConnection)
         {
-            await ReplyErrorAsync(command.RequestId, ErrorCodes.TooManySubscriptions,
+            await _session.ReplyErrorAsync(command.RequestId, ErrorCodes.TooManySubscriptions,
                 $"A connection may hold {_options.MaxSubscriptionsPerConnection} subscriptions; unsubscribe one first.", cancellationToken);
             return;
         }
         if (_subs.Values.Sum(s => (long)s.Filter.Bytes) + sub.Filter.Bytes is var filterBytes && filterBytes > _options.MaxFilterBytesPerConnection)
         {
-            await ReplyErrorAsync(command.RequestId, ErrorCodes.TooManySubscriptions,
+            await _session.ReplyErrorAsync(command.RequestId, ErrorCodes.TooManySubscriptions,
                 $"A connection's filters may hold {_options.MaxFilterBytesPerConnection} bytes together, and this one would bring them to {filterBytes}; unsubscribe one first.",
                 cancellationToken);
             return;
@@ -171,7 +215,7 @@ internal sealed partial class SyncSession
         {
             Reset = first && command.Reset,
         };
-        await SendAsync(_streamBuffer.Encode(frame), cancellationToken);
+        await _session.SendAsync(_streamBuffer.Encode(frame), cancellationToken);
     }
 
     private async Task ResumeAsync(ResumeCommand command, CancellationToken cancellationToken)
@@ -182,11 +226,11 @@ internal sealed partial class SyncSession
         }
         // Overflowed first, registered second: batches offered from now on are not queued, and
         // the catch-up below reads everything after the cursor from the log.
-        Volatile.Write(ref _overflowed, 1);
+        _inbox.Overflowed = true;
         UpdateCollections();
         foreach (var sub in command.Subscriptions)
         {
-            await SendAsync(_streamBuffer.Encode(new SubscribedFrame(Frames.Id(command.RequestId), sub.Id, _position)), cancellationToken);
+            await _session.SendAsync(_streamBuffer.Encode(new SubscribedFrame(Frames.Id(command.RequestId), sub.Id, _position)), cancellationToken);
         }
         _sentPosition = Math.Max(_sentPosition, _position);
         await CatchUpAsync(cancellationToken);
@@ -196,11 +240,11 @@ internal sealed partial class SyncSession
     {
         if (!_subs.Remove(command.SubscriptionId))
         {
-            await ReplyErrorAsync(command.RequestId, ErrorCodes.UnknownSubscription, $"No subscription '{command.SubscriptionId}' on this connection.", cancellationToken);
+            await _session.ReplyErrorAsync(command.RequestId, ErrorCodes.UnknownSubscription, $"No subscription '{command.SubscriptionId}' on this connection.", cancellationToken);
             return;
         }
         UpdateCollections();
-        await ReplyAsync(new OkFrame(Frames.Id(command.RequestId)), cancellationToken);
+        await _session.ReplyAsync(new OkFrame(Frames.Id(command.RequestId)), cancellationToken);
     }
 
     private async Task TickAsync(TickCommand tick, CancellationToken cancellationToken)
@@ -209,7 +253,7 @@ internal sealed partial class SyncSession
         {
             return;
         }
-        if (Volatile.Read(ref _overflowed) == 0 && tick.Head > _position)
+        if (!_inbox.Overflowed && tick.Head > _position)
         {
             // Every batch up to tick.Head was offered before the tick was queued, and the inbox is
             // FIFO: whatever concerned this session is already delivered.
@@ -219,7 +263,7 @@ internal sealed partial class SyncSession
         // a resume): tell the client even when the head did not move since, or its cursor stays behind.
         if (_position > _sentPosition)
         {
-            await SendAsync(_streamBuffer.Encode(new PositionFrame(_position)), cancellationToken);
+            await _session.SendAsync(_streamBuffer.Encode(new PositionFrame(_position)), cancellationToken);
             _sentPosition = _position;
         }
     }
@@ -229,7 +273,7 @@ internal sealed partial class SyncSession
     {
         do
         {
-            Volatile.Write(ref _overflowed, 0);
+            _inbox.Overflowed = false;
             while (true)
             {
                 // A short read transaction per page, closed before the page is sent: a client that stops
@@ -247,7 +291,7 @@ internal sealed partial class SyncSession
                     }
                     else
                     {
-                        var collections = Volatile.Read(ref _collections);
+                        var collections = _inbox.Collections;
                         page = await WithBeforeImagesAsync(await reader.ReadChangesAsync(_position, [.. collections], pageSize, cancellationToken), reader, cancellationToken);
                         head = reader.Head;
                     }
@@ -268,7 +312,7 @@ internal sealed partial class SyncSession
                 _position = page[^1].Seq;
             }
         }
-        while (Volatile.Read(ref _overflowed) != 0);
+        while (_inbox.Overflowed);
     }
 
     /// <summary>
@@ -398,7 +442,7 @@ internal sealed partial class SyncSession
                     }
                     else if (kind != ChangeFrameKind.None)
                     {
-                        await SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
+                        await _session.SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
                         _sentPosition = change.Seq;
                     }
                 }
@@ -413,26 +457,6 @@ internal sealed partial class SyncSession
         }
     }
 
-    private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, ChangeFrameKind kind)
-    {
-        // The client's own change carries its mutation number, so an SDK can tell its writes from remote ones.
-        long? mid = change.MutationNo is { } m && ClientId is not null && string.Equals(change.ClientId, ClientId, StringComparison.Ordinal) ? m : null;
-        Frame frame = kind switch
-        {
-            ChangeFrameKind.Removed => new RemovedFrame(sub.Id, change.Seq, change.Id, change.Version) { Mid = mid },
-            ChangeFrameKind.Delta => new Protocol.ChangeFrame(sub.Id, change.Seq, change.Id, change.Version, ChangeKind.Delta)
-            {
-                Mid = mid,
-                Body = new RawJson(change.SetJson ?? "{}"),
-                Unset = change.UnsetJson is { } unset ? new RawJson(unset) : null,
-            },
-            ChangeFrameKind.Whole => new Protocol.ChangeFrame(sub.Id, change.Seq, change.Id, change.Version, ChangeKind.Entered)
-            {
-                Mid = mid,
-                Body = new RawJson(change.DocumentJson ?? "{}"),
-            },
-            _ => new Protocol.ChangeFrame(sub.Id, change.Seq, change.Id, change.Version, ChangeKind.Deleted) { Mid = mid },
-        };
-        return _streamBuffer.Encode(frame);
-    }
+    private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, ChangeFrameKind kind) =>
+        _streamBuffer.Encode(Frames.Change(sub.Id, change, kind, _session.ClientId));
 }
