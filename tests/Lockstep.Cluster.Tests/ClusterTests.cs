@@ -275,7 +275,19 @@ public sealed class ClusterTests(ITestOutputHelper output)
             });
 
             await Task.Delay(1000);
-            await RestartPostgresAsync(data);
+            // Down for a moment, then up again: a write while it is down must be refused with 503 (not hang, not be
+            // taken), whether or not the writers above happen to hit the window.
+            await PgCtlAsync(data, "stop");
+            using (var probe = new HttpClient { BaseAddress = cluster.Node(0).HttpUrl, Timeout = TimeSpan.FromSeconds(30) })
+            using (var refused = await probe.PostAsJsonAsync("/v1/mutations", new JsonObject
+                {
+                    ["ops"] = new JsonArray(new JsonObject { ["op"] = "put", ["collection"] = collection + "-probe", ["id"] = "p", ["doc"] = new JsonObject() }),
+                }))
+            {
+                Assert.Equal(503, (int)refused.StatusCode);
+                Interlocked.Increment(ref refusals);
+            }
+            await PgCtlAsync(data, "start");
             await Task.Delay(3000);
             await stop.CancelAsync();
             await Task.WhenAll([.. sdkWriters, restWriter]).WaitAsync(TimeSpan.FromSeconds(90));
@@ -311,11 +323,11 @@ public sealed class ClusterTests(ITestOutputHelper output)
     }
 
     /// <summary>Restarts the test run's PostgreSQL (fast shutdown: connections are cut, committed data stays).</summary>
-    private static async Task RestartPostgresAsync(string data)
+    private static async Task PgCtlAsync(string data, string command)
     {
         var pgCtl = Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin", "pg_ctl")).Where(File.Exists).Order().Last();
         var info = new ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "-u", "postgres", "--", pgCtl, "-D", data, "-l", Path.Combine(data, "server.log"), "-m", "fast", "-w", "-t", "60", "restart" })
+        foreach (var arg in new[] { "-u", "postgres", "--", pgCtl, "-D", data, "-l", Path.Combine(data, "server.log"), "-m", "fast", "-w", "-t", "60", command })
         {
             info.ArgumentList.Add(arg);
         }
@@ -323,7 +335,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var stderr = process.StandardError.ReadToEndAsync();
         await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, "pg_ctl restart failed: " + await stderr);
+        Assert.True(process.ExitCode == 0, $"pg_ctl {command} failed: " + await stderr);
     }
 
     [Fact]
