@@ -58,17 +58,8 @@ public static class JsonBodies
         {
             writer.WriteBoolean("created", true);
         }
-        Raw(writer, "set", change.Set ?? new RawJson("{}"));
-        Raw(writer, "unset", change.Unset);
-        Raw(writer, "doc", change.Doc ?? new RawJson("{}"));
-    }
-
-    private static void Raw(Utf8JsonWriter writer, string name, RawJson? value)
-    {
-        if (value is { } v)
-        {
-            writer.WritePropertyName(name);
-            writer.WriteRawValue(v.Json, skipInputValidation: true);
-        }
+        JsonFrameWriter.Raw(writer, "set", change.Set ?? new RawJson("{}"));
+        JsonFrameWriter.Raw(writer, "unset", change.Unset);
+        JsonFrameWriter.Raw(writer, "doc", change.Doc ?? new RawJson("{}"));
     }
 }

@@ -270,7 +270,8 @@ internal static class JsonFrameWriter
         w.WriteEndObject();
     }
 
-    private static void Raw(Utf8JsonWriter w, string name, RawJson? value)
+    /// <summary>A field holding a JSON value as it is, left out when there is none.</summary>
+    internal static void Raw(Utf8JsonWriter w, string name, RawJson? value)
     {
         if (value is { } v)
         {
