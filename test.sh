@@ -79,6 +79,28 @@ for trx in "$results_dir"/*.trx; do
   failed=$((failed + ${f:-0}))
   skipped=$((skipped + ${t:-0} - ${e:-0}))
 done
+# Name each failed test (and the first lines of why) at the end, where a CI log's tail shows it.
+if [ "$failed" -gt 0 ]; then
+  echo "== failed tests"
+  for trx in "$results_dir"/*.trx; do
+    [ -f "$trx" ] || continue
+    python3 - "$trx" <<'PY' || grep -o 'testName="[^"]*"[^>]*outcome="Failed"' "$trx" || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") != "Failed":
+        continue
+    print(f"FAILED {r.get('testName')} ({r.get('duration')})")
+    message = r.find(".//t:ErrorInfo/t:Message", ns)
+    stack = r.find(".//t:ErrorInfo/t:StackTrace", ns)
+    for text in (message, stack):
+        if text is not None and text.text:
+            for line in text.text.strip().splitlines()[:12]:
+                print("    " + line)
+PY
+  done
+  grep -aE "^\s*✖ " "$ts_log" | sort -u || true
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$passed" -eq 0 ]; then
   echo "no test ran" >&2
