@@ -14,7 +14,7 @@ namespace Lockstep.Server;
 /// </summary>
 internal sealed class RequestDispatcher : IDisposable
 {
-    private readonly SyncSession _session;
+    private readonly ISessionPeer _session;
     private readonly LockstepEngine _engine;
     private readonly LockstepOptions _options;
     private readonly ILogger _logger;
@@ -23,7 +23,7 @@ internal sealed class RequestDispatcher : IDisposable
     private readonly System.Net.IPAddress? _remoteAddress;
     private readonly SemaphoreSlim _inFlight;
 
-    public RequestDispatcher(SyncSession session, LockstepEngine engine, ILogger logger, FrameReader reader, RequestBudget budget, System.Net.IPAddress? remoteAddress)
+    public RequestDispatcher(ISessionPeer session, LockstepEngine engine, ILogger logger, FrameReader reader, RequestBudget budget, System.Net.IPAddress? remoteAddress)
     {
         _session = session;
         _engine = engine;

@@ -15,7 +15,7 @@ namespace Lockstep.Server;
 /// </summary>
 internal sealed class SessionStream
 {
-    private readonly SyncSession _session;
+    private readonly ISessionPeer _session;
     private readonly LockstepEngine _engine;
     private readonly LockstepOptions _options;
     private readonly ILogger _logger;
@@ -23,7 +23,7 @@ internal sealed class SessionStream
     private readonly RequestBudget _budget;
     private readonly StreamInbox _inbox;
 
-    public SessionStream(SyncSession session, LockstepEngine engine, ILogger logger, IFrameCodec codec, RequestBudget budget)
+    public SessionStream(ISessionPeer session, LockstepEngine engine, ILogger logger, IFrameCodec codec, RequestBudget budget)
     {
         _session = session;
         _engine = engine;

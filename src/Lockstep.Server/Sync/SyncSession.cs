@@ -14,7 +14,7 @@ namespace Lockstep.Server;
 /// timer (idle and frame timeouts, heartbeat ticks), and sends replies and stream frames one at a time under a
 /// send lock in the connection's encoding.
 /// </summary>
-internal sealed class SyncSession : IDisposable
+internal sealed class SyncSession : ISessionPeer, IDisposable
 {
     private readonly WebSocket _socket;
     private readonly LockstepEngine _engine;
@@ -69,10 +69,10 @@ internal sealed class SyncSession : IDisposable
     public string Id { get; }
 
     /// <summary>Who is on the other end (set by the hello).</summary>
-    internal Caller? Caller => _caller;
+    public Caller? Caller => _caller;
 
     /// <summary>Queues a command for the pump.</summary>
-    internal void Enqueue(object command) => _stream.Enqueue(command);
+    public void Enqueue(SessionCommand command) => _stream.Enqueue(command);
 
     public string? ClientId { get; private set; }
 
@@ -155,7 +155,7 @@ internal sealed class SyncSession : IDisposable
     }
 
     /// <summary>Starts the closing handshake once; the receive loop ends when the client answers or the grace period runs out.</summary>
-    internal async Task CloseAsync(int code, string reason)
+    public async Task CloseAsync(int code, string reason)
     {
         if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
         {
@@ -185,7 +185,7 @@ internal sealed class SyncSession : IDisposable
     }
 
     /// <summary>Sends one frame; the caller must not hold the send lock.</summary>
-    internal async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
@@ -202,7 +202,7 @@ internal sealed class SyncSession : IDisposable
     private WebSocketMessageType MessageType => _codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
     /// <summary>Encodes a reply in the shared reply buffer and sends it, both under the send lock.</summary>
-    internal async ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken)
+    public async ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
@@ -215,12 +215,6 @@ internal sealed class SyncSession : IDisposable
         }
     }
 
-    internal ValueTask ReplyErrorAsync(JsonElement id, Rejection rejection, CancellationToken cancellationToken) =>
-        ReplyAsync(Frames.Error(Frames.Id(id), rejection), cancellationToken);
-
-    internal ValueTask ReplyErrorAsync(JsonElement id, ErrorCode code, string message, CancellationToken cancellationToken) =>
-        ReplyErrorAsync(id, new Rejection(code, message), cancellationToken);
-
     /// <summary>Closes the connection when its credentials expire: the client reconnects with a fresh token (the SDKs ask their token provider at every connection).</summary>
     private async Task ExpireAsync(DateTimeOffset expires, CancellationToken cancellationToken)
     {
@@ -232,7 +226,7 @@ internal sealed class SyncSession : IDisposable
                 await Task.Delay(delay, _time, cancellationToken);
             }
             Log.SessionClosed(_logger, Id, "token expired");
-            await ReplyErrorAsync(default, ErrorCodes.TokenExpired, "The token expired; reconnect with a fresh one.", cancellationToken);
+            await this.ReplyErrorAsync(default, ErrorCodes.TokenExpired, "The token expired; reconnect with a fresh one.", cancellationToken);
             await CloseAsync(CloseCodes.TokenExpired, ErrorCodes.TokenExpired.Code);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
@@ -265,7 +259,7 @@ internal sealed class SyncSession : IDisposable
             if (FrameOverdue())
             {
                 Log.SessionClosed(_logger, Id, "frame timeout");
-                await ReplyErrorAsync(default, ErrorCodes.FrameTimeout, $"A frame must arrive whole within {_options.FrameTimeout.TotalSeconds} s.", cancellationToken);
+                await this.ReplyErrorAsync(default, ErrorCodes.FrameTimeout, $"A frame must arrive whole within {_options.FrameTimeout.TotalSeconds} s.", cancellationToken);
                 await CloseAsync(CloseCodes.FrameTimeout, ErrorCodes.FrameTimeout.Code);
                 return;
             }
@@ -292,7 +286,7 @@ internal sealed class SyncSession : IDisposable
                 return _reader.Message;
             case FrameReadOutcome.TooLarge:
                 Log.BadFrame(_logger, Id, ErrorCodes.FrameTooLarge.Code, $"over {_options.MaxFrameBytes} bytes");
-                await ReplyErrorAsync(default, ErrorCodes.FrameTooLarge, $"Frames are limited to {_options.MaxFrameBytes} bytes.", cancellationToken);
+                await this.ReplyErrorAsync(default, ErrorCodes.FrameTooLarge, $"Frames are limited to {_options.MaxFrameBytes} bytes.", cancellationToken);
                 await CloseAsync(CloseCodes.MessageTooBig, ErrorCodes.FrameTooLarge.Code);
                 return null;
             case FrameReadOutcome.WrongType:
@@ -316,7 +310,7 @@ internal sealed class SyncSession : IDisposable
             if (await Task.WhenAny(receive, deadline) == deadline && deadline.IsCompletedSuccessfully)
             {
                 Log.SessionClosed(_logger, Id, "no hello in time");
-                await ReplyErrorAsync(default, ErrorCodes.HelloRequired, $"The first frame must be a hello, within {_options.HelloTimeout.TotalSeconds} s.", cancellationToken);
+                await this.ReplyErrorAsync(default, ErrorCodes.HelloRequired, $"The first frame must be a hello, within {_options.HelloTimeout.TotalSeconds} s.", cancellationToken);
                 await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
                 await Quietly(receive);
                 return false;
@@ -332,7 +326,7 @@ internal sealed class SyncSession : IDisposable
         {
             // Not even a MessagePack frame with a known type: no hello, as for JSON that is no frame.
             Log.BadFrame(_logger, Id, malformed.Error.Code, malformed.Message);
-            await ReplyErrorAsync(default, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await this.ReplyErrorAsync(default, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
@@ -344,7 +338,7 @@ internal sealed class SyncSession : IDisposable
                 ? new Rejection(ErrorCodes.HelloRequired, "The first frame must be a hello.")
                 : defect;
             Log.BadFrame(_logger, Id, refusal.Error.Code, defect.Message);
-            await ReplyErrorAsync(defectId, refusal, cancellationToken);
+            await this.ReplyErrorAsync(defectId, refusal, cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, refusal.Error.Code);
             return false;
         }
@@ -352,7 +346,7 @@ internal sealed class SyncSession : IDisposable
         var id = RequestReader.RequestId(root);
         if (RequestReader.Type(root) != MessageTypes.Hello || id.ValueKind == JsonValueKind.Undefined)
         {
-            await ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
+            await this.ReplyErrorAsync(id, ErrorCodes.HelloRequired, "The first frame must be a hello.", cancellationToken);
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
@@ -363,7 +357,7 @@ internal sealed class SyncSession : IDisposable
             {
                 Log.SessionRefused(_logger, Id, refused.Rejection.Message);
             }
-            await ReplyErrorAsync(id, refused.Rejection, cancellationToken);
+            await this.ReplyErrorAsync(id, refused.Rejection, cancellationToken);
             await CloseAsync(refused.CloseCode, refused.Rejection.Error.Code);
             return false;
         }
