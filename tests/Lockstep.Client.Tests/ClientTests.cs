@@ -185,14 +185,16 @@ public sealed class ClientTests : IAsyncLifetime
 
         Assert.Equal(20, client.PendingCount);
         Assert.Equal(20, (int?)counters.Get("c")?["n"]);
-        await Task.Delay(200);
+        // Refused until the client has seen itself offline: lifting the refusal earlier could let a
+        // connection attempt still on its way through (a loaded machine), and nothing would be offline.
+        await Harness.EventuallyAsync(() => states.Contains(ConnectionState.Offline));
         Assert.NotEqual(ConnectionState.Online, client.State);
+        Assert.Equal(20, client.PendingCount);
 
         proxy.RefuseNew = false;
         await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(15));
 
         Assert.Equal(ConnectionState.Online, client.State);
-        Assert.Contains(ConnectionState.Offline, states);
         var doc = await Harness.GetAsync(_server.Http, name, "c");
         Assert.Equal(20, (int?)doc?["n"]);
     }
@@ -303,7 +305,8 @@ public sealed class ClientTests : IAsyncLifetime
             await Harness.PutAsync(_server.Http, name, "d", $$"""{"n":{{i}}}""");
         }
         proxy.RefuseNew = false;
-        await Harness.EventuallyAsync(() => docs.GetVersion("d") == 6);
+        // Hooks run on the event dispatcher, after the view changed: wait for the hook too.
+        await Harness.EventuallyAsync(() => docs.GetVersion("d") == 6 && updates.Count >= 6);
 
         Assert.Equal([1, 2, 3, 4, 5, 6], updates.Select(u => (int)u.Version));
         Assert.All(updates.Skip(1), u => Assert.Equal(RemoteUpdateKind.Changed, u.Kind));
