@@ -95,6 +95,7 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<MutationService>();
         services.TryAddSingleton<DocumentService>();
         services.TryAddSingleton<ChangeFeedService>();
+        services.TryAddSingleton<JobService>();
     }
 
     private static LockstepOptions Lockstep(IServiceProvider services) => services.GetRequiredService<IOptions<LockstepOptions>>().Value;
