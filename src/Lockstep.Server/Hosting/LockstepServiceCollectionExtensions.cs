@@ -96,6 +96,7 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<DocumentService>();
         services.TryAddSingleton<ChangeFeedService>();
         services.TryAddSingleton<JobService>();
+        services.TryAddSingleton<GroupService>();
     }
 
     private static LockstepOptions Lockstep(IServiceProvider services) => services.GetRequiredService<IOptions<LockstepOptions>>().Value;
