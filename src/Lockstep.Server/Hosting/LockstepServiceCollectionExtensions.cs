@@ -97,6 +97,7 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<ChangeFeedService>();
         services.TryAddSingleton<JobService>();
         services.TryAddSingleton<GroupService>();
+        services.TryAddSingleton<WebhookService>();
     }
 
     private static LockstepOptions Lockstep(IServiceProvider services) => services.GetRequiredService<IOptions<LockstepOptions>>().Value;
