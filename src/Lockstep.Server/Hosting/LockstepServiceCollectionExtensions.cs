@@ -98,6 +98,7 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<JobService>();
         services.TryAddSingleton<GroupService>();
         services.TryAddSingleton<WebhookService>();
+        services.TryAddSingleton<StatusService>();
     }
 
     private static LockstepOptions Lockstep(IServiceProvider services) => services.GetRequiredService<IOptions<LockstepOptions>>().Value;

@@ -21,8 +21,8 @@ internal static class DocumentEndpoints
 {
     public static void Map(RouteGroupBuilder group)
     {
-        group.AddEndpointFilter(RequestAdmission.AuthenticateAsync);
-        group.AddEndpointFilter(RequestAdmission.RateLimitAsync);
+        group.AddEndpointFilterFactory(RequestAdmission.Authenticate);
+        group.AddEndpointFilterFactory(RequestAdmission.RateLimit);
         group.MapGet("/collections/{collection}/docs/{id}", GetDocumentAsync);
         group.MapPut("/collections/{collection}/docs/{id}", PutDocumentAsync);
         group.MapPatch("/collections/{collection}/docs/{id}", PatchDocumentAsync);

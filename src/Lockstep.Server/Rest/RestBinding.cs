@@ -18,13 +18,10 @@ namespace Lockstep.Server.Rest;
 /// </summary>
 internal static class RestBinding
 {
-    // Still taken by the areas not yet moved onto application services; goes with the last of them.
-    internal static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
-
     /// <summary>The limits a request is bound within (body size, long-poll wait).</summary>
     private static LockstepOptions Limits(HttpContext context) => context.RequestServices.GetRequiredService<IOptions<LockstepOptions>>().Value;
 
-    /// <summary>The caller <see cref="RequestAdmission.AuthenticateAsync"/> found for this request.</summary>
+    /// <summary>The caller <see cref="RequestAdmission.Authenticate"/> found for this request.</summary>
     internal static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
 
     internal static bool CheckNames(HttpContext context, string collection, string id, out Task problem)
