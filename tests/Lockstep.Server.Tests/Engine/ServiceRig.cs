@@ -10,6 +10,10 @@ internal static class ServiceRig
     public static DocumentService Documents(EngineRig rig) =>
         new(rig.Store, new AccessPolicy(rig.Options), Mutations(rig), Microsoft.Extensions.Options.Options.Create(rig.Options));
 
+    /// <summary>The consumer groups' service; the rig needs <see cref="ConsumerGroupMutators"/> among its sources.</summary>
+    public static GroupService Groups(EngineRig rig, EngineLifetime lifetime, TimeProvider? time = null) =>
+        new(rig.Store, new AccessPolicy(rig.Options), Mutations(rig), rig.FanOut, lifetime, time ?? TimeProvider.System);
+
     /// <summary>A user as a validated JWT with this <c>sub</c> would make it.</summary>
     public static Caller User(string id, params string[] roles)
     {
