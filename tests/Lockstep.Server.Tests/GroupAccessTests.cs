@@ -122,6 +122,24 @@ public sealed class GroupAccessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_commit_whose_partition_epoch_or_seq_is_not_an_integer_is_invalid_request()
+    {
+        var group = Ops.Unique("g");
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, $"/v1/groups/{group}/claim", GroupsKey, new { member = "m", collections = new[] { "posts" } })).StatusCode);
+        foreach (var commit in new object[]
+        {
+            new { partition = "0", epoch = 1, seq = 1 },
+            new { partition = 0, epoch = (object)true, seq = 1 },
+            new { partition = 0, epoch = 1, seq = (object)1.5 },
+        })
+        {
+            var refused = await SendAsync(HttpMethod.Post, $"/v1/groups/{group}/commit", GroupsKey, new { member = "m", commits = new[] { commit } });
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Equal("invalid_request", (string?)(await BodyAsync(refused))["code"]);
+        }
+    }
+
+    [Fact]
     public async Task A_lease_longer_than_ten_minutes_is_refused()
     {
         var claim = await SendAsync(HttpMethod.Post, "/v1/groups/billing/claim", BillingKey, new { member = "m", collections = new[] { "posts" }, leaseMs = 600_001 });

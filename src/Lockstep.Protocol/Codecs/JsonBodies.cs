@@ -17,6 +17,42 @@ public static class JsonBodies
     /// <summary>A listed document, <c>{"id","v","doc"}</c>.</summary>
     public static void WriteListedDocument(Utf8JsonWriter writer, SnapshotDocument document) => JsonFrameWriter.WriteListedDocument(writer, document);
 
+    /// <summary>The answer to a document's write (<c>PUT</c>, <c>PATCH</c>, <c>DELETE</c>): <c>collection</c>, <c>id</c>, <c>v</c>, <c>seq</c>, and <c>dup</c> for a replay.</summary>
+    public static void WriteDocumentWrittenFields(Utf8JsonWriter writer, string collection, string id, long version, long seq, bool duplicate)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteString("collection", collection);
+        writer.WriteString("id", id);
+        writer.WriteNumber("v", version);
+        writer.WriteNumber("seq", seq);
+        if (duplicate)
+        {
+            writer.WriteBoolean("dup", true);
+        }
+    }
+
+    /// <summary>A listing's fields: <c>docs</c> (listed documents), <c>next</c> (the id to list after, or null) and <c>seq</c> (the head it was read at).</summary>
+    public static void WriteListingFields(Utf8JsonWriter writer, IEnumerable<SnapshotDocument> documents, string? next, long seq)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(documents);
+        writer.WriteStartArray("docs");
+        foreach (var document in documents)
+        {
+            WriteListedDocument(writer, document);
+        }
+        writer.WriteEndArray();
+        if (next is null)
+        {
+            writer.WriteNull("next");
+        }
+        else
+        {
+            writer.WriteString("next", next);
+        }
+        writer.WriteNumber("seq", seq);
+    }
+
     /// <summary>A change of the feed as an object.</summary>
     public static void WriteFeedChange(Utf8JsonWriter writer, FeedChange change)
     {

@@ -47,58 +47,21 @@ public sealed class WriteResult
     /// <summary>A rejected result.</summary>
     public static WriteResult Rejected(Rejection rejection) => new(rejection, 0, [], null, false);
 
-    /// <summary>The form kept in the store for replays (no current document: it would be stale by then).</summary>
-    public string ToRecordJson()
-    {
-        var o = new JsonObject();
-        if (Rejection is { } r)
-        {
-            o["code"] = r.Error.Code;
-            o["message"] = r.Message;
-            if (r.Reason is not null)
-            {
-                o["reason"] = r.Reason;
-            }
-            if (r.OpIndex is { } op)
-            {
-                o["op"] = op;
-            }
-        }
-        else
-        {
-            o["seq"] = Seq;
-            var results = new JsonArray();
-            foreach (var d in Results)
-            {
-                results.Add(new JsonObject { ["collection"] = d.Collection, ["id"] = d.Id, ["v"] = d.Version });
-            }
-            o["results"] = results;
-            if (Value is not null)
-            {
-                o["result"] = Value.DeepClone();
-            }
-        }
-        return o.ToJsonString(LockstepJson.Options);
-    }
+    /// <summary>The form kept in the store for replays (<see cref="WriteRecord"/>; no current document: it would be stale by then).</summary>
+    public string ToRecordJson() => (Rejection is { } r
+        ? WriteRecord.Refused(r.Error.Code, r.Message, r.Reason, r.OpIndex)
+        : WriteRecord.Committed(Seq, [.. Results.Select(d => new WrittenVersion(d.Collection, d.Id, d.Version))], Value)).ToJson();
 
     /// <summary>Rebuilds a recorded result, marked as a duplicate.</summary>
     public static WriteResult FromRecordJson(string json)
     {
-        var o = JsonNode.Parse(json)!.AsObject();
-        if (o["code"] is { } code)
+        var record = WriteRecord.Parse(json);
+        if (record.Code is { } code)
         {
-            var error = ErrorCodes.Find(code.GetValue<string>()) ?? ErrorCodes.InternalError;
-            var rejection = new Rejection(error, o["message"]?.GetValue<string>() ?? error.Title, null, o["reason"]?.GetValue<string>())
-            {
-                OpIndex = o["op"]?.GetValue<int>(),
-            };
+            var error = ErrorCodes.Find(code) ?? ErrorCodes.InternalError;
+            var rejection = new Rejection(error, record.Message ?? error.Title, null, record.Reason) { OpIndex = record.Op };
             return new WriteResult(rejection, 0, [], null, true);
         }
-        var results = new List<DocumentVersion>();
-        foreach (var item in o["results"]!.AsArray())
-        {
-            results.Add(new DocumentVersion(item!["collection"]!.GetValue<string>(), item["id"]!.GetValue<string>(), item["v"]!.GetValue<long>()));
-        }
-        return new WriteResult(null, o["seq"]!.GetValue<long>(), results, o["result"]?.DeepClone(), true);
+        return new WriteResult(null, record.Seq, [.. record.Results.Select(d => new DocumentVersion(d.Collection, d.Id, d.Version))], record.Result, true);
     }
 }

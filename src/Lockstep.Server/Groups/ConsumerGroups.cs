@@ -116,11 +116,12 @@ internal static class ConsumerGroups
         var group = args.GetProperty("group").GetString()!;
         var member = args.GetProperty("member").GetString()!;
         var now = DateTimeOffset.FromUnixTimeMilliseconds(args.GetProperty("now").GetInt64());
-        foreach (var commit in args.GetProperty("commits").EnumerateArray())
+        if (!GroupCommit.TryReadAll(args, out var commits))
         {
-            var partition = commit.GetProperty("partition").GetInt32();
-            var epoch = commit.GetProperty("epoch").GetInt64();
-            var seq = commit.GetProperty("seq").GetInt64();
+            throw new MutatorOpRejectedException(new Rejection(ErrorCodes.InvalidRequest, "'commits' is an array of {partition, epoch, seq}."));
+        }
+        foreach (var (partition, epoch, seq) in commits)
+        {
             if (seq > context.Head)
             {
                 throw new MutatorOpRejectedException(new Rejection(ErrorCodes.InvalidRequest,

@@ -33,6 +33,7 @@ public static class LockstepServiceCollectionExtensions
         }
         services.TryAddSingleton(TimeProvider.System);
         AddEngine(services);
+        AddApplicationServices(services);
         services.TryAddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.TryAddSingleton<LockstepMarker>();
@@ -83,6 +84,21 @@ public static class LockstepServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<LogFollower>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterMembership>());
         services.AddHostedService(sp => sp.GetRequiredService<CompactionService>());
+    }
+
+    /// <summary>
+    /// What the REST endpoints (and, where they do the same, the sync sessions) call: each takes a caller and typed
+    /// inputs and answers a value or a refusal, and knows nothing of HTTP (docs/dev/engine.md, "Application services").
+    /// </summary>
+    private static void AddApplicationServices(IServiceCollection services)
+    {
+        services.TryAddSingleton<MutationService>();
+        services.TryAddSingleton<DocumentService>();
+        services.TryAddSingleton<ChangeFeedService>();
+        services.TryAddSingleton<JobService>();
+        services.TryAddSingleton<GroupService>();
+        services.TryAddSingleton<WebhookService>();
+        services.TryAddSingleton<StatusService>();
     }
 
     private static LockstepOptions Lockstep(IServiceProvider services) => services.GetRequiredService<IOptions<LockstepOptions>>().Value;

@@ -6,19 +6,23 @@ using Lockstep.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using static Lockstep.Server.Rest.RestBinding;
 
 namespace Lockstep.Server.Rest;
 
-/// <summary>The REST API: documents, mutations and the change feed (consumer groups and webhooks in the other parts; status in <see cref="ServerEndpoints"/>). Every 2xx answer to a write means it is durable.</summary>
+/// <summary>
+/// The REST API's documents and mutations over <see cref="DocumentService"/> and <see cref="MutationService"/>, and the route group
+/// the other areas join (<see cref="ChangeFeedEndpoints"/>, <see cref="ServerEndpoints"/>, <see cref="GroupEndpoints"/>,
+/// <see cref="WebhookEndpoints"/>). Every 2xx answer to a write means it is durable.
+/// </summary>
 internal static class DocumentEndpoints
 {
     public static void Map(RouteGroupBuilder group)
     {
-        group.AddEndpointFilter(RequestAdmission.AuthenticateAsync);
-        group.AddEndpointFilter(RequestAdmission.RateLimitAsync);
+        group.AddEndpointFilterFactory(RequestAdmission.Authenticate);
+        group.AddEndpointFilterFactory(RequestAdmission.RateLimit);
         group.MapGet("/collections/{collection}/docs/{id}", GetDocumentAsync);
         group.MapPut("/collections/{collection}/docs/{id}", PutDocumentAsync);
         group.MapPatch("/collections/{collection}/docs/{id}", PatchDocumentAsync);
@@ -31,38 +35,20 @@ internal static class DocumentEndpoints
         WebhookEndpoints.Map(group);
     }
 
-    /// <summary>What the caller may read of a collection; writes 403 and returns null when nothing.</summary>
-    private static async ValueTask<Grant?> ReadGrantAsync(HttpContext context, string collection)
-    {
-        var grant = Engine(context).Access.Read(CallerOf(context), collection);
-        if (grant.None)
-        {
-            await Problems.Write(context, ErrorCodes.Forbidden, $"You may not read '{collection}'.");
-            return null;
-        }
-        return grant;
-    }
-
-    private static async Task GetDocumentAsync(HttpContext context, string collection, string id)
+    private static async Task GetDocumentAsync(HttpContext context, string collection, string id, [FromServices] DocumentService documents)
     {
         if (!CheckNames(context, collection, id, out var problem))
         {
             await problem;
             return;
         }
-        if (await ReadGrantAsync(context, collection) is not { } grant)
+        var outcome = await documents.GetAsync(CallerOf(context), collection, id, context.RequestAborted);
+        if (outcome.IsRefused(out var refusal))
         {
+            await Problems.Write(context, refusal);
             return;
         }
-        var engine = Engine(context);
-        await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        var doc = await reader.GetDocumentAsync(collection, id, context.RequestAborted);
-        // Another's document under an owner rule is "not found": its existence is not the caller's to know.
-        if (doc is not { Deleted: false } || (!grant.All && !grant.Allows(Parse(doc.Json))))
-        {
-            await Problems.Write(context, ErrorCodes.NotFound, $"{collection}/{id} does not exist.");
-            return;
-        }
+        var doc = outcome.Value;
         var etag = Problems.Etag(doc.Version);
         context.Response.Headers.ETag = etag;
         context.Response.Headers["Lockstep-Seq"] = doc.Seq.ToString(CultureInfo.InvariantCulture);
@@ -75,14 +61,14 @@ internal static class DocumentEndpoints
         await context.Response.WriteAsync(doc.Json ?? "{}", context.RequestAborted);
     }
 
-    private static Task PutDocumentAsync(HttpContext context, string collection, string id) =>
-        WriteBodyAsync(context, collection, id, (body, ifVersion) => new PutOp(collection, id, body) { IfVersion = ifVersion });
+    private static Task PutDocumentAsync(HttpContext context, string collection, string id, [FromServices] DocumentService documents) =>
+        WriteBodyAsync(context, documents, collection, id, (body, ifVersion) => new PutOp(collection, id, body) { IfVersion = ifVersion });
 
-    private static Task PatchDocumentAsync(HttpContext context, string collection, string id) =>
-        WriteBodyAsync(context, collection, id, (body, ifVersion) => new MergePatchOp(collection, id, body) { IfVersion = ifVersion });
+    private static Task PatchDocumentAsync(HttpContext context, string collection, string id, [FromServices] DocumentService documents) =>
+        WriteBodyAsync(context, documents, collection, id, (body, ifVersion) => new MergePatchOp(collection, id, body) { IfVersion = ifVersion });
 
     /// <summary>The shared path of PUT and PATCH: names, body, preconditions, then one write.</summary>
-    private static async Task WriteBodyAsync(HttpContext context, string collection, string id, Func<JsonObject, long?, DocumentOp> operation)
+    private static async Task WriteBodyAsync(HttpContext context, DocumentService documents, string collection, string id, Func<JsonObject, long?, DocumentOp> operation)
     {
         if (!CheckNames(context, collection, id, out var problem))
         {
@@ -99,10 +85,10 @@ internal static class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\" (or *); If-None-Match takes *.");
             return;
         }
-        await WriteOneAsync(context, operation(RequestParser.ToObject(body.RootElement), ifVersion));
+        await WriteOneAsync(context, documents, operation(RequestParser.ToObject(body.RootElement), ifVersion));
     }
 
-    private static async Task DeleteDocumentAsync(HttpContext context, string collection, string id)
+    private static async Task DeleteDocumentAsync(HttpContext context, string collection, string id, [FromServices] DocumentService documents)
     {
         if (!CheckNames(context, collection, id, out var problem))
         {
@@ -114,17 +100,17 @@ internal static class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\".");
             return;
         }
-        await WriteOneAsync(context, new DeleteOp(collection, id) { IfVersion = ifVersion });
+        await WriteOneAsync(context, documents, new DeleteOp(collection, id) { IfVersion = ifVersion });
     }
 
-    private static async Task WriteOneAsync(HttpContext context, DocumentOp op)
+    private static async Task WriteOneAsync(HttpContext context, DocumentService documents, DocumentOp op)
     {
         if (!TryIdempotencyKey(context, null, null, out var clientId, out var mid, out var refusal))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
             return;
         }
-        var result = await Engine(context).Sequencer.SubmitAsync(new WriteRequest([op], clientId, mid) { Caller = CallerOf(context) }, context.RequestAborted);
+        var result = await documents.WriteAsync(CallerOf(context), op, clientId, mid, context.RequestAborted);
         if (result.Rejection is { } rejection)
         {
             // A failed If-Match is 412 Precondition Failed in HTTP terms.
@@ -139,62 +125,7 @@ internal static class DocumentEndpoints
         }
         context.Response.StatusCode = written.Version == 1 && op is not DeleteOp ? StatusCodes.Status201Created : StatusCodes.Status200OK;
         await WriteJsonAsync(context, result, static (w, r) =>
-        {
-            var d = r.Results[0];
-            w.WriteString("collection", d.Collection);
-            w.WriteString("id", d.Id);
-            w.WriteNumber("v", d.Version);
-            w.WriteNumber("seq", r.Seq);
-            if (r.Duplicate)
-            {
-                w.WriteBoolean("dup", true);
-            }
-        });
-    }
-
-    /// <summary>
-    /// The idempotency key of a REST write: the <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>
-    /// headers, or the body's <c>clientId</c> and <c>mid</c> (<c>POST /v1/mutations</c>; where both are
-    /// given they must agree). A mutation number without a client id is refused rather than ignored: it
-    /// could not be recorded, and a retry would apply twice.
-    /// </summary>
-    private static bool TryIdempotencyKey(HttpContext context, string? clientId, long? mid, out string? scopedClientId, out long? scopedMid, out string? refusal)
-    {
-        scopedClientId = null;
-        scopedMid = null;
-        refusal = null;
-        var headers = context.Request.Headers;
-        if (headers.ContainsKey("Lockstep-Mutation-Id"))
-        {
-            if (!long.TryParse(headers["Lockstep-Mutation-Id"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
-            {
-                refusal = "Lockstep-Mutation-Id must be a positive integer.";
-                return false;
-            }
-            if (mid is not null && mid != n)
-            {
-                refusal = "'mid' and Lockstep-Mutation-Id disagree.";
-                return false;
-            }
-            mid = n;
-        }
-        if (headers["Lockstep-Client-Id"].ToString() is { Length: > 0 } header)
-        {
-            if (clientId is not null && clientId != header)
-            {
-                refusal = "'clientId' and Lockstep-Client-Id disagree.";
-                return false;
-            }
-            clientId = header;
-        }
-        if (mid is not null && clientId is null)
-        {
-            refusal = "A mutation number ('mid' or Lockstep-Mutation-Id) needs a client id ('clientId' or Lockstep-Client-Id): mutations are numbered per client.";
-            return false;
-        }
-        scopedClientId = clientId is null ? null : CallerOf(context).ScopeClientId(clientId);
-        scopedMid = mid;
-        return true;
+            JsonBodies.WriteDocumentWrittenFields(w, r.Results[0].Collection, r.Results[0].Id, r.Results[0].Version, r.Seq, r.Duplicate));
     }
 
     private static bool TryPreconditions(HttpContext context, out long? ifVersion)
@@ -227,7 +158,7 @@ internal static class DocumentEndpoints
         return true;
     }
 
-    private static async Task ListDocumentsAsync(HttpContext context, string collection)
+    private static async Task ListDocumentsAsync(HttpContext context, string collection, [FromServices] DocumentService documents)
     {
         if (!Names.IsValidCollection(collection))
         {
@@ -235,9 +166,9 @@ internal static class DocumentEndpoints
             return;
         }
         var query = context.Request.Query;
-        if (!Filter.TryParse(query["filter"].ToString(), Engine(context).Options.FilterLimits, out var filter, out var refusal))
+        if (!documents.TryParseFilter(query["filter"].ToString(), out var filter, out var refusal))
         {
-            await Problems.Write(context, refusal!.Error, refusal.Message);
+            await Problems.Write(context, refusal!);
             return;
         }
         var limit = 100;
@@ -246,64 +177,17 @@ internal static class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'limit' must be an integer from 1 to 1000.");
             return;
         }
-        var after = query["after"].ToString();
-        if (await ReadGrantAsync(context, collection) is not { } grant)
+        var outcome = await documents.ListAsync(CallerOf(context), collection, filter, limit, query["after"].ToString(), context.RequestAborted);
+        if (outcome.IsRefused(out refusal))
         {
+            await Problems.Write(context, refusal);
             return;
         }
-        var engine = Engine(context);
-        await using var reader = await engine.Store.BeginReadAsync(context.RequestAborted);
-        // One document past the page is looked for: "next" is set only when another document the caller may
-        // see follows. Set whenever any document followed, it would tell an owner-rule caller that others'
-        // documents sort after its own, and let it narrow down their ids listing after listing.
-        var docs = new List<StoredDocument>(limit + 1);
-        string? cursor = string.IsNullOrEmpty(after) ? null : after;
-        var more = true;
-        var pageSize = Math.Max(limit + 1, 100);
-        while (docs.Count <= limit && more)
-        {
-            var page = await reader.ListDocumentsAsync(collection, cursor, pageSize, includeDeleted: false, context.RequestAborted);
-            more = page.Count == pageSize;
-            foreach (var doc in page)
-            {
-                cursor = doc.Id;
-                if ((filter.MatchesAll && grant.All) || Visible(filter, grant, Parse(doc.Json)))
-                {
-                    docs.Add(doc);
-                    if (docs.Count > limit)
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        string? next = null;
-        if (docs.Count > limit)
-        {
-            docs.RemoveAt(limit);
-            next = docs[^1].Id; // pass it as "after" for the next page
-        }
-        await WriteJsonAsync(context, (docs, next, reader.Head), static (w, s) =>
-        {
-            w.WriteStartArray("docs");
-            foreach (var d in s.docs)
-            {
-                JsonBodies.WriteListedDocument(w, Frames.Listed(d));
-            }
-            w.WriteEndArray();
-            if (s.next is null)
-            {
-                w.WriteNull("next");
-            }
-            else
-            {
-                w.WriteString("next", s.next);
-            }
-            w.WriteNumber("seq", s.Head);
-        });
+        await WriteJsonAsync(context, outcome.Value, static (w, page) =>
+            JsonBodies.WriteListingFields(w, page.Documents.Select(Frames.Listed), page.Next, page.Head));
     }
 
-    private static async Task PostMutationAsync(HttpContext context)
+    private static async Task PostMutationAsync(HttpContext context, [FromServices] MutationService mutations)
     {
         using var body = await ReadObjectAsync(context);
         if (body is null)
@@ -311,7 +195,6 @@ internal static class DocumentEndpoints
             return;
         }
         var root = body.RootElement;
-        var engine = Engine(context);
         var clientId = RequestParser.GetString(root, "clientId");
         long? mid = null;
         if (root.TryGetProperty("mid", out var m) && m.ValueKind != JsonValueKind.Null)
@@ -333,28 +216,22 @@ internal static class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
             return;
         }
-        WriteRequest request;
         var caller = CallerOf(context);
+        WriteResult result;
         if (RequestParser.GetString(root, "name") is { } name)
         {
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            request = new WriteRequest(name, args, clientId, mid) { Caller = caller };
+            result = await mutations.CallAsync(caller, name, args, clientId, mid, context.RequestAborted);
         }
         else if (root.TryGetProperty("ops", out var ops))
         {
-            if (!RequestParser.TryParseOps(ops, engine.Options.MaxOpsPerMutation, out var parsed, out var rejection))
-            {
-                await Problems.Write(context, rejection!);
-                return;
-            }
-            request = new WriteRequest(parsed, clientId, mid) { Caller = caller };
+            result = await mutations.ApplyAsync(caller, ops, clientId, mid, context.RequestAborted);
         }
         else
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, "A mutation has 'ops' (a batch) or 'name' and 'args' (a mutator call).");
             return;
         }
-        var result = await engine.Sequencer.SubmitAsync(request, context.RequestAborted);
         if (!result.Succeeded)
         {
             await Problems.Write(context, result);
@@ -362,8 +239,4 @@ internal static class DocumentEndpoints
         }
         await WriteJsonAsync(context, result, static (w, res) => JsonBodies.WriteAckFields(w, Frames.Ack(null, res)));
     }
-
-    private static bool Visible(Filter filter, Grant grant, JsonElement? document) => filter.Matches(document) && grant.Allows(document);
-
-
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Lockstep.Core;
@@ -6,24 +5,33 @@ using Lockstep.Core.Jobs;
 using Lockstep.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Server.Rest;
 
 /// <summary>
-/// The job queues over HTTP (docs/microservices.md, "Job queues"), in the Lockstep route group so
-/// they share its filters (rate limits, and authentication when the group has it).
+/// The job queues over HTTP (docs/microservices.md, "Job queues") over <see cref="JobService"/>, in the Lockstep
+/// route group so they share its filters (rate limits, and authentication when the group has it).
 /// </summary>
 internal static class JobEndpoints
 {
-    private const int MaxErrorLength = 4096;
-
     public static void Map(RouteGroupBuilder routes)
     {
-        // Job queues are a back-end facility: API keys with the jobs (or write) scope, or whom Auth:Jobs admits.
-        var group = routes.MapGroup("").AddEndpointFilter(AuthorizeAsync);
+        var group = routes.MapGroup("").AddEndpointFilterFactory(static (factory, next) =>
+        {
+            var jobs = factory.ApplicationServices.GetRequiredService<JobService>();
+            return async invocation =>
+            {
+                if (jobs.Admit(RestBinding.CallerOf(invocation.HttpContext)) is { } refusal)
+                {
+                    await Problems.Write(invocation.HttpContext, refusal);
+                    return Results.Empty;
+                }
+                return await next(invocation);
+            };
+        });
         group.MapPost("/queues/{queue}/jobs", EnqueueAsync);
         group.MapPost("/queues/{queue}/claim", ClaimAsync);
         group.MapGet("/queues/{queue}", GetQueueAsync);
@@ -35,20 +43,9 @@ internal static class JobEndpoints
         group.MapPost("/jobs/{id}/extend", ExtendAsync);
     }
 
-    private static async ValueTask<object?> AuthorizeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    private static async Task EnqueueAsync(HttpContext context, string queue, [FromServices] JobService jobs)
     {
-        var context = invocation.HttpContext;
-        if (!context.RequestServices.GetRequiredService<AccessPolicy>().CanUseJobs(RestBinding.CallerOf(context)))
-        {
-            await Problems.Write(context, ErrorCodes.Forbidden, "The job queues need an API key with the jobs or write scope (or a rule in Lockstep:Auth:Jobs).");
-            return Results.Empty;
-        }
-        return await next(invocation);
-    }
-
-    private static async Task EnqueueAsync(HttpContext context, string queue)
-    {
-        if (await StartAsync(context, queue) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue))
         {
             return;
         }
@@ -80,17 +77,11 @@ internal static class JobEndpoints
                 return;
             }
         }
-        var result = await jobs.Store!.EnqueueAsync(new NewJob
+        var result = await jobs.EnqueueAsync(new NewJob
         {
             Queue = queue, Payload = payload.GetRawText(), Lane = lane, IdempotencyKey = key,
             Delay = TimeSpan.FromMilliseconds(delayMs), MaxAttempts = (int)maxAttempts,
         }, context.RequestAborted);
-        if (result.Created)
-        {
-            Log.JobEnqueued(Logger(context), result.Job.Id, queue, JobWire.LaneName(result.Job.Lane));
-            jobs.Metrics.Enqueued.Add(1);
-            jobs.Notify(queue);
-        }
         context.Response.StatusCode = result.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK;
         await RestBinding.WriteJsonAsync(context, result, static (w, r) =>
         {
@@ -102,9 +93,9 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task ClaimAsync(HttpContext context, string queue)
+    private static async Task ClaimAsync(HttpContext context, string queue, [FromServices] JobService jobs)
     {
-        if (await StartAsync(context, queue) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue))
         {
             return;
         }
@@ -123,29 +114,7 @@ internal static class JobEndpoints
                 $"'max' is an integer from 1 to {options.MaxClaimCount}; 'leaseMs' from 100 to {(long)options.MaxLeaseDuration.TotalMilliseconds}; 'waitMs' from 0 to {(long)options.MaxClaimWait.TotalMilliseconds}.");
             return;
         }
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, jobs.Stopping);
-        var waited = Stopwatch.StartNew();
-        IReadOnlyList<JobRecord> claimed;
-        while (true)
-        {
-            var wakeUp = jobs.WakeUp(queue);
-            claimed = await jobs.Store!.ClaimAsync(queue, (int)max, lease, context.RequestAborted);
-            var left = TimeSpan.FromMilliseconds(waitMs) - waited.Elapsed;
-            if (claimed.Count > 0 || left <= TimeSpan.Zero)
-            {
-                break;
-            }
-            try
-            {
-                await Task.WhenAny(wakeUp, Task.Delay(left < options.ClaimPollInterval ? left : options.ClaimPollInterval, cancel.Token));
-                cancel.Token.ThrowIfCancellationRequested();
-            }
-            catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
-            {
-                break; // the server is stopping: answer with nothing rather than hold the request
-            }
-        }
-        jobs.Metrics.Claimed.Add(claimed.Count);
+        var claimed = await jobs.ClaimAsync(queue, (int)max, lease, TimeSpan.FromMilliseconds(waitMs), context.RequestAborted);
         await RestBinding.WriteJsonAsync(context, (claimed, lease), static (w, s) =>
         {
             w.WriteStartArray("jobs");
@@ -160,19 +129,17 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task CompleteAsync(HttpContext context, string id)
+    private static async Task CompleteAsync(HttpContext context, string id, [FromServices] JobService jobs)
     {
-        if (await StartLeasedAsync(context, id) is not { } started)
+        if (await LeasedAsync(context, jobs, id) is not var (jobId, token, _))
         {
             return;
         }
-        var (jobs, jobId, token, _) = started;
-        var status = await jobs.Store!.CompleteAsync(jobId, token, context.RequestAborted);
-        if (await RefusedAsync(context, jobs, status, jobId, token))
+        if (await jobs.CompleteAsync(jobId, token, context.RequestAborted) is { } refusal)
         {
+            await Problems.Write(context, refusal);
             return;
         }
-        jobs.Metrics.Completed.Add(1);
         await RestBinding.WriteJsonAsync(context, jobId, static (w, i) =>
         {
             w.WriteNumber("id", i);
@@ -180,18 +147,13 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task FailAsync(HttpContext context, string id)
+    private static async Task FailAsync(HttpContext context, string id, [FromServices] JobService jobs)
     {
-        if (await StartLeasedAsync(context, id) is not { } started)
+        if (await LeasedAsync(context, jobs, id) is not var (jobId, token, root))
         {
             return;
         }
-        var (jobs, jobId, token, root) = started;
         var error = root.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString()! : "failed";
-        if (error.Length > MaxErrorLength)
-        {
-            error = error[..MaxErrorLength];
-        }
         var final = root.TryGetProperty("final", out var f) && f.ValueKind == JsonValueKind.True;
         if (!JobWire.TryInteger(root, "retryDelayMs", 0, (long)TimeSpan.FromDays(365).TotalMilliseconds, -1, out var retryDelayMs))
         {
@@ -199,18 +161,13 @@ internal static class JobEndpoints
             return;
         }
         var retryDelay = retryDelayMs < 0 ? (TimeSpan?)null : TimeSpan.FromMilliseconds(retryDelayMs);
-        var result = await jobs.Store!.FailAsync(jobId, token, error, jobs.Backoff, retryDelay, final, context.RequestAborted);
-        if (await RefusedAsync(context, jobs, result.Status, jobId, token))
+        var outcome = await jobs.FailAsync(jobId, token, error, retryDelay, final, context.RequestAborted);
+        if (outcome.IsRefused(out var refusal))
         {
+            await Problems.Write(context, refusal);
             return;
         }
-        (result.Dead ? jobs.Metrics.Dead : jobs.Metrics.Retried).Add(1);
-        if (result.Dead)
-        {
-            var job = await jobs.Store.GetJobAsync(jobId, context.RequestAborted);
-            Log.JobDead(Logger(context), jobId, job?.Queue ?? "?", job?.Attempts ?? 0);
-        }
-        await RestBinding.WriteJsonAsync(context, (jobId, result), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (jobId, result: outcome.Value), static (w, s) =>
         {
             w.WriteNumber("id", s.jobId);
             w.WriteString("state", s.result.Dead ? "dead" : "ready");
@@ -221,24 +178,24 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task ExtendAsync(HttpContext context, string id)
+    private static async Task ExtendAsync(HttpContext context, string id, [FromServices] JobService jobs)
     {
-        if (await StartLeasedAsync(context, id) is not { } started)
+        if (await LeasedAsync(context, jobs, id) is not var (jobId, token, root))
         {
             return;
         }
-        var (jobs, jobId, token, root) = started;
         if (!JobWire.TryLease(root, jobs.Options, out var lease))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, $"'leaseMs' is an integer from 100 to {(long)jobs.Options.MaxLeaseDuration.TotalMilliseconds}.");
             return;
         }
-        var result = await jobs.Store!.ExtendAsync(jobId, token, lease, context.RequestAborted);
-        if (await RefusedAsync(context, jobs, result.Status, jobId, token))
+        var outcome = await jobs.ExtendAsync(jobId, token, lease, context.RequestAborted);
+        if (outcome.IsRefused(out var refusal))
         {
+            await Problems.Write(context, refusal);
             return;
         }
-        await RestBinding.WriteJsonAsync(context, (jobId, result, lease), static (w, s) =>
+        await RestBinding.WriteJsonAsync(context, (jobId, result: outcome.Value, lease), static (w, s) =>
         {
             w.WriteNumber("id", s.jobId);
             w.WriteString("leaseExpiresAt", s.result.LeaseExpiresAt!.Value);
@@ -246,27 +203,28 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task GetJobAsync(HttpContext context, string id)
+    private static async Task GetJobAsync(HttpContext context, string id, [FromServices] JobService jobs)
     {
-        if (await StartAsync(context, queue: null) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue: null))
         {
             return;
         }
-        if (!JobWire.TryId(id, out var jobId) || await jobs.Store!.GetJobAsync(jobId, context.RequestAborted) is not { } job)
+        var outcome = JobWire.TryId(id, out var jobId) ? await jobs.GetAsync(jobId, context.RequestAborted) : JobService.NotFound(id);
+        if (outcome.IsRefused(out var refusal))
         {
-            await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
+            await Problems.Write(context, refusal);
             return;
         }
-        await RestBinding.WriteJsonAsync(context, job, JobWire.WriteJobFields);
+        await RestBinding.WriteJsonAsync(context, outcome.Value, JobWire.WriteJobFields);
     }
 
-    private static async Task GetQueueAsync(HttpContext context, string queue)
+    private static async Task GetQueueAsync(HttpContext context, string queue, [FromServices] JobService jobs)
     {
-        if (await StartAsync(context, queue) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue))
         {
             return;
         }
-        var counts = await jobs.Store!.CountJobsAsync(queue, context.RequestAborted);
+        var counts = await jobs.CountAsync(queue, context.RequestAborted);
         await RestBinding.WriteJsonAsync(context, (queue, counts), static (w, s) =>
         {
             w.WriteString("queue", s.queue);
@@ -277,9 +235,9 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task ListDeadAsync(HttpContext context, string queue)
+    private static async Task ListDeadAsync(HttpContext context, string queue, [FromServices] JobService jobs)
     {
-        if (await StartAsync(context, queue) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue))
         {
             return;
         }
@@ -292,7 +250,7 @@ internal static class JobEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "'after' is a job id; 'limit' an integer from 1 to 1000.");
             return;
         }
-        var dead = await jobs.Store!.ListDeadAsync(queue, after, limit, context.RequestAborted);
+        var dead = await jobs.ListDeadAsync(queue, after, limit, context.RequestAborted);
         await RestBinding.WriteJsonAsync(context, (dead, limit), static (w, s) =>
         {
             w.WriteStartArray("jobs");
@@ -314,9 +272,9 @@ internal static class JobEndpoints
         });
     }
 
-    private static async Task ReplayAsync(HttpContext context, string queue)
+    private static async Task ReplayAsync(HttpContext context, string queue, [FromServices] JobService jobs)
     {
-        if (await StartAsync(context, queue) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue))
         {
             return;
         }
@@ -351,44 +309,36 @@ internal static class JobEndpoints
                 return;
             }
         }
-        var replayed = await jobs.Store!.ReplayAsync(queue, ids, context.RequestAborted);
-        if (replayed > 0)
-        {
-            Log.JobsReplayed(Logger(context), replayed, queue);
-            jobs.Metrics.Replayed.Add(replayed);
-            jobs.Notify(queue);
-        }
+        var replayed = await jobs.ReplayAsync(queue, ids, context.RequestAborted);
         await RestBinding.WriteJsonAsync(context, replayed, static (w, n) => w.WriteNumber("replayed", n));
     }
 
-    /// <summary>The queues, once the store is open; null (with the problem written) when the name is bad or the store has no queues.</summary>
-    private static async Task<JobQueues?> StartAsync(HttpContext context, string? queue)
+    /// <summary>The queue's name checked and the queues open; false (with the problem written) when the name is bad or the store has no queues.</summary>
+    private static async Task<bool> OpenAsync(HttpContext context, JobService jobs, string? queue)
     {
         if (queue is not null && !Names.IsValidCollection(queue))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, $"'{queue}' is not a valid queue name (1–64 ASCII letters, digits, _ - .).");
-            return null;
+            return false;
         }
-        var jobs = context.RequestServices.GetRequiredService<JobQueues>();
-        if (jobs.Store is null)
+        if (await jobs.OpenAsync() is { } refusal)
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "This server's store has no job queues.", 501);
-            return null;
+            await Problems.Write(context, refusal, StatusCodes.Status501NotImplemented);
+            return false;
         }
-        await context.RequestServices.GetRequiredService<EngineLifetime>().Started;
-        return jobs;
+        return true;
     }
 
-    /// <summary>The common start of complete, fail and extend: the queues, the job id and the body's fencing token.</summary>
-    private static async Task<(JobQueues Jobs, long Id, long Token, JsonElement Body)?> StartLeasedAsync(HttpContext context, string id)
+    /// <summary>The common start of complete, fail and extend: the queues open, the job id and the body's fencing token.</summary>
+    private static async Task<(long Id, long Token, JsonElement Body)?> LeasedAsync(HttpContext context, JobService jobs, string id)
     {
-        if (await StartAsync(context, queue: null) is not { } jobs)
+        if (!await OpenAsync(context, jobs, queue: null))
         {
             return null;
         }
         if (!JobWire.TryId(id, out var jobId))
         {
-            await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
+            await Problems.Write(context, JobService.NotFound(id));
             return null;
         }
         using var body = await RestBinding.ReadObjectAsync(context);
@@ -401,26 +351,6 @@ internal static class JobEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "The request needs the lease's fencing 'token' (a positive integer, from the claim).");
             return null;
         }
-        return (jobs, jobId, token, body.RootElement.Clone());
+        return (jobId, token, body.RootElement.Clone());
     }
-
-    private static async Task<bool> RefusedAsync(HttpContext context, JobQueues jobs, JobUpdateStatus status, long id, long token)
-    {
-        switch (status)
-        {
-            case JobUpdateStatus.Ok:
-                return false;
-            case JobUpdateStatus.NotFound:
-                await Problems.Write(context, ErrorCodes.JobNotFound, $"There is no job {id}.");
-                return true;
-            default:
-                jobs.Metrics.LeaseLost.Add(1);
-                await Problems.Write(context, ErrorCodes.LeaseLost,
-                    $"Fencing token {token} is not the current lease of job {id}: the lease expired and another worker took the job, or the job is finished. Drop this attempt's result.");
-                return true;
-        }
-    }
-
-    private static ILogger Logger(HttpContext context) =>
-        context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Jobs");
 }

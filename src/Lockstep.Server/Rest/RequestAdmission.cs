@@ -3,6 +3,8 @@ using Lockstep.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Lockstep.Server.Rest;
 
@@ -10,22 +12,26 @@ namespace Lockstep.Server.Rest;
 internal static class RequestAdmission
 {
     /// <summary>Every REST request is authenticated first (API key or JWT in <c>Authorization: Bearer</c>); 401 when it cannot be.</summary>
-    public static async ValueTask<object?> AuthenticateAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    public static EndpointFilterDelegate Authenticate(EndpointFilterFactoryContext factory, EndpointFilterDelegate next)
     {
-        var context = invocation.HttpContext;
-        if (context.WebSockets.IsWebSocketRequest)
+        var engine = factory.ApplicationServices.GetRequiredService<LockstepEngine>();
+        return async invocation =>
         {
-            return await next(invocation); // the sync socket authenticates at hello (or its upgrade's header)
-        }
-        var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, RestBinding.Engine(context));
-        if (caller is null)
-        {
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            await Problems.Write(context, ErrorCodes.Unauthorized, refusal!);
-            return Results.Empty;
-        }
-        context.Items[typeof(Caller)] = caller;
-        return await next(invocation);
+            var context = invocation.HttpContext;
+            if (context.WebSockets.IsWebSocketRequest)
+            {
+                return await next(invocation); // the sync socket authenticates at hello (or its upgrade's header)
+            }
+            var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, engine);
+            if (caller is null)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await Problems.Write(context, ErrorCodes.Unauthorized, refusal!);
+                return Results.Empty;
+            }
+            context.Items[typeof(Caller)] = caller;
+            return await next(invocation);
+        };
     }
 
     /// <summary>
@@ -34,7 +40,14 @@ internal static class RequestAdmission
     /// change feed are bulk; everything else is interactive. A <c>Lockstep-Client-Id</c> that is not a
     /// valid client id (the rule of hello's <c>clientId</c>) is refused here, on every endpoint.
     /// </summary>
-    public static async ValueTask<object?> RateLimitAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    public static EndpointFilterDelegate RateLimit(EndpointFilterFactoryContext factory, EndpointFilterDelegate next)
+    {
+        var limiter = factory.ApplicationServices.GetRequiredService<ClientRateLimiter>();
+        var options = factory.ApplicationServices.GetRequiredService<IOptions<LockstepOptions>>().Value;
+        return invocation => RateLimitAsync(invocation, next, limiter, options);
+    }
+
+    private static async ValueTask<object?> RateLimitAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next, ClientRateLimiter limiter, LockstepOptions options)
     {
         var context = invocation.HttpContext;
         if (context.WebSockets.IsWebSocketRequest)
@@ -53,12 +66,11 @@ internal static class RequestAdmission
         var path = context.Request.Path.Value ?? "";
         var bulk = HttpMethods.IsGet(context.Request.Method)
             && (path.EndsWith("/docs", StringComparison.Ordinal) || path.EndsWith("/changes", StringComparison.Ordinal));
-        var engine = RestBinding.Engine(context);
-        if (!engine.RateLimiter.TryAcquire(key, ClientRateLimiter.AddressBucket(caller, engine.Options.Auth, context.Connection.RemoteIpAddress), bulk))
+        if (!limiter.TryAcquire(key, ClientRateLimiter.AddressBucket(caller, options.Auth, context.Connection.RemoteIpAddress), bulk))
         {
             context.Response.Headers.RetryAfter = "1";
             await Problems.Write(context, ErrorCodes.RateLimited,
-                $"Over {engine.Options.RateLimitPerSecond} requests per second for this client; retry shortly (listings and the change feed wait while interactive requests use the reserve).");
+                $"Over {options.RateLimitPerSecond} requests per second for this client; retry shortly (listings and the change feed wait while interactive requests use the reserve).");
             return Results.Empty;
         }
         return await next(invocation);

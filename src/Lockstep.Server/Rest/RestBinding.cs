@@ -6,19 +6,22 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
 namespace Lockstep.Server.Rest;
 
 /// <summary>
-/// What every REST area binds a request with: the engine and the caller admission found, names checked, a JSON
-/// body read through the one JSON door within the size limit, a feed's paging parameters, and a JSON answer.
+/// What every REST area binds a request with: the caller admission found, names checked, a JSON body read
+/// through the one JSON door within the size limit, a write's idempotency key, a feed's paging parameters, and a
+/// JSON answer. The endpoints call application services (injected into their handlers) with what it binds.
 /// </summary>
 internal static class RestBinding
 {
-    internal static LockstepEngine Engine(HttpContext context) => context.RequestServices.GetRequiredService<LockstepEngine>();
+    /// <summary>The limits a request is bound within (body size, long-poll wait).</summary>
+    private static LockstepOptions Limits(HttpContext context) => context.RequestServices.GetRequiredService<IOptions<LockstepOptions>>().Value;
 
-    /// <summary>The caller <see cref="RequestAdmission.AuthenticateAsync"/> found for this request.</summary>
+    /// <summary>The caller <see cref="RequestAdmission.Authenticate"/> found for this request.</summary>
     internal static Caller CallerOf(HttpContext context) => (Caller)context.Items[typeof(Caller)]!;
 
     internal static bool CheckNames(HttpContext context, string collection, string id, out Task problem)
@@ -40,7 +43,7 @@ internal static class RestBinding
     /// <summary>Reads a JSON object body within the size limit; on failure writes the problem and returns null.</summary>
     internal static async Task<JsonDocument?> ReadObjectAsync(HttpContext context)
     {
-        var max = Engine(context).Options.MaxFrameBytes;
+        var max = Limits(context).MaxFrameBytes;
         if (context.Request.ContentLength > max)
         {
             await Problems.Write(context, ErrorCodes.BodyTooLarge, $"Request bodies are limited to {max} bytes.");
@@ -83,14 +86,49 @@ internal static class RestBinding
         writer.WriteEndObject();
     }
 
-    internal static JsonElement? Parse(string? json)
+    /// <summary>
+    /// The idempotency key of a REST write: the <c>Lockstep-Client-Id</c> and <c>Lockstep-Mutation-Id</c>
+    /// headers, or the body's <c>clientId</c> and <c>mid</c> (<c>POST /v1/mutations</c>; where both are
+    /// given they must agree). A mutation number without a client id is refused rather than ignored: it
+    /// could not be recorded, and a retry would apply twice. The client id is the client's own (services scope it).
+    /// </summary>
+    internal static bool TryIdempotencyKey(HttpContext context, string? clientId, long? mid, out string? keyClientId, out long? keyMid, out string? refusal)
     {
-        if (json is null)
+        keyClientId = null;
+        keyMid = null;
+        refusal = null;
+        var headers = context.Request.Headers;
+        if (headers.ContainsKey("Lockstep-Mutation-Id"))
         {
-            return null;
+            if (!long.TryParse(headers["Lockstep-Mutation-Id"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+            {
+                refusal = "Lockstep-Mutation-Id must be a positive integer.";
+                return false;
+            }
+            if (mid is not null && mid != n)
+            {
+                refusal = "'mid' and Lockstep-Mutation-Id disagree.";
+                return false;
+            }
+            mid = n;
         }
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.Clone();
+        if (headers["Lockstep-Client-Id"].ToString() is { Length: > 0 } header)
+        {
+            if (clientId is not null && clientId != header)
+            {
+                refusal = "'clientId' and Lockstep-Client-Id disagree.";
+                return false;
+            }
+            clientId = header;
+        }
+        if (mid is not null && clientId is null)
+        {
+            refusal = "A mutation number ('mid' or Lockstep-Mutation-Id) needs a client id ('clientId' or Lockstep-Client-Id): mutations are numbered per client.";
+            return false;
+        }
+        keyClientId = clientId;
+        keyMid = mid;
+        return true;
     }
 
     /// <summary>The <c>limit</c> (1 to 10,000) and <c>wait</c> (seconds, capped at MaxLongPollWait) of a feed request; false with the problem to write.</summary>
@@ -111,7 +149,7 @@ internal static class RestBinding
             problem = Problems.Write(context, ErrorCodes.InvalidRequest, "'wait' must be a number of seconds.");
             return false;
         }
-        wait = TimeSpan.FromSeconds(Math.Min(seconds, Engine(context).Options.MaxLongPollWait.TotalSeconds));
+        wait = TimeSpan.FromSeconds(Math.Min(seconds, Limits(context).MaxLongPollWait.TotalSeconds));
         return true;
     }
 }

@@ -1,14 +1,13 @@
-using System.Text.Json;
 using Lockstep.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 using static Lockstep.Server.Rest.RestBinding;
 
 namespace Lockstep.Server.Rest;
 
-/// <summary>Webhooks' administration (docs/microservices.md, "Webhooks"): their delivery state, and the replay of a dead letter.</summary>
+/// <summary>Webhooks' administration (docs/microservices.md, "Webhooks") over <see cref="WebhookService"/>: their delivery state, and the replay of a dead letter.</summary>
 internal static class WebhookEndpoints
 {
     public static void Map(RouteGroupBuilder group)
@@ -17,36 +16,25 @@ internal static class WebhookEndpoints
         group.MapPost("/webhooks/{name}/replay", ReplayWebhookAsync);
     }
 
-    private static async ValueTask<bool> CanAdministerAsync(HttpContext context)
+    private static async Task ListWebhooksAsync(HttpContext context, [FromServices] WebhookService webhooks)
     {
-        if (Engine(context).Access.CanAdminister(CallerOf(context)))
+        var outcome = webhooks.List(CallerOf(context));
+        if (outcome.IsRefused(out var refusal))
         {
-            return true;
-        }
-        await Problems.Write(context, ErrorCodes.Forbidden, "This needs an API key with the * scope (or a rule in Lockstep:Auth:Admin).");
-        return false;
-    }
-
-    private static async Task ListWebhooksAsync(HttpContext context)
-    {
-        if (!await CanAdministerAsync(context))
-        {
+            await Problems.Write(context, refusal);
             return;
         }
-        var engine = Engine(context);
-        var channels = context.RequestServices.GetRequiredService<WebhookDispatcher>().Channels;
-        await WriteJsonAsync(context, (channels, engine.Head), static (w, s) =>
+        await WriteJsonAsync(context, outcome.Value, static (w, listing) =>
         {
-            w.WriteNumber("head", s.Head);
+            w.WriteNumber("head", listing.Head);
             w.WriteStartArray("webhooks");
-            foreach (var channel in s.channels)
+            foreach (var status in listing.Webhooks)
             {
-                var status = channel.Status;
                 w.WriteStartObject();
                 w.WriteString("name", status.Name);
                 w.WriteString("url", status.Url.ToString());
                 w.WriteNumber("position", status.Position);
-                w.WriteNumber("lag", Math.Max(0, s.Head - status.Position));
+                w.WriteNumber("lag", Math.Max(0, listing.Head - status.Position));
                 w.WriteString("state", status.State);
                 if (status.LastError is { } error)
                 {
@@ -59,10 +47,12 @@ internal static class WebhookEndpoints
     }
 
     /// <summary><c>POST /v1/webhooks/{name}/replay</c> <c>{"deadLetter": id}</c>: sends its changes again; the dead letter goes once they are accepted.</summary>
-    private static async Task ReplayWebhookAsync(HttpContext context, string name)
+    private static async Task ReplayWebhookAsync(HttpContext context, string name, [FromServices] WebhookService webhooks)
     {
-        if (!await CanAdministerAsync(context))
+        var caller = CallerOf(context);
+        if (webhooks.Admit(caller) is { } refusal)
         {
+            await Problems.Write(context, refusal);
             return;
         }
         using var body = await ReadObjectAsync(context);
@@ -70,20 +60,12 @@ internal static class WebhookEndpoints
         {
             return;
         }
-        var id = RequestParser.GetString(body.RootElement, "deadLetter");
-        var channel = context.RequestServices.GetRequiredService<WebhookDispatcher>().Channels.FirstOrDefault(c => c.Name == name);
-        if (channel is null || string.IsNullOrEmpty(id))
-        {
-            await Problems.Write(context, channel is null ? ErrorCodes.NotFound : ErrorCodes.InvalidRequest,
-                channel is null ? $"No webhook '{name}'." : "'deadLetter' (the dead letter's id) is required.");
-            return;
-        }
-        var (replayed, refusal) = await channel.ReplayAsync(id, context.RequestAborted);
-        if (refusal is not null)
+        var outcome = await webhooks.ReplayAsync(caller, name, RequestParser.GetString(body.RootElement, "deadLetter"), context.RequestAborted);
+        if (outcome.IsRefused(out refusal))
         {
             await Problems.Write(context, refusal);
             return;
         }
-        await WriteJsonAsync(context, replayed, static (w, n) => w.WriteNumber("replayed", n));
+        await WriteJsonAsync(context, outcome.Value, static (w, n) => w.WriteNumber("replayed", n));
     }
 }

@@ -226,11 +226,11 @@ internal sealed class WebhookChannel
         await using (var reader = await _log.Store.BeginReadAsync(cancellationToken))
         {
             var doc = await reader.GetDocumentAsync(SystemCollections.WebhookDeadLetters, deadLetterId, cancellationToken);
-            if (doc is not { Deleted: false, Json: { } json } || JsonNode.Parse(json) is not JsonObject letter || (string?)letter["webhook"] != _name)
+            if (doc is not { Deleted: false, Json: { } json } || DeadLetterBody.Parse(json) is not { } letter || letter.Webhook != _name)
             {
                 return (0, new Rejection(ErrorCodes.NotFound, $"Webhook '{_name}' has no dead letter '{deadLetterId}'."));
             }
-            var listed = letter["events"]!.AsArray().Select(e => ((long)e!["seq"]!, (string)e["collection"]!)).ToList();
+            var listed = letter.Events.Select(e => (e.Seq, e.Collection)).ToList();
             if (listed.Count == 0)
             {
                 return (0, new Rejection(ErrorCodes.InvalidRequest, $"'{deadLetterId}' records a gap: its changes were compacted before delivery and cannot be sent."));
@@ -304,7 +304,7 @@ internal sealed class WebhookChannel
     {
         await using var reader = await _log.Store.BeginReadAsync(cancellationToken);
         var doc = await reader.GetDocumentAsync(SystemCollections.WebhookCursors, _name, cancellationToken);
-        if (doc is { Deleted: false, Json: { } json } && JsonNode.Parse(json)?["seq"]?.GetValue<long>() is { } seq)
+        if (doc is { Deleted: false, Json: { } json } && WebhookCursorBody.ReadSeq(json) is { } seq)
         {
             return (seq, doc.Version);
         }
@@ -314,12 +314,7 @@ internal sealed class WebhookChannel
     /// <summary>Moves the cursor (and records a dead letter with it, atomically); the new version, or null when another deliverer moved it first.</summary>
     private async Task<long?> SaveAsync(long seq, long version, DeadLetter? deadLetter, CancellationToken cancellationToken)
     {
-        var cursor = new JsonObject
-        {
-            ["seq"] = seq,
-            ["url"] = _options.Url!.ToString(),
-            ["updatedAt"] = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
-        };
+        var cursor = new WebhookCursorBody(seq, _options.Url!.ToString(), _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture)).ToJson();
         var ops = new List<DocumentOp> { new PutOp(SystemCollections.WebhookCursors, _name, cursor) { IfVersion = version } };
         if (deadLetter is not null)
         {

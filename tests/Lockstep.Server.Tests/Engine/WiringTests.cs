@@ -29,6 +29,13 @@ public sealed class WiringTests
             Assert.Contains(hosted, h => h is CompactionService);
             Assert.True(provider.GetRequiredService<MutatorRegistry>().TryGet(ConsumerGroups.ClaimMutator, out _));
             Assert.False(provider.GetRequiredService<ClusterMembership>().IsClustered);
+
+            // The application services the endpoints take, one of each, over the same engine.
+            Assert.Same(provider.GetRequiredService<DocumentService>(), provider.GetRequiredService<DocumentService>());
+            foreach (var service in new[] { typeof(MutationService), typeof(ChangeFeedService), typeof(JobService), typeof(GroupService), typeof(WebhookService), typeof(StatusService) })
+            {
+                Assert.NotNull(provider.GetService(service));
+            }
         }
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         if (Directory.Exists(dir))
