@@ -1,6 +1,7 @@
 using System.Data;
 using System.Globalization;
 using Lockstep.Core;
+using Lockstep.Core.Jobs;
 using Npgsql;
 
 namespace Lockstep.Storage.PostgreSql;
@@ -10,15 +11,20 @@ namespace Lockstep.Storage.PostgreSql;
 /// are serialized inside the database: each write transaction first takes one advisory lock (the log
 /// lock) and reads the head from the <c>log_head</c> row, and holds the lock until it commits, so
 /// commit order equals seq order and "read everything with seq &gt; last" never skips a change that
-/// commits late. Reads are <c>REPEATABLE READ READ ONLY</c> transactions: one snapshot each.
+/// commits late. Reads are <c>REPEATABLE READ READ ONLY</c> transactions: one snapshot each. It owns the
+/// database (<see cref="PostgreSqlDatabase"/>: the data source, the schema) and composes over it the job
+/// queues (<see cref="PostgreSqlJobStore"/>) and the cluster's registry and leases
+/// (<see cref="PostgreSqlClusterStore"/>); the members of <see cref="ISharedJobStore"/> and the cluster's of
+/// <see cref="ISharedChangeStore"/> hand over to them.
 /// </summary>
-public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
+public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
 {
-    private readonly string _connectionString;
     private readonly string _synchronousCommit;
     private readonly string _lockTimeoutMs;
     private readonly string _idleInTransactionTimeoutMs;
-    private NpgsqlDataSource? _dataSource;
+    private readonly PostgreSqlDatabase _database;
+    private readonly PostgreSqlJobStore _jobs;
+    private readonly PostgreSqlClusterStore _cluster;
 
     /// <summary>Creates the store (checking the options); <see cref="OpenAsync"/> opens it.</summary>
     public PostgreSqlChangeStore(PostgreSqlStoreOptions options)
@@ -31,7 +37,9 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
         {
             builder.ApplicationName = "Lockstep";
         }
-        _connectionString = builder.ConnectionString;
+        _database = new PostgreSqlDatabase(builder.ConnectionString);
+        _jobs = new PostgreSqlJobStore(_database);
+        _cluster = new PostgreSqlClusterStore(_database);
         _synchronousCommit = SynchronousCommitName(options.SynchronousCommit);
         _lockTimeoutMs = ((long)options.LockTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         _idleInTransactionTimeoutMs = ((long)options.IdleInTransactionTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
@@ -40,29 +48,21 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
     /// <inheritdoc />
     public async ValueTask<StoreStatus> OpenAsync(CancellationToken cancellationToken)
     {
-        if (_dataSource is not null)
-        {
-            throw new InvalidOperationException("The store is already open.");
-        }
-        var dataSource = NpgsqlDataSource.Create(_connectionString);
+        await _database.OpenAsync(cancellationToken);
         try
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await CheckEncodingAsync(connection, cancellationToken);
-            await MigrateAsync(connection, cancellationToken);
+            await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
             await using var command = new NpgsqlCommand("SELECT head, horizon FROM log_head", connection);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken))
             {
                 throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
             }
-            var status = new StoreStatus(reader.GetInt64(0), reader.GetInt64(1));
-            _dataSource = dataSource;
-            return status;
+            return new StoreStatus(reader.GetInt64(0), reader.GetInt64(1));
         }
         catch
         {
-            await dataSource.DisposeAsync();
+            await _database.DisposeAsync();
             throw;
         }
     }
@@ -81,8 +81,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
     /// </returns>
     public async ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken)
     {
-        var dataSource = _dataSource ?? throw new InvalidOperationException("Open the store first.");
-        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
         NpgsqlTransaction? transaction = null;
         try
         {
@@ -133,8 +132,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
     /// <inheritdoc />
     public async ValueTask<IStoreReader> BeginReadAsync(CancellationToken cancellationToken)
     {
-        var dataSource = _dataSource ?? throw new InvalidOperationException("Open the store first.");
-        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
         NpgsqlTransaction? transaction = null;
         try
         {
@@ -179,8 +177,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
 
     private async ValueTask<long> CompactCoreAsync(long upToSeq, IStoreLease? fence, CancellationToken cancellationToken)
     {
-        var dataSource = _dataSource ?? throw new InvalidOperationException("Open the store first.");
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         // Not under the log lock: deleting a large range can take seconds, and every node's writes
         // would wait that long. It does not need it: appends only add seqs above the head, and a
@@ -190,14 +187,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
         // so that appends wait on that row lock for as short a time as possible.
         if (fence is not null)
         {
-            // The fencing check, in the compaction's own transaction: FOR SHARE makes a new holder's
-            // token bump wait for this transaction, or this one see the bumped token.
-            await using var check = new NpgsqlCommand("SELECT token FROM leases WHERE name = $1 FOR SHARE", connection, transaction);
-            check.Parameters.Add(new NpgsqlParameter { Value = fence.Name });
-            if (await check.ExecuteScalarAsync(cancellationToken) is not long token || token != fence.FencingToken)
-            {
-                throw new LeaseLostException($"The lease '{fence.Name}' with fencing token {fence.FencingToken} was taken over; nothing was compacted.");
-            }
+            await PostgreSqlClusterStore.CheckFenceAsync(connection, transaction, fence, cancellationToken);
         }
         long head;
         long horizon;
@@ -233,84 +223,73 @@ public sealed partial class PostgreSqlChangeStore : ISharedChangeStore
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
+    public ValueTask<long> CompactAsync(long upToSeq, IStoreLease lease, CancellationToken cancellationToken)
     {
-        var dataSource = Interlocked.Exchange(ref _dataSource, null);
-        if (dataSource is not null)
-        {
-            // Closes the pooled connections; ones still rented by a reader or writer close when returned.
-            await dataSource.DisposeAsync();
-        }
+        ArgumentNullException.ThrowIfNull(lease);
+        return CompactCoreAsync(upToSeq, fence: lease, cancellationToken);
     }
 
-    internal static NpgsqlBatchCommand Command(string sql, params object[] values)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        foreach (var value in values)
-        {
-            command.Parameters.Add(new NpgsqlParameter { Value = value });
-        }
-        return command;
-    }
+    /// <inheritdoc />
+    public IAsyncEnumerable<long> WatchHeadAsync(CancellationToken cancellationToken) => _cluster.WatchHeadAsync(cancellationToken);
 
-    private static async Task CheckEncodingAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("SHOW server_encoding", connection);
-        var encoding = (string?)await command.ExecuteScalarAsync(cancellationToken);
-        if (!string.Equals(encoding, "UTF8", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InvalidOperationException(
-                $"The database {connection.Database} uses the encoding {encoding}; Lockstep needs UTF8 (CREATE DATABASE … ENCODING 'UTF8').");
-        }
-    }
+    /// <inheritdoc />
+    public ValueTask HeartbeatAsync(ClusterNode node, CancellationToken cancellationToken) => _cluster.HeartbeatAsync(node, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask LeaveAsync(string nodeId, CancellationToken cancellationToken) => _cluster.LeaveAsync(nodeId, cancellationToken);
+
+    /// <summary>The nodes, with <see cref="ClusterNode.LastHeartbeat"/> translated from the database's clock to this machine's (by the heartbeat's age).</summary>
+    public ValueTask<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken) => _cluster.ListNodesAsync(cancellationToken);
 
     /// <summary>
-    /// Creates or migrates the schema in one transaction under the migration lock, so that nodes
-    /// starting together neither race on CREATE TABLE nor see a half-made schema: the second waits,
-    /// then finds the version the first wrote.
+    /// Takes the lease's session advisory lock on a connection of its own; when granted, bumps the
+    /// lease's fencing token in the <c>leases</c> row. The lock is held as long as that connection
+    /// lives: when the holder dies, PostgreSQL ends its session and the lock is free for another.
     /// </summary>
-    private static async Task MigrateAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
-    {
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        await ExecuteAsync(connection, transaction, "SELECT pg_advisory_xact_lock($1)", cancellationToken, Schema.MigrationLockKey);
-        var version = 0;
-        if (await ScalarAsync(connection, transaction, Schema.VersionTableExists, cancellationToken) is true
-            && await ScalarAsync(connection, transaction, Schema.ReadVersion, cancellationToken) is int recorded)
-        {
-            version = recorded;
-        }
-        if (version > Schema.Version)
-        {
-            throw new InvalidDataException(
-                $"The database {connection.Database} has storage format version {version}; this Lockstep reads up to version {Schema.Version}. Upgrade Lockstep.");
-        }
-        if (version == Schema.Version)
-        {
-            return;
-        }
-        for (var v = version; v < Schema.Version; v++)
-        {
-            await ExecuteAsync(connection, transaction, Schema.Migrations[v], cancellationToken);
-        }
-        await ExecuteAsync(connection, transaction, Schema.WriteVersion, cancellationToken, Schema.Version);
-        await transaction.CommitAsync(cancellationToken);
-    }
+    public ValueTask<IStoreLease?> TryAcquireLeaseAsync(string name, string holder, CancellationToken cancellationToken) =>
+        _cluster.TryAcquireLeaseAsync(name, holder, cancellationToken);
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params object[] values)
-    {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        foreach (var value in values)
-        {
-            command.Parameters.Add(new NpgsqlParameter { Value = value });
-        }
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
+    /// <inheritdoc />
+    public ValueTask<EnqueueResult> EnqueueAsync(NewJob job, CancellationToken cancellationToken) => _jobs.EnqueueAsync(job, cancellationToken);
 
-    private static async Task<object?> ScalarAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        return await command.ExecuteScalarAsync(cancellationToken);
-    }
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ClaimAsync(string queue, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken) =>
+        _jobs.ClaimAsync(queue, maxCount, leaseDuration, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobUpdateStatus> CompleteAsync(long id, long token, CancellationToken cancellationToken) => _jobs.CompleteAsync(id, token, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobFailResult> FailAsync(long id, long token, string lastError, JobBackoff backoff, TimeSpan? retryDelay, bool final, CancellationToken cancellationToken) =>
+        _jobs.FailAsync(id, token, lastError, backoff, retryDelay, final, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobExtendResult> ExtendAsync(long id, long token, TimeSpan leaseDuration, CancellationToken cancellationToken) =>
+        _jobs.ExtendAsync(id, token, leaseDuration, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobRecord?> GetJobAsync(long id, CancellationToken cancellationToken) => _jobs.GetJobAsync(id, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ListDeadAsync(string queue, long afterId, int limit, CancellationToken cancellationToken) =>
+        _jobs.ListDeadAsync(queue, afterId, limit, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<int> ReplayAsync(string queue, IReadOnlyCollection<long>? ids, CancellationToken cancellationToken) => _jobs.ReplayAsync(queue, ids, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long[]> CountJobsAsync(string queue, CancellationToken cancellationToken) => _jobs.CountJobsAsync(queue, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> PurgeDoneAsync(TimeSpan olderThan, CancellationToken cancellationToken) => _jobs.PurgeDoneAsync(olderThan, cancellationToken);
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<string> WatchQueuesAsync(CancellationToken cancellationToken) => _jobs.WatchQueuesAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _database.DisposeAsync();
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values) => PostgreSqlDatabase.Command(sql, values);
 
     private static string SynchronousCommitName(PostgreSqlSynchronousCommit value) => value switch
     {

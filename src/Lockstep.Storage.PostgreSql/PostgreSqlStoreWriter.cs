@@ -102,9 +102,9 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
         }
         if (head != _appendedHead)
         {
-            batch.BatchCommands.Add(PostgreSqlChangeStore.Command("UPDATE log_head SET head = $1", head));
+            batch.BatchCommands.Add(PostgreSqlDatabase.Command("UPDATE log_head SET head = $1", head));
             // Delivered to listeners when (and only if) the transaction commits.
-            batch.BatchCommands.Add(PostgreSqlChangeStore.Command("SELECT pg_notify($1, $2)", Schema.NotifyChannel,
+            batch.BatchCommands.Add(PostgreSqlDatabase.Command("SELECT pg_notify($1, $2)", Schema.NotifyChannel,
                 head.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
         if (batch.BatchCommands.Count == 0)
@@ -126,19 +126,7 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
             return;
         }
         await using var batch = new NpgsqlBatch(_connection, _transaction);
-        foreach (var job in jobs)
-        {
-            batch.BatchCommands.Add(PostgreSqlChangeStore.Command("""
-                INSERT INTO jobs (queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, enqueued_at)
-                VALUES ($1, $2, 0, $3, $4, now() + $5 * interval '1 millisecond', 0, $6, 0, now())
-                ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                """, job.Queue, (short)job.Lane, job.Payload, (object?)job.IdempotencyKey ?? DBNull.Value, job.Delay.TotalMilliseconds, job.MaxAttempts));
-        }
-        // Delivered to every node's waiting claims when (and only if) the transaction commits.
-        foreach (var queue in jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal))
-        {
-            batch.BatchCommands.Add(PostgreSqlChangeStore.Command("SELECT pg_notify($1, $2)", Schema.JobsNotifyChannel, queue));
-        }
+        PostgreSqlJobStore.AddToBatch(batch, jobs);
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -219,7 +207,7 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
             mutationNo[i] = c.MutationNo;
             previous[i] = c.PreviousSeq;
         }
-        return PostgreSqlChangeStore.Command(InsertChanges, seq, collection, id, version, deleted, created, body, set, unset, hlc, client, mutationNo, previous);
+        return PostgreSqlDatabase.Command(InsertChanges, seq, collection, id, version, deleted, created, body, set, unset, hlc, client, mutationNo, previous);
     }
 
     /// <summary>The documents' new state: one row per document, its last change in the batch (ON CONFLICT may touch a row only once per statement).</summary>
@@ -250,7 +238,7 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
             hlc[i] = c.Hlc.ToString();
             i++;
         }
-        return PostgreSqlChangeStore.Command(UpsertDocuments, collection, id, version, seq, deleted, body, hlc);
+        return PostgreSqlDatabase.Command(UpsertDocuments, collection, id, version, seq, deleted, body, hlc);
     }
 
     private static NpgsqlBatchCommand MutationRows(IReadOnlyList<MutationRecord> mutations)
@@ -267,6 +255,6 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
             seq[i] = mutations[i].Seq;
             result[i] = mutations[i].ResultJson;
         }
-        return PostgreSqlChangeStore.Command(InsertMutations, client, number, seq, result);
+        return PostgreSqlDatabase.Command(InsertMutations, client, number, seq, result);
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Lockstep.Core;
+using Lockstep.Core.Jobs;
 using Microsoft.Data.Sqlite;
 
 namespace Lockstep.Storage.Sqlite;
@@ -8,16 +9,17 @@ namespace Lockstep.Storage.Sqlite;
 /// The change log on an embedded SQLite file, used the way SQLite recommends for one writer and
 /// many readers: WAL journal, one long-lived writer connection with prepared statements reused
 /// across batches, <c>BEGIN IMMEDIATE</c> write transactions, and pooled read connections whose
-/// deferred transactions see one consistent snapshot each.
+/// deferred transactions see one consistent snapshot each. The job queues are a
+/// <see cref="SqliteJobStore"/> on the same writer connection, which this store owns
+/// (<see cref="SqliteWriteConnection"/>); the <see cref="IJobStore"/> members hand over to it.
 /// </summary>
-public sealed partial class SqliteChangeStore : IChangeStore
+public sealed class SqliteChangeStore : IChangeStore, IJobStore
 {
     private readonly SqliteStoreOptions _options;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
-    private SqliteConnection? _writer;
-    private WriterCommands? _commands;
+    private readonly SqliteWriteConnection _writer = new();
+    private readonly SqliteJobStore _jobs;
     private long _head;
     private long _horizon;
 
@@ -42,6 +44,7 @@ public sealed partial class SqliteChangeStore : IChangeStore
             Pooling = true,
             DefaultTimeout = (int)options.BusyTimeout.TotalSeconds,
         }.ToString();
+        _jobs = new SqliteJobStore(_writer, options.TimeProvider);
     }
 
     /// <summary>The database file.</summary>
@@ -50,7 +53,7 @@ public sealed partial class SqliteChangeStore : IChangeStore
     /// <inheritdoc />
     public async ValueTask<StoreStatus> OpenAsync(CancellationToken cancellationToken)
     {
-        if (_writer is not null)
+        if (_writer.IsOpen)
         {
             throw new InvalidOperationException("The store is already open.");
         }
@@ -90,8 +93,7 @@ public sealed partial class SqliteChangeStore : IChangeStore
             }
             _head = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'head'") ?? 0;
             _horizon = ScalarOrNull(connection, "SELECT value FROM meta WHERE key = 'horizon'") ?? 0;
-            _commands = new WriterCommands(connection);
-            _writer = connection;
+            _writer.Attach(connection);
             return new StoreStatus(_head, _horizon);
         }
         catch
@@ -104,16 +106,16 @@ public sealed partial class SqliteChangeStore : IChangeStore
     /// <inheritdoc />
     public async ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken)
     {
-        var connection = _writer ?? throw new InvalidOperationException("Open the store first.");
-        await _writeLock.WaitAsync(cancellationToken);
+        var connection = _writer.Connection;
+        await _writer.EnterAsync(cancellationToken);
         try
         {
             var transaction = connection.BeginTransaction(deferred: false);
-            return new SqliteStoreWriter(this, connection, transaction, _commands!, _head);
+            return new SqliteStoreWriter(this, _jobs, connection, transaction, _writer.Commands, _head);
         }
         catch
         {
-            _writeLock.Release();
+            _writer.Exit();
             throw;
         }
     }
@@ -125,13 +127,13 @@ public sealed partial class SqliteChangeStore : IChangeStore
         {
             Volatile.Write(ref _head, head);
         }
-        _writeLock.Release();
+        _writer.Exit();
     }
 
     /// <inheritdoc />
     public async ValueTask<IStoreReader> BeginReadAsync(CancellationToken cancellationToken)
     {
-        if (_writer is null)
+        if (!_writer.IsOpen)
         {
             throw new InvalidOperationException("Open the store first.");
         }
@@ -165,8 +167,8 @@ public sealed partial class SqliteChangeStore : IChangeStore
     /// <inheritdoc />
     public async ValueTask<long> CompactAsync(long upToSeq, CancellationToken cancellationToken)
     {
-        var connection = _writer ?? throw new InvalidOperationException("Open the store first.");
-        await _writeLock.WaitAsync(cancellationToken);
+        var connection = _writer.Connection;
+        await _writer.EnterAsync(cancellationToken);
         try
         {
             var upTo = Math.Min(upToSeq, Volatile.Read(ref _head));
@@ -175,10 +177,8 @@ public sealed partial class SqliteChangeStore : IChangeStore
                 return 0;
             }
             using var tx = connection.BeginTransaction(deferred: false);
-            using var command = connection.CreateCommand();
-            command.Transaction = tx;
+            using var command = SqliteWriteConnection.Command(connection, tx, "DELETE FROM changes WHERE seq <= $upTo");
             command.Parameters.AddWithValue("$upTo", upTo);
-            command.CommandText = "DELETE FROM changes WHERE seq <= $upTo";
             long removed = await command.ExecuteNonQueryAsync(cancellationToken);
             command.CommandText = "DELETE FROM mutations WHERE seq <= $upTo";
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -190,30 +190,50 @@ public sealed partial class SqliteChangeStore : IChangeStore
         }
         finally
         {
-            _writeLock.Release();
+            _writer.Exit();
         }
     }
 
     /// <inheritdoc />
+    public ValueTask<EnqueueResult> EnqueueAsync(NewJob job, CancellationToken cancellationToken) => _jobs.EnqueueAsync(job, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ClaimAsync(string queue, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken) =>
+        _jobs.ClaimAsync(queue, maxCount, leaseDuration, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobUpdateStatus> CompleteAsync(long id, long token, CancellationToken cancellationToken) => _jobs.CompleteAsync(id, token, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobFailResult> FailAsync(long id, long token, string lastError, JobBackoff backoff, TimeSpan? retryDelay, bool final, CancellationToken cancellationToken) =>
+        _jobs.FailAsync(id, token, lastError, backoff, retryDelay, final, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobExtendResult> ExtendAsync(long id, long token, TimeSpan leaseDuration, CancellationToken cancellationToken) =>
+        _jobs.ExtendAsync(id, token, leaseDuration, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobRecord?> GetJobAsync(long id, CancellationToken cancellationToken) => _jobs.GetJobAsync(id, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ListDeadAsync(string queue, long afterId, int limit, CancellationToken cancellationToken) =>
+        _jobs.ListDeadAsync(queue, afterId, limit, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<int> ReplayAsync(string queue, IReadOnlyCollection<long>? ids, CancellationToken cancellationToken) => _jobs.ReplayAsync(queue, ids, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long[]> CountJobsAsync(string queue, CancellationToken cancellationToken) => _jobs.CountJobsAsync(queue, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> PurgeDoneAsync(TimeSpan olderThan, CancellationToken cancellationToken) => _jobs.PurgeDoneAsync(olderThan, cancellationToken);
+
+    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        await _writeLock.WaitAsync();
-        try
-        {
-            _commands?.Dispose();
-            _commands = null;
-            if (_writer is not null)
-            {
-                await _writer.DisposeAsync();
-                _writer = null;
-            }
-            using var clear = new SqliteConnection(_readConnectionString);
-            SqliteConnection.ClearPool(clear);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
+        await _writer.DisposeAsync();
+        using var clear = new SqliteConnection(_readConnectionString);
+        SqliteConnection.ClearPool(clear);
     }
 
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)

@@ -7,6 +7,7 @@ namespace Lockstep.Storage.Sqlite;
 internal sealed class SqliteStoreWriter : IStoreWriter, Lockstep.Core.Jobs.IStoreJobWriter
 {
     private readonly SqliteChangeStore _store;
+    private readonly SqliteJobStore _jobs;
     private readonly SqliteConnection _connection;
     private readonly SqliteTransaction _transaction;
     private readonly WriterCommands _commands;
@@ -14,9 +15,10 @@ internal sealed class SqliteStoreWriter : IStoreWriter, Lockstep.Core.Jobs.IStor
     private bool _committed;
     private bool _disposed;
 
-    public SqliteStoreWriter(SqliteChangeStore store, SqliteConnection connection, SqliteTransaction transaction, WriterCommands commands, long head)
+    public SqliteStoreWriter(SqliteChangeStore store, SqliteJobStore jobs, SqliteConnection connection, SqliteTransaction transaction, WriterCommands commands, long head)
     {
         _store = store;
+        _jobs = jobs;
         _connection = connection;
         _transaction = transaction;
         _commands = commands;
@@ -66,11 +68,8 @@ internal sealed class SqliteStoreWriter : IStoreWriter, Lockstep.Core.Jobs.IStor
     {
         ArgumentNullException.ThrowIfNull(jobs);
         cancellationToken.ThrowIfCancellationRequested();
-        var now = _store.JobClock.GetUtcNow().ToUnixTimeMilliseconds();
-        foreach (var job in jobs)
-        {
-            SqliteChangeStore.InsertJob(_connection, _transaction, job, now);
-        }
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _jobs.InsertInBatch(_connection, _transaction, jobs);
         return ValueTask.CompletedTask;
     }
 

@@ -19,6 +19,23 @@ public sealed class RelayUnitTests
         Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserveStock","args":{"sku":"sku-1"}}""", call.ToJsonString());
     }
 
+    [Fact]
+    public void A_stored_mutation_is_the_protocols_json_byte_for_byte()
+    {
+        var put = OutboxOp.Put("orders", "o-1", new JsonObject { ["total"] = 12.5, ["note"] = "café <b>", ["items"] = new JsonArray(1, 2) }, ifVersion: 0);
+        var patch = OutboxOp.Patch("stock", "sku-1", new Dictionary<string, JsonNode?> { ["count"] = 3, ["meta.tag"] = null, ["price"] = 1.50m }, ["old", "x.y"]);
+        var inc = OutboxOp.Increment("stock", "sku-1", "count", 0.10m);
+        var delete = OutboxOp.Delete("orders", "o-2", ifVersion: 7);
+        Assert.Equal("""{"op":"put","collection":"orders","id":"o-1","doc":{"total":12.5,"note":"caf\u00E9 \u003Cb\u003E","items":[1,2]},"ifVersion":0}""", put.ToString());
+        Assert.Equal("""{"op":"patch","collection":"stock","id":"sku-1","set":{"count":3,"meta.tag":null,"price":1.50},"unset":["old","x.y"]}""", patch.ToString());
+        Assert.Equal("""{"op":"inc","collection":"stock","id":"sku-1","path":"count","by":0.10}""", inc.ToString());
+        Assert.Equal("""{"op":"delete","collection":"orders","id":"o-2","ifVersion":7}""", delete.ToString());
+        Assert.Equal(patch.ToString(), patch.ToJson().ToJsonString());
+        Assert.Equal("{\"ops\":[" + string.Join(',', put, patch, inc, delete) + "]}", OutboxMutation.Ops(put, patch, inc, delete).Json);
+        Assert.Equal("""{"name":"reserve","args":{"sku":"caf\u00E9","n":[1,null]}}""", OutboxMutation.Call("reserve", new JsonObject { ["sku"] = "café", ["n"] = new JsonArray(1, null) }).Json);
+        Assert.Equal("""{"name":"go"}""", OutboxMutation.Call("go", null).Json);
+    }
+
     [Theory]
     [InlineData(200, """{"seq":12,"results":[]}""", "Applied", "")]
     [InlineData(200, """{"seq":12,"results":[],"dup":true}""", "Applied", "")]

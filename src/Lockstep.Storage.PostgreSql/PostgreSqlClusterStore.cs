@@ -1,92 +1,49 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Lockstep.Core;
 using Npgsql;
 
 namespace Lockstep.Storage.PostgreSql;
 
-public sealed partial class PostgreSqlChangeStore
+/// <summary>
+/// What several nodes sharing one database need of it besides the log: commit notifications, the node
+/// registry (table <c>nodes</c>) and leases with fencing tokens (table <c>leases</c>, session advisory
+/// locks). The change store composes it over the database it owns; the <see cref="Core.ISharedChangeStore"/>
+/// members hand over to it.
+/// </summary>
+internal sealed class PostgreSqlClusterStore(PostgreSqlDatabase database)
 {
-    /// <summary>
-    /// A connection of its own (not pooled: LISTEN and session locks belong to one connection), with
-    /// TCP keepalives so that a silently dead network is noticed.
-    /// </summary>
-    private string DedicatedConnectionString() =>
-        new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, KeepAlive = 5 }.ConnectionString;
-
     /// <summary>Listens on the log's channel; every committed append notifies it with the new head.</summary>
     public async IAsyncEnumerable<long> WatchHeadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(DedicatedConnectionString());
-        await connection.OpenAsync(cancellationToken);
-        var heads = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        connection.Notification += (_, e) =>
+        await foreach (var payload in database.ListenAsync(Schema.NotifyChannel, cancellationToken))
         {
-            if (long.TryParse(e.Payload, NumberStyles.None, CultureInfo.InvariantCulture, out var head))
-            {
-                heads.Writer.TryWrite(head);
-            }
-        };
-        await using (var listen = new NpgsqlCommand($"LISTEN {Schema.NotifyChannel}", connection))
-        {
-            await listen.ExecuteNonQueryAsync(cancellationToken);
-        }
-        var pump = Task.Run(async () =>
-        {
-            try
-            {
-                while (!cancellationToken.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(cancellationToken);
-                }
-                heads.Writer.TryComplete();
-            }
-            catch (Exception e)
-            {
-                // A broken connection ends the enumeration with its error; the caller listens again.
-                heads.Writer.TryComplete(e);
-            }
-        }, CancellationToken.None);
-        try
-        {
-            await foreach (var head in heads.Reader.ReadAllAsync(cancellationToken))
+            if (long.TryParse(payload, NumberStyles.None, CultureInfo.InvariantCulture, out var head))
             {
                 yield return head;
             }
         }
-        finally
-        {
-            await connection.CloseAsync();
-            try
-            {
-                await pump;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
     }
 
-    /// <inheritdoc />
+    /// <summary>Records that <paramref name="node"/> is alive now (creating its row on first use); forgets nodes silent for an hour.</summary>
     public async ValueTask HeartbeatAsync(ClusterNode node, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(node);
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(Command("""
+        batch.BatchCommands.Add(PostgreSqlDatabase.Command("""
             INSERT INTO nodes (id, url, started_at, heartbeat_at, head) VALUES ($1, $2, $3, now(), $4)
             ON CONFLICT (id) DO UPDATE SET url = excluded.url, heartbeat_at = now(), head = excluded.head
             """, node.Id, (object?)node.Url ?? DBNull.Value, node.StartedAt, node.Head));
         // Nodes that died an hour ago are forgotten, so the registry does not grow with every restart.
-        batch.BatchCommands.Add(Command("DELETE FROM nodes WHERE heartbeat_at < now() - interval '1 hour'"));
+        batch.BatchCommands.Add(PostgreSqlDatabase.Command("DELETE FROM nodes WHERE heartbeat_at < now() - interval '1 hour'"));
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <inheritdoc />
+    /// <summary>Removes a node's row (a clean shutdown).</summary>
     public async ValueTask LeaveAsync(string nodeId, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var command = new NpgsqlCommand("DELETE FROM nodes WHERE id = $1", connection);
         command.Parameters.Add(new NpgsqlParameter { Value = nodeId });
         await command.ExecuteNonQueryAsync(cancellationToken);
@@ -95,7 +52,7 @@ public sealed partial class PostgreSqlChangeStore
     /// <summary>The nodes, with <see cref="ClusterNode.LastHeartbeat"/> translated from the database's clock to this machine's (by the heartbeat's age).</summary>
     public async ValueTask<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
             "SELECT id, url, started_at, extract(epoch FROM now() - heartbeat_at)::float8, head FROM nodes ORDER BY id", connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -122,7 +79,7 @@ public sealed partial class PostgreSqlChangeStore
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentException.ThrowIfNullOrEmpty(holder);
-        var connection = new NpgsqlConnection(DedicatedConnectionString());
+        var connection = database.DedicatedConnection();
         try
         {
             await connection.OpenAsync(cancellationToken);
@@ -152,14 +109,20 @@ public sealed partial class PostgreSqlChangeStore
         }
     }
 
-    /// <inheritdoc />
-    public ValueTask<long> CompactAsync(long upToSeq, IStoreLease lease, CancellationToken cancellationToken)
+    /// <summary>
+    /// The fencing check of a compaction under <paramref name="lease"/>, in the compaction's own transaction:
+    /// FOR SHARE makes a new holder's token bump wait for that transaction, or it see the bumped token.
+    /// </summary>
+    /// <exception cref="LeaseLostException">Another holder took the lease since.</exception>
+    public static async Task CheckFenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IStoreLease lease, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(lease);
-        return CompactCoreAsync(upToSeq, fence: lease, cancellationToken);
+        await using var check = new NpgsqlCommand("SELECT token FROM leases WHERE name = $1 FOR SHARE", connection, transaction);
+        check.Parameters.Add(new NpgsqlParameter { Value = lease.Name });
+        if (await check.ExecuteScalarAsync(cancellationToken) is not long token || token != lease.FencingToken)
+        {
+            throw new LeaseLostException($"The lease '{lease.Name}' with fencing token {lease.FencingToken} was taken over; nothing was compacted.");
+        }
     }
-
-    private NpgsqlDataSource DataSource => _dataSource ?? throw new InvalidOperationException("Open the store first.");
 
     /// <summary>A held lease: its connection holds the session advisory lock.</summary>
     private sealed class PostgreSqlLease(NpgsqlConnection connection, string name, long token) : IStoreLease

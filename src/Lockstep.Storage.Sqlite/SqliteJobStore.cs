@@ -8,9 +8,10 @@ namespace Lockstep.Storage.Sqlite;
 /// The job queues on the SQLite file (table <c>jobs</c>, docs/dev/storage-format.md). Every update
 /// runs on the writer connection, between group-commit batches, in a <c>BEGIN IMMEDIATE</c>
 /// transaction: one node, one writer, so claims can never overlap. Times come from
-/// <see cref="SqliteStoreOptions.TimeProvider"/>, stored as Unix milliseconds.
+/// <see cref="SqliteStoreOptions.TimeProvider"/>, stored as Unix milliseconds. The change store composes it
+/// over the writer connection it owns.
 /// </summary>
-public sealed partial class SqliteChangeStore : IJobStore
+internal sealed class SqliteJobStore(SqliteWriteConnection writer, TimeProvider time) : IJobStore
 {
     private const string JobColumns =
         "id, queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, lease_expires_at, last_error, enqueued_at, finished_at";
@@ -225,11 +226,17 @@ public sealed partial class SqliteChangeStore : IJobStore
             return (long)purge.ExecuteNonQuery();
         }, cancellationToken);
 
-    /// <summary>The clock of the job queues.</summary>
-    internal TimeProvider JobClock => _options.TimeProvider;
+    /// <summary>Inserts jobs in a batch's write transaction, each unless its idempotency key is taken (a batch's enqueues from mutators).</summary>
+    public void InsertInBatch(SqliteConnection connection, SqliteTransaction tx, IReadOnlyList<NewJob> jobs)
+    {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var job in jobs)
+        {
+            InsertJob(connection, tx, job, now);
+        }
+    }
 
-    /// <summary>Inserts a job in a write transaction unless its idempotency key is taken (a batch's enqueues from mutators).</summary>
-    internal static void InsertJob(SqliteConnection connection, SqliteTransaction tx, NewJob job, long now)
+    private static void InsertJob(SqliteConnection connection, SqliteTransaction tx, NewJob job, long now)
     {
         using var insert = Command(connection, tx, """
             INSERT OR IGNORE INTO jobs (queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, enqueued_at)
@@ -246,22 +253,8 @@ public sealed partial class SqliteChangeStore : IJobStore
     }
 
     /// <summary>Runs one job operation in a write transaction on the writer connection, between batches.</summary>
-    private async ValueTask<T> InJobTransactionAsync<T>(Func<SqliteConnection, SqliteTransaction, long, T> work, CancellationToken cancellationToken)
-    {
-        var connection = _writer ?? throw new InvalidOperationException("Open the store first.");
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            using var tx = connection.BeginTransaction(deferred: false);
-            var result = work(connection, tx, _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds());
-            tx.Commit();
-            return result;
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    private ValueTask<T> InJobTransactionAsync<T>(Func<SqliteConnection, SqliteTransaction, long, T> work, CancellationToken cancellationToken) =>
+        writer.InTransactionAsync((connection, tx) => work(connection, tx, time.GetUtcNow().ToUnixTimeMilliseconds()), cancellationToken);
 
     /// <summary>Why an update under a lease matched nothing: the job is gone, or the lease is not its newest.</summary>
     private static JobUpdateStatus Missing(SqliteConnection connection, SqliteTransaction tx, long id)
@@ -271,13 +264,8 @@ public sealed partial class SqliteChangeStore : IJobStore
         return exists.ExecuteScalar() is null ? JobUpdateStatus.NotFound : JobUpdateStatus.LeaseLost;
     }
 
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction tx, string sql)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = tx;
-        command.CommandText = sql;
-        return command;
-    }
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction tx, string sql) =>
+        SqliteWriteConnection.Command(connection, tx, sql);
 
     private static List<JobRecord> ReadJobs(SqliteCommand command)
     {

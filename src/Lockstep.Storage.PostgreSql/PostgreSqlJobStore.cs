@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Data;
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Lockstep.Core.Jobs;
 using Npgsql;
 
@@ -13,9 +11,10 @@ namespace Lockstep.Storage.PostgreSql;
 /// <c>FOR UPDATE SKIP LOCKED</c>: claimers on any node skip each other's rows instead of waiting for
 /// them, and a row another claimer leased and committed meanwhile fails the re-checked
 /// <c>state = 0</c>, so no job is leased twice. Updates under a lease match on (id, state, token).
-/// Every time is the database's <c>now()</c> (the transaction's start), never a node's clock.
+/// Every time is the database's <c>now()</c> (the transaction's start), never a node's clock. The change
+/// store composes it over the database it owns.
 /// </summary>
-public sealed partial class PostgreSqlChangeStore : ISharedJobStore
+internal sealed class PostgreSqlJobStore(PostgreSqlDatabase database) : ISharedJobStore
 {
     private const string JobColumns =
         "id, queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, lease_expires_at, last_error, enqueued_at, finished_at";
@@ -27,7 +26,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     public async ValueTask<EnqueueResult> EnqueueAsync(NewJob job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         // A race with a purge of the key's job can find neither row; a second round settles it.
         for (var round = 0; ; round++)
         {
@@ -64,7 +63,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     {
         ArgumentException.ThrowIfNullOrEmpty(queue);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         // Expired leases first: back to ready, or to the dead letters when that was the last attempt.
         // SKIP LOCKED: a row a worker is completing right now is that worker's to decide.
@@ -117,7 +116,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<JobUpdateStatus> CompleteAsync(long id, long token, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var done = new NpgsqlCommand(
             "UPDATE jobs SET state = 2, finished_at = now(), lease_expires_at = NULL WHERE id = $1 AND state = 1 AND token = $2", connection);
         Add(done, id, token);
@@ -130,7 +129,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     {
         ArgumentNullException.ThrowIfNull(lastError);
         ArgumentNullException.ThrowIfNull(backoff);
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         int attempts;
         int max;
@@ -160,7 +159,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<JobExtendResult> ExtendAsync(long id, long token, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var extend = new NpgsqlCommand(
             "UPDATE jobs SET lease_expires_at = now() + $3 * interval '1 millisecond' WHERE id = $1 AND state = 1 AND token = $2 RETURNING lease_expires_at", connection);
         Add(extend, id, token, leaseDuration.TotalMilliseconds);
@@ -172,7 +171,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<JobRecord?> GetJobAsync(long id, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var get = new NpgsqlCommand($"SELECT {JobColumns} FROM jobs WHERE id = $1", connection);
         Add(get, id);
         return await ReadJobsAsync(get, cancellationToken) is [var job] ? job : null;
@@ -181,7 +180,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<JobRecord>> ListDeadAsync(string queue, long afterId, int limit, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var list = new NpgsqlCommand($"SELECT {JobColumns} FROM jobs WHERE queue = $1 AND state = 3 AND id > $2 ORDER BY id LIMIT $3", connection);
         Add(list, queue, afterId, limit);
         return await ReadJobsAsync(list, cancellationToken);
@@ -190,7 +189,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<int> ReplayAsync(string queue, IReadOnlyCollection<long>? ids, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var replay = new NpgsqlCommand("""
             UPDATE jobs SET state = 0, attempts = 0, run_at = now(), finished_at = NULL
             WHERE queue = $1 AND state = 3 AND ($2 OR id = ANY($3))
@@ -207,7 +206,7 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<long[]> CountJobsAsync(string queue, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var count = new NpgsqlCommand("SELECT state, count(*) FROM jobs WHERE queue = $1 GROUP BY state", connection);
         Add(count, queue);
         var counts = new long[4];
@@ -222,55 +221,33 @@ public sealed partial class PostgreSqlChangeStore : ISharedJobStore
     /// <inheritdoc />
     public async ValueTask<long> PurgeDoneAsync(TimeSpan olderThan, CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken);
         await using var purge = new NpgsqlCommand("DELETE FROM jobs WHERE state = 2 AND finished_at <= now() - $1 * interval '1 millisecond'", connection);
         Add(purge, olderThan.TotalMilliseconds);
         return await purge.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<string> WatchQueuesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<string> WatchQueuesAsync(CancellationToken cancellationToken) => database.ListenAsync(Schema.JobsNotifyChannel, cancellationToken);
+
+    /// <summary>
+    /// Adds a batch's enqueues (from mutators) to the batch of its write transaction: each job unless its
+    /// idempotency key is taken, then one notification per queue, delivered to every node's waiting
+    /// claims when (and only if) the transaction commits.
+    /// </summary>
+    public static void AddToBatch(NpgsqlBatch batch, IReadOnlyList<NewJob> jobs)
     {
-        await using var connection = new NpgsqlConnection(DedicatedConnectionString());
-        await connection.OpenAsync(cancellationToken);
-        var queues = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        connection.Notification += (_, e) => queues.Writer.TryWrite(e.Payload);
-        await using (var listen = new NpgsqlCommand($"LISTEN {Schema.JobsNotifyChannel}", connection))
+        foreach (var job in jobs)
         {
-            await listen.ExecuteNonQueryAsync(cancellationToken);
+            batch.BatchCommands.Add(PostgreSqlDatabase.Command("""
+                INSERT INTO jobs (queue, lane, state, payload, idempotency_key, run_at, attempts, max_attempts, token, enqueued_at)
+                VALUES ($1, $2, 0, $3, $4, now() + $5 * interval '1 millisecond', 0, $6, 0, now())
+                ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                """, job.Queue, (short)job.Lane, job.Payload, (object?)job.IdempotencyKey ?? DBNull.Value, job.Delay.TotalMilliseconds, job.MaxAttempts));
         }
-        var pump = Task.Run(async () =>
+        foreach (var queue in jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal))
         {
-            try
-            {
-                while (!cancellationToken.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(cancellationToken);
-                }
-                queues.Writer.TryComplete();
-            }
-            catch (Exception e)
-            {
-                queues.Writer.TryComplete(e);
-            }
-        }, CancellationToken.None);
-        try
-        {
-            await foreach (var queue in queues.Reader.ReadAllAsync(cancellationToken))
-            {
-                yield return queue;
-            }
-        }
-        finally
-        {
-            await connection.CloseAsync();
-            try
-            {
-                await pump;
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            batch.BatchCommands.Add(PostgreSqlDatabase.Command("SELECT pg_notify($1, $2)", Schema.JobsNotifyChannel, queue));
         }
     }
 
