@@ -16,8 +16,8 @@ namespace Lockstep.Server;
 /// <summary>
 /// Lockstep's authentication schemes in ASP.NET Core's stack: API keys (<see cref="ApiKeyScheme"/>), JWT
 /// bearer tokens (<see cref="JwtScheme"/>, the JwtBearer handler) and a policy scheme
-/// (<see cref="Scheme"/>) that picks one by the token's shape. REST requests authenticate through it;
-/// a sync connection's <c>hello</c> token goes through the same validators.
+/// (<see cref="Scheme"/>) that picks one by the token's shape. <see cref="CallerAuthenticator"/> turns what
+/// they validate into a <see cref="Caller"/>, for REST requests and a sync connection's <c>hello</c> token alike.
 /// </summary>
 internal static class LockstepAuthentication
 {
@@ -40,71 +40,6 @@ internal static class LockstepAuthentication
     /// <summary>The token of an <c>Authorization: Bearer …</c> header, or null.</summary>
     public static string? BearerToken(string header) =>
         header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && header.Length > 7 ? header[7..].Trim() : null;
-
-    /// <summary>Who a REST request (or a WebSocket upgrade) comes from: its Authorization header, through the ASP.NET Core handlers.</summary>
-    public static async ValueTask<(Caller? Caller, string? Error)> AuthenticateAsync(HttpContext context, LockstepEngine engine)
-    {
-        var result = await context.AuthenticateAsync(Scheme);
-        if (result.None)
-        {
-            return engine.Access.AllowAnonymous ? (Caller.Anonymous, null) : (null, "Credentials are required: Authorization: Bearer <API key or JWT>.");
-        }
-        if (!result.Succeeded)
-        {
-            return (null, Refuse(context.RequestServices, result.Failure));
-        }
-        return FromPrincipal(result.Principal, engine);
-    }
-
-    /// <summary>Who a <c>hello</c> token stands for: an API key, or a JWT validated by the JwtBearer handler's own token handlers and parameters.</summary>
-    public static async ValueTask<(Caller? Caller, string? Error)> AuthenticateTokenAsync(string? token, IServiceProvider services, LockstepEngine engine)
-    {
-        if (string.IsNullOrEmpty(token))
-        {
-            return engine.Access.AllowAnonymous ? (Caller.Anonymous, null) : (null, "This server requires a token in hello (an API key or a JWT).");
-        }
-        if (token.StartsWith(ApiKeys.Prefix, StringComparison.Ordinal))
-        {
-            return engine.Access.AuthenticateApiKey(token) is { } service ? (service, null) : (null, "The API key is not valid.");
-        }
-        var options = services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(JwtScheme);
-        Exception? failure = null;
-        foreach (var handler in options.TokenHandlers)
-        {
-            var validation = await handler.ValidateTokenAsync(token, options.TokenValidationParameters);
-            if (validation.IsValid)
-            {
-                return FromPrincipal(new ClaimsPrincipal(validation.ClaimsIdentity), engine);
-            }
-            failure = validation.Exception;
-        }
-        return (null, Refuse(services, failure));
-    }
-
-    /// <summary>The refusal a caller hears: our own words; the handler's text (key ids and hashes) is logged at Debug only.</summary>
-    private static string Refuse(IServiceProvider services, Exception? failure)
-    {
-        if (failure is not null && services.GetService<ILoggerFactory>() is { } logs)
-        {
-            Log.TokenRefused(logs.CreateLogger(typeof(LockstepAuthentication).FullName!), failure.Message);
-        }
-        return "The credentials were refused: " + TokenRefusal.Describe(failure) + ".";
-    }
-
-    private static (Caller?, string?) FromPrincipal(ClaimsPrincipal principal, LockstepEngine engine)
-    {
-        if (principal.Identity?.AuthenticationType == ApiKeyAuthenticationHandler.AuthenticationType)
-        {
-            var name = principal.FindFirst(ClaimTypes.NameIdentifier)!.Value["key:".Length..];
-            return (Caller.Service(name, principal.FindAll("scope").Select(c => c.Value), principal), null);
-        }
-        var claim = engine.Options.Auth.Jwt.UserIdClaim;
-        return Caller.User(principal, engine.Options.Auth.Jwt) is { } user
-            ? (user, null)
-            : principal.FindFirst(claim)?.Value is { Length: > 0 }
-                ? (null, $"The token's '{claim}' claim starts with '{Caller.ServicePrefix}', which names API keys, not users.")
-                : (null, $"The token has no '{claim}' claim (the user's id).");
-    }
 
     private static void Configure(JwtBearerOptions jwt, JwtOptions options)
     {

@@ -18,10 +18,13 @@ public sealed class LockstepEngine : IHostedService
     private readonly ILogger<LockstepEngine> _logger;
     private readonly EngineLifetime _lifetime;
     private readonly LogHorizon _horizon;
+    private readonly Sequencer _sequencer;
+    private readonly FanOut _fanOut;
+    private readonly ConnectionAdmission _admission;
     private Task _sequencerLoop = Task.CompletedTask;
 
     internal LockstepEngine(IChangeStore store, IOptions<LockstepOptions> options, ILogger<LockstepEngine> logger, EngineLifetime lifetime, Sequencer sequencer,
-        FanOut fanOut, LogHorizon horizon, ConnectionAdmission admission, AccessPolicy access, ClientRateLimiter rateLimiter, EngineMetrics metrics, TimeProvider time)
+        FanOut fanOut, LogHorizon horizon, ConnectionAdmission admission, EngineMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(options);
         _store = store;
@@ -29,13 +32,10 @@ public sealed class LockstepEngine : IHostedService
         _lifetime = lifetime;
         _horizon = horizon;
         Options = options.Value;
-        Sequencer = sequencer;
-        FanOut = fanOut;
-        Admission = admission;
-        Access = access;
-        RateLimiter = rateLimiter;
+        _sequencer = sequencer;
+        _fanOut = fanOut;
+        _admission = admission;
         Metrics = metrics;
-        Time = time;
     }
 
     /// <summary>The engine's counters.</summary>
@@ -48,13 +48,13 @@ public sealed class LockstepEngine : IHostedService
     public long Horizon => _horizon.Value;
 
     /// <summary>The seq of the last committed change.</summary>
-    public long Head => FanOut.Head;
+    public long Head => _fanOut.Head;
 
     /// <summary>Open sync connections on this server.</summary>
-    public int Connections => Admission.Sessions;
+    public int Connections => _admission.Sessions;
 
     /// <summary>Sync connections upgraded whose hello has not succeeded yet (<see cref="LockstepOptions.MaxPendingConnections"/>).</summary>
-    public int PendingConnections => Admission.Pending;
+    public int PendingConnections => _admission.Pending;
 
     /// <summary>Completes once the store is open and the sequencer runs.</summary>
     public Task Started => _lifetime.Started;
@@ -62,49 +62,21 @@ public sealed class LockstepEngine : IHostedService
     /// <summary>Cancelled when the server stops.</summary>
     public CancellationToken Stopping => _lifetime.Stopping;
 
-    // What a sync session needs, read through the engine (Sync/* takes the engine; these forward to the services).
-
-    internal IChangeStore Store => _store;
-
-    internal FanOut FanOut { get; }
-
-    internal Sequencer Sequencer { get; }
-
-    internal AccessPolicy Access { get; }
-
-    internal ClientRateLimiter RateLimiter { get; }
-
-    internal ConnectionAdmission Admission { get; }
-
-    internal TimeProvider Time { get; }
-
-    /// <summary>True when the store is shared by several nodes (a cluster).</summary>
-    internal bool IsClustered => _store is ISharedChangeStore;
-
-    /// <summary>Cancelled when connections should say goodbye (the application is stopping).</summary>
-    internal CancellationToken ClosingConnections => _lifetime.ClosingConnections;
-
-    /// <summary>Counts a connection of a client id; false (nothing counted) when it already has the most allowed.</summary>
-    internal bool TryOpenClientConnection(string clientId) => Admission.TryOpenClient(clientId);
-
-    /// <summary>Forgets a connection counted by <see cref="TryOpenClientConnection"/>.</summary>
-    internal void CloseClientConnection(string clientId) => Admission.CloseClient(clientId);
-
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         try
         {
-            if (Admission.Budget.Problem is { } problem)
+            if (_admission.Budget.Problem is { } problem)
             {
                 throw new InvalidOperationException(problem);
             }
             var status = await _store.OpenAsync(cancellationToken);
             _horizon.Observe(status.Horizon);
-            FanOut.Start(status.Head);
+            _fanOut.Start(status.Head);
             Log.StoreOpened(_logger, status.Head, status.Horizon);
-            LogConnectionBudget(Admission.Budget);
-            _sequencerLoop = Task.Run(() => Sequencer.RunAsync(_lifetime.Stopping), CancellationToken.None);
+            LogConnectionBudget(_admission.Budget);
+            _sequencerLoop = Task.Run(() => _sequencer.RunAsync(_lifetime.Stopping), CancellationToken.None);
             _lifetime.MarkStarted();
         }
         catch (Exception e)
@@ -118,7 +90,7 @@ public sealed class LockstepEngine : IHostedService
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _lifetime.CloseConnections();
-        Sequencer.Complete();
+        _sequencer.Complete();
         try
         {
             // Let queued writes finish (the channel is completed, so the loop ends when it is empty).

@@ -59,9 +59,9 @@ public static class LockstepEndpointRouteBuilderExtensions
             await Problems.Write(context, Lockstep.Protocol.ErrorCodes.InvalidRequest, "This endpoint speaks the Lockstep protocol over WebSocket (docs/protocol.md).", 426);
             return;
         }
-        var engine = context.RequestServices.GetRequiredService<LockstepEngine>();
+        var services = context.RequestServices.GetRequiredService<SessionServices>();
         // Cross-site WebSocket hijacking and DNS rebinding: a page elsewhere must not ride on the user's browser.
-        if (!await CrossSiteGuard.AdmitAsync(context, engine.Options, changes: true))
+        if (!await CrossSiteGuard.AdmitAsync(context, services.Options, changes: true))
         {
             return;
         }
@@ -84,16 +84,16 @@ public static class LockstepEndpointRouteBuilderExtensions
         if (context.Request.Headers.Authorization.Count > 0)
         {
             // Clients that can set headers may authenticate the upgrade itself; browsers send the token in hello.
-            (caller, var refusal) = await LockstepAuthentication.AuthenticateAsync(context, engine);
+            (caller, var refusal) = await services.Authenticator.AuthenticateAsync(context);
             if (caller is null)
             {
                 await Problems.Write(context, Lockstep.Protocol.ErrorCodes.Unauthorized, refusal!, 401);
                 return;
             }
         }
-        await engine.Started;
+        await services.Lifetime.Started;
         // Counted as pending until its hello succeeds; only then does it take a session's place.
-        using var slot = context.RequestServices.GetRequiredService<ConnectionAdmission>().TryAdmit(context.Connection.RemoteIpAddress, out var full);
+        using var slot = services.Admission.TryAdmit(context.Connection.RemoteIpAddress, out var full);
         if (slot is null)
         {
             // The refused client should not keep holding a descriptor on a full server.
@@ -103,12 +103,10 @@ public static class LockstepEndpointRouteBuilderExtensions
         }
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
-            DangerousEnableCompression = engine.Options.EnableCompression,
+            DangerousEnableCompression = services.Options.EnableCompression,
             SubProtocol = subProtocol,
         });
-        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lockstep.Sync");
-        var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var session = new SyncSession(socket, engine, logger, time, context.RequestServices, caller, context.Connection.RemoteIpAddress, context.Features.Get<InboundFrameClock>(), codec, context.RequestAborted) { Slot = slot };
+        var session = new SyncSession(socket, services, caller, context.Connection.RemoteIpAddress, context.Features.Get<InboundFrameClock>(), codec, context.RequestAborted) { Slot = slot };
         await session.RunAsync();
     }
 }

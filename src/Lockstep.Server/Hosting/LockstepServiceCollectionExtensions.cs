@@ -74,12 +74,13 @@ public static class LockstepServiceCollectionExtensions
         services.TryAddSingleton<Sequencer>();
         services.TryAddSingleton<ClusterMembership>();
         services.TryAddSingleton<CompactionService>();
+        services.TryAddSingleton<CallerAuthenticator>();
+        services.TryAddSingleton<SessionServices>();
         // The engine's constructor takes internal services, which the container only calls on a public constructor.
         services.TryAddSingleton(sp => new LockstepEngine(sp.GetRequiredService<IChangeStore>(), sp.GetRequiredService<IOptions<LockstepOptions>>(),
             sp.GetRequiredService<ILogger<LockstepEngine>>(), sp.GetRequiredService<EngineLifetime>(), sp.GetRequiredService<Sequencer>(),
             sp.GetRequiredService<FanOut>(), sp.GetRequiredService<LogHorizon>(), sp.GetRequiredService<ConnectionAdmission>(),
-            sp.GetRequiredService<AccessPolicy>(), sp.GetRequiredService<ClientRateLimiter>(), sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<EngineMetrics>()));
         services.AddHostedService(sp => sp.GetRequiredService<LockstepEngine>());
         services.AddHostedService(sp => sp.GetRequiredService<LogFollower>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterMembership>());

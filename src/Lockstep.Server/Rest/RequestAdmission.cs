@@ -14,7 +14,7 @@ internal static class RequestAdmission
     /// <summary>Every REST request is authenticated first (API key or JWT in <c>Authorization: Bearer</c>); 401 when it cannot be.</summary>
     public static EndpointFilterDelegate Authenticate(EndpointFilterFactoryContext factory, EndpointFilterDelegate next)
     {
-        var engine = factory.ApplicationServices.GetRequiredService<LockstepEngine>();
+        var authenticator = factory.ApplicationServices.GetRequiredService<CallerAuthenticator>();
         return async invocation =>
         {
             var context = invocation.HttpContext;
@@ -22,7 +22,7 @@ internal static class RequestAdmission
             {
                 return await next(invocation); // the sync socket authenticates at hello (or its upgrade's header)
             }
-            var (caller, refusal) = await LockstepAuthentication.AuthenticateAsync(context, engine);
+            var (caller, refusal) = await authenticator.AuthenticateAsync(context);
             if (caller is null)
             {
                 context.Response.Headers.WWWAuthenticate = "Bearer";

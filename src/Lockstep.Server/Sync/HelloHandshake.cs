@@ -22,9 +22,9 @@ internal sealed record HelloRefused(Rejection Rejection, int CloseCode);
 /// filter limits, the client's connections, and last room for one more session. A refusal takes nothing; an
 /// acceptance holds the client's connection count (released by the session when it ends) and the session slot.
 /// </summary>
-internal sealed class HelloHandshake(LockstepEngine engine, IServiceProvider services)
+internal sealed class HelloHandshake(LockstepOptions options, CallerAuthenticator authenticator, AccessPolicy access, ConnectionAdmission admission)
 {
-    private readonly LockstepOptions _options = engine.Options;
+    private readonly LockstepOptions _options = options;
 
     public async Task<(HelloAccepted? Accepted, HelloRefused? Refused)> CheckAsync(JsonElement root, Caller? caller, ConnectionSlot? slot)
     {
@@ -34,7 +34,7 @@ internal sealed class HelloHandshake(LockstepEngine engine, IServiceProvider ser
         }
         if (caller is null)
         {
-            (caller, var refusal) = await LockstepAuthentication.AuthenticateTokenAsync(hello!.Token, services, engine);
+            (caller, var refusal) = await authenticator.AuthenticateTokenAsync(hello!.Token);
             if (caller is null)
             {
                 return Refuse(new Rejection(ErrorCodes.Unauthorized, refusal!));
@@ -42,7 +42,7 @@ internal sealed class HelloHandshake(LockstepEngine engine, IServiceProvider ser
         }
         for (var i = 0; i < subs.Count; i++)
         {
-            var grant = engine.Access.Read(caller, subs[i].Collection);
+            var grant = access.Read(caller, subs[i].Collection);
             if (grant.None)
             {
                 return Refuse(new Rejection(ErrorCodes.Forbidden, $"You may not read '{subs[i].Collection}' (subscription '{subs[i].Id}')."));
@@ -60,7 +60,7 @@ internal sealed class HelloHandshake(LockstepEngine engine, IServiceProvider ser
             return Refuse(new Rejection(ErrorCodes.TooManySubscriptions,
                 $"A connection's filters may hold {_options.MaxFilterBytesPerConnection} bytes together; the hello resumes {filterBytes}."));
         }
-        if (clientId is not null && !engine.TryOpenClientConnection(clientId))
+        if (clientId is not null && !admission.TryOpenClient(clientId))
         {
             return Refuse(new Rejection(ErrorCodes.TooManyConnections,
                 $"Client '{clientId}' already has {_options.MaxConnectionsPerClient} connections open."));
@@ -70,10 +70,10 @@ internal sealed class HelloHandshake(LockstepEngine engine, IServiceProvider ser
             // The sessions filled up between the upgrade and this hello.
             if (clientId is not null)
             {
-                engine.CloseClientConnection(clientId);
+                admission.CloseClient(clientId);
             }
             return (null, new HelloRefused(new Rejection(ErrorCodes.Overloaded,
-                $"This server holds its limit of {engine.Admission.MaxSessions} connections; retry with backoff, or another node."), CloseCodes.TryAgainLater));
+                $"This server holds its limit of {admission.MaxSessions} connections; retry with backoff, or another node."), CloseCodes.TryAgainLater));
         }
         return (new HelloAccepted(caller, clientId, hello.Cursor, subs), null);
     }

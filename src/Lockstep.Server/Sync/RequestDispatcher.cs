@@ -15,20 +15,26 @@ namespace Lockstep.Server;
 internal sealed class RequestDispatcher : IDisposable
 {
     private readonly ISessionPeer _session;
-    private readonly LockstepEngine _engine;
     private readonly LockstepOptions _options;
+    private readonly FanOut _fanOut;
+    private readonly AccessPolicy _access;
+    private readonly ClientRateLimiter _rateLimiter;
+    private readonly Sequencer _sequencer;
     private readonly ILogger _logger;
     private readonly FrameReader _reader;
     private readonly RequestBudget _budget;
     private readonly System.Net.IPAddress? _remoteAddress;
     private readonly SemaphoreSlim _inFlight;
 
-    public RequestDispatcher(ISessionPeer session, LockstepEngine engine, ILogger logger, FrameReader reader, RequestBudget budget, System.Net.IPAddress? remoteAddress)
+    public RequestDispatcher(ISessionPeer session, SessionServices services, FrameReader reader, RequestBudget budget, System.Net.IPAddress? remoteAddress)
     {
         _session = session;
-        _engine = engine;
-        _options = engine.Options;
-        _logger = logger;
+        _options = services.Options;
+        _fanOut = services.FanOut;
+        _access = services.Access;
+        _rateLimiter = services.RateLimiter;
+        _sequencer = services.Sequencer;
+        _logger = services.Logger;
         _reader = reader;
         _budget = budget;
         _remoteAddress = remoteAddress;
@@ -64,7 +70,7 @@ internal sealed class RequestDispatcher : IDisposable
                 await _session.ReplyErrorAsync(id, ErrorCodes.InvalidRequest, "Every request needs an 'id' (a number or a string) that its reply echoes.", cancellationToken);
                 return;
             case MessageTypes.Ping:
-                await _session.ReplyAsync(new PongFrame(Frames.Id(id), _engine.Head), cancellationToken);
+                await _session.ReplyAsync(new PongFrame(Frames.Id(id), _fanOut.Head), cancellationToken);
                 return;
             case MessageTypes.Subscribe:
                 if (!FrameParser.TryParseSubscription(root, _options.FilterLimits, out var sub, out var rejection))
@@ -72,7 +78,7 @@ internal sealed class RequestDispatcher : IDisposable
                     await _session.ReplyErrorAsync(id, rejection!, cancellationToken);
                     return;
                 }
-                var grant = _engine.Access.Read(_session.Caller!, sub!.Collection);
+                var grant = _access.Read(_session.Caller!, sub!.Collection);
                 if (grant.None)
                 {
                     await _session.ReplyErrorAsync(id, ErrorCodes.Forbidden, $"You may not read '{sub.Collection}'.", cancellationToken);
@@ -80,7 +86,7 @@ internal sealed class RequestDispatcher : IDisposable
                 }
                 sub = sub with { Access = grant };
                 // A snapshot is bulk sync: it waits while the client's interactive reserve is in use.
-                if (!_engine.RateLimiter.TryAcquire(RateKey, AddressBucket, bulk: true))
+                if (!_rateLimiter.TryAcquire(RateKey, AddressBucket, bulk: true))
                 {
                     await ReplyRateLimitedAsync(id, cancellationToken);
                     return;
@@ -107,7 +113,7 @@ internal sealed class RequestDispatcher : IDisposable
                 return;
             case MessageTypes.Mutate:
             case MessageTypes.Call:
-                if (!_engine.RateLimiter.TryAcquire(RateKey, AddressBucket, bulk: false))
+                if (!_rateLimiter.TryAcquire(RateKey, AddressBucket, bulk: false))
                 {
                     await ReplyRateLimitedAsync(id, cancellationToken);
                     return;
@@ -169,7 +175,7 @@ internal sealed class RequestDispatcher : IDisposable
 
         // Backpressure: a connection with too many writes in flight stops being read.
         await _inFlight.WaitAsync(cancellationToken);
-        if (!_engine.Sequencer.TryEnqueue(request))
+        if (!_sequencer.TryEnqueue(request))
         {
             _inFlight.Release();
             await _session.ReplyErrorAsync(id, ErrorCodes.Overloaded, "The write queue is full; retry with backoff.", cancellationToken);

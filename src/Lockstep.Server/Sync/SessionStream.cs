@@ -16,22 +16,26 @@ namespace Lockstep.Server;
 internal sealed class SessionStream
 {
     private readonly ISessionPeer _session;
-    private readonly LockstepEngine _engine;
     private readonly LockstepOptions _options;
+    private readonly IChangeStore _store;
+    private readonly FanOut _fanOut;
+    private readonly EngineMetrics _metrics;
     private readonly ILogger _logger;
     private readonly FrameBuffer _streamBuffer;
     private readonly RequestBudget _budget;
     private readonly StreamInbox _inbox;
 
-    public SessionStream(ISessionPeer session, LockstepEngine engine, ILogger logger, IFrameCodec codec, RequestBudget budget)
+    public SessionStream(ISessionPeer session, SessionServices services, IFrameCodec codec, RequestBudget budget)
     {
         _session = session;
-        _engine = engine;
-        _options = engine.Options;
-        _logger = logger;
+        _options = services.Options;
+        _store = services.Store;
+        _fanOut = services.FanOut;
+        _metrics = services.Metrics;
+        _logger = services.Logger;
         _streamBuffer = new FrameBuffer(codec);
         _budget = budget;
-        _inbox = new StreamInbox(engine.Options, engine.Metrics);
+        _inbox = new StreamInbox(_options, _metrics);
         // Until a page shows how large this connection's changes are, guess them at 16 KiB each.
         _catchUpPageSize = (int)Math.Clamp(_options.SendBufferBytes / (16 * 1024), 1, _options.CatchUpPageSize);
     }
@@ -85,7 +89,7 @@ internal sealed class SessionStream
                         break;
                     case OverflowCommand:
                         Log.FellBehind(_logger, _session.Id, _position);
-                        _engine.Metrics.CatchUp();
+                        _metrics.CatchUp();
                         await CatchUpAsync(cancellationToken);
                         await ResyncAsync(cancellationToken);
                         break;
@@ -135,11 +139,11 @@ internal sealed class SessionStream
         _inbox.Collections = collections;
         if (collections.Count > 0)
         {
-            _engine.FanOut.Add(_inbox);
+            _fanOut.Add(_inbox);
         }
         else
         {
-            _engine.FanOut.Remove(_inbox);
+            _fanOut.Remove(_inbox);
         }
     }
 
@@ -170,7 +174,7 @@ internal sealed class SessionStream
         _subs[sub.Id] = sub;
         UpdateCollections();
 
-        await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+        await using var reader = await _store.BeginReadAsync(cancellationToken);
         var snapshotSeq = reader.Head;
         if (snapshotSeq > _position && existing.Count > 0)
         {
@@ -282,7 +286,7 @@ internal sealed class SessionStream
                 IReadOnlyList<Change> page;
                 long head;
                 var pageSize = _catchUpPageSize;
-                await using (var reader = await _engine.Store.BeginReadAsync(cancellationToken))
+                await using (var reader = await _store.BeginReadAsync(cancellationToken))
                 {
                     if (reader.Horizon > _position)
                     {
@@ -420,7 +424,7 @@ internal sealed class SessionStream
         // Live changes without a before image, for a narrowed subscription, need the log: one read, opened
         // on first need, serves the whole delivery.
         IStoreReader? opened = null;
-        async ValueTask<IStoreReader> ReaderAsync() => reader ?? (opened ??= await _engine.Store.BeginReadAsync(cancellationToken));
+        async ValueTask<IStoreReader> ReaderAsync() => reader ?? (opened ??= await _store.BeginReadAsync(cancellationToken));
         try
         {
             foreach (var change in changes)

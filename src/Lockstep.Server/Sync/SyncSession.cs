@@ -17,7 +17,7 @@ namespace Lockstep.Server;
 internal sealed class SyncSession : ISessionPeer, IDisposable
 {
     private readonly WebSocket _socket;
-    private readonly LockstepEngine _engine;
+    private readonly SessionServices _services;
     private readonly LockstepOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -32,8 +32,6 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     private readonly FrameReader _reader;
     private int _closeStarted;
 
-    private readonly IServiceProvider _services;
-
     /// <summary>Who is on the other end: from the upgrade request's Authorization header, else from the hello's token.</summary>
     private Caller? _caller;
     private readonly System.Net.IPAddress? _remoteAddress;
@@ -41,29 +39,28 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     /// <summary>Times frames as their bytes cross the wire (null when the socket was not built on a clocked stream).</summary>
     private readonly InboundFrameClock? _wireClock;
 
-    public SyncSession(WebSocket socket, LockstepEngine engine, ILogger logger, TimeProvider time, IServiceProvider services, Caller? caller,
+    public SyncSession(WebSocket socket, SessionServices services, Caller? caller,
         System.Net.IPAddress? remoteAddress, InboundFrameClock? wireClock, IFrameCodec codec, CancellationToken aborted)
     {
         _codec = codec;
         _replyBuffer = new FrameBuffer(codec);
         _wireClock = wireClock;
-        _services = services;
         _caller = caller;
         _remoteAddress = remoteAddress;
         _socket = socket;
-        _engine = engine;
-        _options = engine.Options;
-        _logger = logger;
-        _time = time;
+        _services = services;
+        _options = services.Options;
+        _logger = services.Logger;
+        _time = services.Time;
         _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         // On shutdown, say goodbye with 1001 (cancelling a pending receive would abort the socket
         // instead, and the client would see a reset rather than "going away").
-        _shutdown = engine.ClosingConnections.Register(() => _ = CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code));
+        _shutdown = services.Lifetime.ClosingConnections.Register(() => _ = CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code));
         Id = "s-" + Guid.NewGuid().ToString("N")[..12];
-        _reader = new FrameReader(socket, codec, _options.MaxFrameBytes, time);
+        _reader = new FrameReader(socket, codec, _options.MaxFrameBytes, _time);
         _budget = new RequestBudget(_options.MaxFilterBytesPerConnection);
-        _dispatcher = new RequestDispatcher(this, engine, logger, _reader, _budget, remoteAddress);
-        _stream = new SessionStream(this, engine, logger, codec, _budget);
+        _dispatcher = new RequestDispatcher(this, services, _reader, _budget, remoteAddress);
+        _stream = new SessionStream(this, services, codec, _budget);
     }
 
     public string Id { get; }
@@ -113,10 +110,10 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
         }
         finally
         {
-            _engine.FanOut.Remove(_stream.Listener);
+            _services.FanOut.Remove(_stream.Listener);
             if (_countedClient is not null)
             {
-                _engine.CloseClientConnection(_countedClient);
+                _services.Admission.CloseClient(_countedClient);
             }
             await _shutdown.DisposeAsync();
             if (Volatile.Read(ref _closeStarted) != 0 && _socket.State == WebSocketState.CloseSent)
@@ -272,7 +269,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
             if (_time.GetElapsedTime(lastTick) >= _options.HeartbeatInterval)
             {
                 lastTick = _time.GetTimestamp();
-                _stream.Enqueue(new TickCommand(_engine.FanOut.Head));
+                _stream.Enqueue(new TickCommand(_services.FanOut.Head));
             }
         }
     }
@@ -350,7 +347,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
             await CloseAsync(CloseCodes.PolicyViolation, ErrorCodes.HelloRequired.Code);
             return false;
         }
-        var (accepted, refused) = await new HelloHandshake(_engine, _services).CheckAsync(root, _caller, Slot);
+        var (accepted, refused) = await new HelloHandshake(_options, _services.Authenticator, _services.Access, _services.Admission).CheckAsync(root, _caller, Slot);
         if (refused is not null)
         {
             if (refused.Rejection.Error == ErrorCodes.Unauthorized)
@@ -367,13 +364,13 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
         var subs = accepted.Subs;
         _countedClient = clientId;
         ClientId = clientId;
-        var head = _engine.Head;
-        var horizon = _engine.Horizon;
-        if (cursor > head && _engine.IsClustered)
+        var head = _services.FanOut.Head;
+        var horizon = _services.Horizon.Value;
+        if (cursor > head && _services.IsClustered)
         {
             // A client failing over from a node that was a little ahead: its cursor is in the shared
             // log even if this node has not published that far yet.
-            await using var reader = await _engine.Store.BeginReadAsync(cancellationToken);
+            await using var reader = await _services.Store.BeginReadAsync(cancellationToken);
             head = Math.Max(head, reader.Head);
         }
         bool? resumable = cursor is { } c ? c >= horizon && c <= head : null;

@@ -40,7 +40,8 @@ public sealed class HelloHandshakeTests : IAsyncLifetime
     private Task<(HelloAccepted? Accepted, HelloRefused? Refused)> CheckAsync(string json, ConnectionSlot? slot = null)
     {
         using var doc = JsonDocument.Parse(json);
-        return new HelloHandshake(_provider.GetRequiredService<LockstepEngine>(), _provider).CheckAsync(doc.RootElement.Clone(), caller: null, slot);
+        var services = _provider.GetRequiredService<SessionServices>();
+        return new HelloHandshake(services.Options, services.Authenticator, services.Access, services.Admission).CheckAsync(doc.RootElement.Clone(), caller: null, slot);
     }
 
     [Fact]

@@ -6,7 +6,6 @@ using Lockstep.Protocol;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace Lockstep.Server.Tests.Engine;
@@ -52,20 +51,20 @@ public sealed class RequestDispatcherTests : IAsyncLifetime
         }
     }
 
-    private LockstepEngine Engine => _provider.GetRequiredService<LockstepEngine>();
+    private SessionServices Services => _provider.GetRequiredService<SessionServices>();
 
     private (RequestDispatcher Dispatcher, RecordingPeer Peer) Dispatcher(IFrameCodec? codec = null, string? clientId = "c1", Caller? caller = null)
     {
         var peer = new RecordingPeer(clientId, caller ?? Caller.Anonymous);
         // The reader is only asked for a frame's JSON spelling here; its socket is never read.
         var socket = WebSocket.CreateFromStream(Stream.Null, new WebSocketCreationOptions { IsServer = true });
-        var reader = new FrameReader(socket, codec ?? FrameCodecs.Json, Engine.Options.MaxFrameBytes, TimeProvider.System);
-        return (new RequestDispatcher(peer, Engine, NullLogger.Instance, reader, new RequestBudget(Engine.Options.MaxFilterBytesPerConnection), null), peer);
+        var reader = new FrameReader(socket, codec ?? FrameCodecs.Json, Services.Options.MaxFrameBytes, TimeProvider.System);
+        return (new RequestDispatcher(peer, Services, reader, new RequestBudget(Services.Options.MaxFilterBytesPerConnection), null), peer);
     }
 
     private async Task<Lockstep.Core.StoredDocument?> GetAsync(string collection, string id, CancellationToken cancellationToken)
     {
-        await using var reader = await Engine.Store.BeginReadAsync(cancellationToken);
+        await using var reader = await Services.Store.BeginReadAsync(cancellationToken);
         return await reader.GetDocumentAsync(collection, id, cancellationToken);
     }
 
@@ -93,7 +92,7 @@ public sealed class RequestDispatcherTests : IAsyncLifetime
 
         var ack = Assert.IsType<AckFrame>(await peer.NextReplyAsync());
         Assert.Equal("1", ack.Id?.Json);
-        Assert.Equal(Engine.Head, ack.Seq);
+        Assert.Equal(Services.FanOut.Head, ack.Seq);
         Assert.Equal(1, Assert.Single(ack.Results).Version);
         var stored = await GetAsync("tasks", "a", CancellationToken.None);
         Assert.Equal(1, stored!.Version);
@@ -110,7 +109,7 @@ public sealed class RequestDispatcherTests : IAsyncLifetime
         var again = Assert.IsType<AckFrame>(await peer.NextReplyAsync());
 
         Assert.Equal(first.Seq, again.Seq);
-        Assert.Equal(first.Seq, Engine.Head);
+        Assert.Equal(first.Seq, Services.FanOut.Head);
         Assert.Equal(1, (await GetAsync("tasks", "b", CancellationToken.None))!.Version);
     }
 
@@ -151,13 +150,13 @@ public sealed class RequestDispatcherTests : IAsyncLifetime
     public async Task A_bad_request_is_answered_with_its_stable_code_and_nothing_is_written_or_queued(string frame, string code, string? id)
     {
         var (dispatcher, peer) = Dispatcher();
-        var head = Engine.Head;
+        var head = Services.FanOut.Head;
         await dispatcher.DispatchAsync(Json(frame), CancellationToken.None);
 
         var error = Assert.IsType<ErrorFrame>(Assert.Single(peer.Replies));
         Assert.Equal((code, id), (error.Code, error.Id?.Json));
         Assert.Empty(peer.Commands);
-        Assert.Equal(head, Engine.Head);
+        Assert.Equal(head, Services.FanOut.Head);
     }
 
     [Fact]
