@@ -24,7 +24,7 @@ internal sealed class MutationService
     /// <summary>A batch as the protocol spells its <c>ops</c>; an invalid one is refused before it is queued.</summary>
     public Task<WriteResult> ApplyAsync(Caller caller, JsonElement ops, string? clientId, long? mid, CancellationToken cancellationToken)
     {
-        if (!RequestParser.TryParseOps(ops, _options.MaxOpsPerMutation, out var parsed, out var rejection))
+        if (!EngineOps.TryRead(ops, _options.MaxOpsPerMutation, out var parsed, out var rejection))
         {
             return Task.FromResult(WriteResult.Rejected(rejection!));
         }

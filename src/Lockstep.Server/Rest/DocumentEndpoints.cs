@@ -85,7 +85,7 @@ internal static class DocumentEndpoints
             await Problems.Write(context, ErrorCodes.InvalidRequest, "If-Match takes one version ETag such as \"3\" (or *); If-None-Match takes *.");
             return;
         }
-        await WriteOneAsync(context, documents, operation(RequestParser.ToObject(body.RootElement), ifVersion));
+        await WriteOneAsync(context, documents, operation(JsonNode.Parse(body.RootElement.GetRawText())!.AsObject(), ifVersion));
     }
 
     private static async Task DeleteDocumentAsync(HttpContext context, string collection, string id, [FromServices] DocumentService documents)
@@ -195,7 +195,7 @@ internal static class DocumentEndpoints
             return;
         }
         var root = body.RootElement;
-        var clientId = RequestParser.GetString(root, "clientId");
+        var clientId = RequestReader.GetString(root, "clientId");
         long? mid = null;
         if (root.TryGetProperty("mid", out var m) && m.ValueKind != JsonValueKind.Null)
         {
@@ -208,7 +208,7 @@ internal static class DocumentEndpoints
         }
         if (clientId is not null && !Names.IsValidClientId(clientId))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestParser.InvalidClientIdMessage("'clientId'"));
+            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestReader.InvalidClientIdMessage("'clientId'"));
             return;
         }
         if (!TryIdempotencyKey(context, clientId, mid, out clientId, out mid, out var refusal))
@@ -218,7 +218,7 @@ internal static class DocumentEndpoints
         }
         var caller = CallerOf(context);
         WriteResult result;
-        if (RequestParser.GetString(root, "name") is { } name)
+        if (RequestReader.GetString(root, "name") is { } name)
         {
             var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
             result = await mutations.CallAsync(caller, name, args, clientId, mid, context.RequestAborted);

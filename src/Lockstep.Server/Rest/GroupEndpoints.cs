@@ -39,7 +39,7 @@ internal static class GroupEndpoints
         {
             return null;
         }
-        var member = RequestParser.GetString(body.RootElement, "member");
+        var member = RequestReader.GetString(body.RootElement, "member");
         if (!Names.IsValidClientId(member))
         {
             body.Dispose();

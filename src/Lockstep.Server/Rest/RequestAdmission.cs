@@ -58,7 +58,7 @@ internal static class RequestAdmission
         var client = headers["Lockstep-Client-Id"].ToString();
         if (headers.ContainsKey("Lockstep-Client-Id") && !Names.IsValidClientId(client))
         {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestParser.InvalidClientIdMessage("Lockstep-Client-Id"));
+            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestReader.InvalidClientIdMessage("Lockstep-Client-Id"));
             return Results.Empty;
         }
         var caller = RestBinding.CallerOf(context);

@@ -60,7 +60,7 @@ internal static class WebhookEndpoints
         {
             return;
         }
-        var outcome = await webhooks.ReplayAsync(caller, name, RequestParser.GetString(body.RootElement, "deadLetter"), context.RequestAborted);
+        var outcome = await webhooks.ReplayAsync(caller, name, RequestReader.GetString(body.RootElement, "deadLetter"), context.RequestAborted);
         if (outcome.IsRefused(out refusal))
         {
             await Problems.Write(context, refusal);

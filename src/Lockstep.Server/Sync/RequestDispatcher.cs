@@ -160,7 +160,7 @@ internal sealed class RequestDispatcher : IDisposable
                 await _session.ReplyErrorAsync(id, FrameParser.ToRejection(error!), cancellationToken);
                 return;
             }
-            request = new WriteRequest(RequestParser.ToDocumentOps(mutate!.Ops), _session.ClientId, mid) { Caller = _session.Caller };
+            request = new WriteRequest(EngineOps.From(mutate!.Ops), _session.ClientId, mid) { Caller = _session.Caller };
         }
         else
         {

@@ -6,10 +6,13 @@ using Lockstep.Protocol;
 
 namespace Lockstep.Server;
 
-/// <summary>Write operations (socket <c>mut</c> and REST <c>POST /v1/mutations</c>) as the engine's ops: <see cref="MutationReader"/> reads them.</summary>
-internal static class RequestParser
+/// <summary>
+/// Write operations as the engine applies them: the protocol's ops (socket <c>mut</c>, REST <c>POST /v1/mutations</c>), which
+/// <see cref="MutationReader"/> reads and checks, turned into Core's <see cref="DocumentOp"/>s.
+/// </summary>
+internal static class EngineOps
 {
-    public static bool TryParseOps(JsonElement ops, int maxOps, out List<DocumentOp> result, out Rejection? rejection)
+    public static bool TryRead(JsonElement ops, int maxOps, out List<DocumentOp> result, out Rejection? rejection)
     {
         result = [];
         rejection = null;
@@ -18,12 +21,12 @@ internal static class RequestParser
             rejection = FrameParser.ToRejection(error!);
             return false;
         }
-        result = ToDocumentOps(read);
+        result = From(read);
         return true;
     }
 
     /// <summary>The engine's ops of ops the reader accepted.</summary>
-    public static List<DocumentOp> ToDocumentOps(IReadOnlyList<MutationOp> ops) => [.. ops.Select(ToDocumentOp)];
+    public static List<DocumentOp> From(IReadOnlyList<MutationOp> ops) => [.. ops.Select(ToDocumentOp)];
 
     private static DocumentOp ToDocumentOp(MutationOp op) => op.Kind switch
     {
@@ -47,13 +50,4 @@ internal static class RequestParser
     }
 
     private static JsonObject Parse(RawJson json) => JsonNode.Parse(json.Json)!.AsObject();
-
-    public static JsonObject ToObject(JsonElement element) => JsonNode.Parse(element.GetRawText())!.AsObject();
-
-    public static string? GetString(JsonElement element, string name) => RequestReader.GetString(element, name);
-
-    public static Rejection Invalid(string message) => new(ErrorCodes.InvalidRequest, message);
-
-    /// <summary>Why <paramref name="what"/> (<c>'clientId'</c>, a header's name) is refused when <see cref="Names.IsValidClientId"/> is false.</summary>
-    public static string InvalidClientIdMessage(string what) => RequestReader.InvalidClientIdMessage(what);
 }
