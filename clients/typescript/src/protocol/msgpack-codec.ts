@@ -68,6 +68,8 @@ export const MsgpackCodec: FrameCodec = {
     } catch (error) {
       throw new MalformedFrameError(`A MessagePack frame must be exactly one MessagePack value: ${(error as Error).message}`);
     }
+    // The library reads invalid UTF-8 as U+FFFD; a str must be valid UTF-8 (docs/protocol.md §11), as the server holds.
+    checkStrings(data);
     return fromArray(fromWire(value, 0));
   },
 };
@@ -316,6 +318,90 @@ function startsWithInt(data: Uint8Array): boolean {
   const at = header === undefined ? -1 : header >= 0x90 && header <= 0x9f ? 1 : header === 0xdc ? 3 : header === 0xdd ? 5 : -1;
   const first = at < 0 ? undefined : data[at];
   return first !== undefined && (first <= 0x7f || first >= 0xe0 || (first >= 0xcc && first <= 0xd3));
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Throws unless every str in a well-formed MessagePack value (decode has accepted its structure) is valid UTF-8.
+ * Walks the bytes: a count of values still to skip, each header giving its length or its children's count.
+ */
+function checkStrings(data: Uint8Array): void {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = 0;
+  let pending = 1;
+  while (pending > 0 && at < data.length) {
+    pending--;
+    const h = data[at++]!;
+    let strLength = -1;
+    if (h <= 0x7f || h >= 0xe0 || (h >= 0xc0 && h <= 0xc3)) {
+      continue; // fixint, nil, bool
+    } else if (h <= 0x8f) {
+      pending += 2 * (h & 0x0f);
+    } else if (h <= 0x9f) {
+      pending += h & 0x0f;
+    } else if (h <= 0xbf) {
+      strLength = h & 0x1f;
+    } else if (h === 0xd9) {
+      strLength = data[at++]!;
+    } else if (h === 0xda) {
+      strLength = view.getUint16(at);
+      at += 2;
+    } else if (h === 0xdb) {
+      strLength = view.getUint32(at);
+      at += 4;
+    } else if (h === 0xdc) {
+      pending += view.getUint16(at);
+      at += 2;
+    } else if (h === 0xdd) {
+      pending += view.getUint32(at);
+      at += 4;
+    } else if (h === 0xde) {
+      pending += 2 * view.getUint16(at);
+      at += 2;
+    } else if (h === 0xdf) {
+      pending += 2 * view.getUint32(at);
+      at += 4;
+    } else {
+      at += fixedLength(h, data, view, at);
+    }
+    if (strLength >= 0) {
+      const end = at + strLength;
+      for (let i = at; i < end; i++) {
+        if (data[i]! >= 0x80) {
+          try {
+            strictUtf8.decode(data.subarray(at, end));
+          } catch {
+            throw new MalformedFrameError("A MessagePack frame holds a str that is not valid UTF-8.");
+          }
+          break;
+        }
+      }
+      at = end;
+    }
+  }
+}
+
+/** The bytes after the header of a value with no children: numbers, bin and ext (bin and ext are refused later, but skipped here). */
+function fixedLength(h: number, data: Uint8Array, view: DataView, at: number): number {
+  switch (h) {
+    case 0xc4: return 1 + data[at]!;
+    case 0xc5: return 2 + view.getUint16(at);
+    case 0xc6: return 4 + view.getUint32(at);
+    case 0xc7: return 2 + data[at]!;
+    case 0xc8: return 3 + view.getUint16(at);
+    case 0xc9: return 5 + view.getUint32(at);
+    case 0xca: case 0xce: case 0xd2: return 4;
+    case 0xcb: case 0xcf: case 0xd3: return 8;
+    case 0xcc: case 0xd0: return 1;
+    case 0xcd: case 0xd1: return 2;
+    case 0xd4: return 2;
+    case 0xd5: return 3;
+    case 0xd6: return 5;
+    case 0xd7: return 9;
+    case 0xd8: return 17;
+    default: return 0; // 0xc1 is never used; decode has already refused it
+  }
 }
 
 function stringKey(key: unknown): string {

@@ -301,6 +301,22 @@ describe("malformed input", () => {
     });
   }
 
+  // Each is a sound frame but for one str's bytes: the library alone would read them as U+FFFD.
+  const notUtf8: [string, string][] = [
+    ["a str", "95 0c a2c328 01 a164 02"],
+    ["a map key", "92 3f 81 a2ff41 01"],
+    ["an overlong str 16 inside a document", "94 05 01 c0 91 9500a163a164c081a161da0002c0af"],
+  ];
+  for (const [what, bytesHex] of notUtf8) {
+    test(`MessagePack: ${what} that is not valid UTF-8 is a MalformedFrameError`, () => {
+      assert.throws(() => MsgpackCodec.decode(bytes(bytesHex)), (e: unknown) => e instanceof MalformedFrameError && /UTF-8/.test(e.message));
+    });
+  }
+
+  test("MessagePack: valid UTF-8 of every length class reads as itself", () => {
+    assert.deepEqual(MsgpackCodec.decode(bytes("95 0c a2c3a9 01 a4f09f9880 02")), { type: "removed", sub: "é", seq: 1, id: "😀", version: 2 });
+  });
+
   test("MessagePack: a text message is a MalformedFrameError", () => {
     assert.throws(() => MsgpackCodec.decode('{"t":"pos","seq":1}'), /binary message/);
   });
