@@ -23,7 +23,9 @@ internal enum FrameReadOutcome
 /// Reads the socket's messages one at a time for a session: reassembles a message's pieces into one buffer
 /// (at most <c>MaxFrameBytes</c>), tells text from binary per the connection's encoding, keeps the times the
 /// session's timer judges (last message, a message begun but not whole), and spells a frame as the JSON object
-/// of docs/protocol.md when it came in MessagePack.
+/// of docs/protocol.md when it came in MessagePack. Between messages it holds no buffer: it waits for the next
+/// with a zero-byte receive (as SignalR's WebSocket transport does), so an idle connection costs no receive buffer,
+/// and a large message's buffer goes back to the pool with the next read.
 /// </summary>
 internal sealed class FrameReader : IDisposable
 {
@@ -31,7 +33,8 @@ internal sealed class FrameReader : IDisposable
     private readonly IFrameCodec _codec;
     private readonly int _maxFrameBytes;
     private readonly TimeProvider _time;
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+    private const int FirstBufferBytes = 16 * 1024;
+    private byte[] _buffer = [];
     private ArrayBufferWriter<byte>? _canonical;
     private int _length;
     private long _lastReceived;
@@ -60,20 +63,17 @@ internal sealed class FrameReader : IDisposable
     {
         var length = 0;
         _length = 0;
+        ReturnBuffer();
+        // Until a message begins, wait without a buffer: the receive completes once a frame's header is in.
+        var result = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+        var begun = false;
         while (true)
         {
-            if (length == _buffer.Length)
-            {
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(_buffer.Length * 2, _maxFrameBytes + 1));
-                _buffer.AsSpan(0, length).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = bigger;
-            }
-            var result = await _socket.ReceiveAsync(_buffer.AsMemory(length), cancellationToken);
             var now = _time.GetTimestamp();
             Interlocked.Exchange(ref _lastReceived, now);
             // A message arriving in pieces is timed from its first piece (FrameTimeout, checked by the timer).
-            Interlocked.Exchange(ref _frameStarted, result.EndOfMessage ? 0 : length == 0 ? now : Interlocked.Read(ref _frameStarted));
+            Interlocked.Exchange(ref _frameStarted, result.EndOfMessage ? 0 : begun ? Interlocked.Read(ref _frameStarted) : now);
+            begun = true;
             if (result.MessageType == WebSocketMessageType.Close)
             {
                 return FrameReadOutcome.Closed;
@@ -93,6 +93,23 @@ internal sealed class FrameReader : IDisposable
                 _length = length;
                 return FrameReadOutcome.Frame;
             }
+            if (length == _buffer.Length)
+            {
+                var bigger = ArrayPool<byte>.Shared.Rent(length == 0 ? FirstBufferBytes : Math.Min(_buffer.Length * 2, _maxFrameBytes + 1));
+                _buffer.AsSpan(0, length).CopyTo(bigger);
+                ReturnBuffer();
+                _buffer = bigger;
+            }
+            result = await _socket.ReceiveAsync(_buffer.AsMemory(length), cancellationToken);
+        }
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
         }
     }
 

@@ -19,11 +19,11 @@ internal interface ISessionPeer
     /// <summary>Who is on the other end (set by the hello).</summary>
     Caller? Caller { get; }
 
-    /// <summary>Encodes a reply in the connection's encoding and sends it.</summary>
+    /// <summary>Encodes a reply to a request in the connection's encoding and sends it.</summary>
     ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken);
 
-    /// <summary>Sends an encoded frame as it is.</summary>
-    ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken);
+    /// <summary>Encodes a frame of the stream (snapshot, change, position) in the connection's encoding and sends it.</summary>
+    ValueTask SendAsync(Frame frame, CancellationToken cancellationToken);
 
     /// <summary>Queues a command for the pump.</summary>
     void Enqueue(SessionCommand command);

@@ -21,11 +21,10 @@ internal sealed class SessionStream
     private readonly FanOut _fanOut;
     private readonly EngineMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly FrameBuffer _streamBuffer;
     private readonly RequestBudget _budget;
     private readonly StreamInbox _inbox;
 
-    public SessionStream(ISessionPeer session, SessionServices services, IFrameCodec codec, RequestBudget budget)
+    public SessionStream(ISessionPeer session, SessionServices services, RequestBudget budget)
     {
         _session = session;
         _options = services.Options;
@@ -33,7 +32,6 @@ internal sealed class SessionStream
         _fanOut = services.FanOut;
         _metrics = services.Metrics;
         _logger = services.Logger;
-        _streamBuffer = new FrameBuffer(codec);
         _budget = budget;
         _inbox = new StreamInbox(_options, _metrics);
         // Until a page shows how large this connection's changes are, guess them at 16 KiB each.
@@ -219,7 +217,7 @@ internal sealed class SessionStream
         {
             Reset = first && command.Reset,
         };
-        await _session.SendAsync(_streamBuffer.Encode(frame), cancellationToken);
+        await _session.SendAsync(frame, cancellationToken);
     }
 
     private async Task ResumeAsync(ResumeCommand command, CancellationToken cancellationToken)
@@ -234,7 +232,7 @@ internal sealed class SessionStream
         UpdateCollections();
         foreach (var sub in command.Subscriptions)
         {
-            await _session.SendAsync(_streamBuffer.Encode(new SubscribedFrame(Frames.Id(command.RequestId), sub.Id, _position)), cancellationToken);
+            await _session.SendAsync(new SubscribedFrame(Frames.Id(command.RequestId), sub.Id, _position), cancellationToken);
         }
         _sentPosition = Math.Max(_sentPosition, _position);
         await CatchUpAsync(cancellationToken);
@@ -267,7 +265,7 @@ internal sealed class SessionStream
         // a resume): tell the client even when the head did not move since, or its cursor stays behind.
         if (_position > _sentPosition)
         {
-            await _session.SendAsync(_streamBuffer.Encode(new PositionFrame(_position)), cancellationToken);
+            await _session.SendAsync(new PositionFrame(_position), cancellationToken);
             _sentPosition = _position;
         }
     }
@@ -446,7 +444,7 @@ internal sealed class SessionStream
                     }
                     else if (kind != ChangeFrameKind.None)
                     {
-                        await _session.SendAsync(ChangeFrame(sub, change, kind), cancellationToken);
+                        await _session.SendAsync(Frames.Change(sub.Id, change, kind, _session.ClientId), cancellationToken);
                         _sentPosition = change.Seq;
                     }
                 }
@@ -460,7 +458,4 @@ internal sealed class SessionStream
             }
         }
     }
-
-    private ReadOnlyMemory<byte> ChangeFrame(Subscription sub, Change change, ChangeFrameKind kind) =>
-        _streamBuffer.Encode(Frames.Change(sub.Id, change, kind, _session.ClientId));
 }

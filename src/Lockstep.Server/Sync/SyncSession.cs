@@ -26,7 +26,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     private readonly RequestDispatcher _dispatcher;
     private readonly SessionStream _stream;
     private readonly IFrameCodec _codec;
-    private readonly FrameBuffer _replyBuffer;
+    private readonly FrameBuffer _sendBuffer;
     private readonly CancellationTokenSource _closing;
     private readonly CancellationTokenRegistration _shutdown;
     private readonly FrameReader _reader;
@@ -43,7 +43,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
         System.Net.IPAddress? remoteAddress, InboundFrameClock? wireClock, IFrameCodec codec, CancellationToken aborted)
     {
         _codec = codec;
-        _replyBuffer = new FrameBuffer(codec);
+        _sendBuffer = new FrameBuffer(codec);
         _wireClock = wireClock;
         _caller = caller;
         _remoteAddress = remoteAddress;
@@ -60,7 +60,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
         _reader = new FrameReader(socket, codec, _options.MaxFrameBytes, _time);
         _budget = new RequestBudget(_options.MaxFilterBytesPerConnection);
         _dispatcher = new RequestDispatcher(this, services, _reader, _budget, remoteAddress);
-        _stream = new SessionStream(this, services, codec, _budget);
+        _stream = new SessionStream(this, services, _budget);
     }
 
     public string Id { get; }
@@ -181,33 +181,26 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
         _closing.CancelAfter(TimeSpan.FromSeconds(2));
     }
 
-    /// <summary>Sends one frame; the caller must not hold the send lock.</summary>
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
-    {
-        await _sendLock.WaitAsync(cancellationToken);
-        try
-        {
-            await _socket.SendAsync(frame, MessageType, endOfMessage: true, cancellationToken);
-        }
-        finally
-        {
-            _sendLock.Release();
-        }
-    }
+    /// <summary>Sends a frame of the stream; the caller must not hold the send lock.</summary>
+    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken) => EncodeAndSendAsync(frame, cancellationToken);
 
     /// <summary>The WebSocket message type of this connection's encoding.</summary>
     private WebSocketMessageType MessageType => _codec.IsBinary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
-    /// <summary>Encodes a reply in the shared reply buffer and sends it, both under the send lock.</summary>
-    public async ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken)
+    /// <summary>Sends a reply; the caller must not hold the send lock.</summary>
+    public ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken) => EncodeAndSendAsync(frame, cancellationToken);
+
+    /// <summary>Encodes a frame in the connection's one send buffer and sends it, both under the send lock; the buffer goes back to the pool after.</summary>
+    private async ValueTask EncodeAndSendAsync(Frame frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            await _socket.SendAsync(_replyBuffer.Encode(frame), MessageType, endOfMessage: true, cancellationToken);
+            await _socket.SendAsync(_sendBuffer.Encode(frame), MessageType, endOfMessage: true, cancellationToken);
         }
         finally
         {
+            _sendBuffer.Release();
             _sendLock.Release();
         }
     }

@@ -260,8 +260,8 @@ public sealed class RequestDispatcherTests : IAsyncLifetime
             return frames;
         }
 
-        public ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException("The dispatcher answers with frames, never with encoded bytes.");
+        public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException($"The dispatcher answers requests; the stream's frames ({frame.GetType().Name}) are the pump's.");
 
         public void Enqueue(SessionCommand command) => Commands.Add(command);
 
