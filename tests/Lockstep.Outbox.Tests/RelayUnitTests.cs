@@ -20,6 +20,20 @@ public sealed class RelayUnitTests
     }
 
     [Fact]
+    public void The_request_body_is_the_stored_mutation_after_the_client_id_and_the_row_id_byte_for_byte()
+    {
+        var stored = OutboxMutation.Ops(OutboxOp.Put("orders", "o-1", new JsonObject { ["note"] = "café <b>", ["total"] = 1.50m }, ifVersion: 0)).Json;
+        Assert.Equal("""{"clientId":"svc:abc","mid":17,"ops":[{"op":"put","collection":"orders","id":"o-1","doc":{"note":"caf\u00E9 \u003Cb\u003E","total":1.50},"ifVersion":0}]}""",
+            Encoding.UTF8.GetString(OutboxRelay.Body("svc:abc", 17, stored)));
+        // A mutation given as JSON (FromJson) is stored as given; the body carries its numbers as spelled, its strings escaped as above.
+        const string given = "{ \"name\" : \"reserve\", \"args\": {\"sku\": \"café\", \"n\": 1.50e0} }";
+        var byHand = OutboxMutation.FromJson(given).Json;
+        Assert.Equal(given, byHand);
+        Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserve","args":{"sku":"caf\u00E9","n":1.50e0}}""", Encoding.UTF8.GetString(OutboxRelay.Body("svc:abc", 18, byHand)));
+        Assert.Throws<System.Text.Json.JsonException>(() => OutboxRelay.Body("svc:abc", 19, "[1]"));
+    }
+
+    [Fact]
     public void A_stored_mutation_is_the_protocols_json_byte_for_byte()
     {
         var put = OutboxOp.Put("orders", "o-1", new JsonObject { ["total"] = 12.5, ["note"] = "café <b>", ["items"] = new JsonArray(1, 2) }, ifVersion: 0);
