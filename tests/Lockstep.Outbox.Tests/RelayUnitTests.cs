@@ -12,10 +12,10 @@ public sealed class RelayUnitTests
     public void The_body_puts_the_client_id_and_the_row_id_in_front_of_the_stored_mutation()
     {
         var mutation = OutboxMutation.Ops(OutboxOp.Increment("stock", "sku-1", "count", -2, ifVersion: 4));
-        var body = JsonNode.Parse(OutboxRelay.Body("svc:abc", 17, mutation.Json))!;
+        var body = JsonNode.Parse(MutationDelivery.Body("svc:abc", 17, mutation.Json))!;
         Assert.Equal("""{"clientId":"svc:abc","mid":17,"ops":[{"op":"inc","collection":"stock","id":"sku-1","path":"count","by":-2,"ifVersion":4}]}""", body.ToJsonString());
 
-        var call = JsonNode.Parse(OutboxRelay.Body("svc:abc", 18, OutboxMutation.Call("reserveStock", new JsonObject { ["sku"] = "sku-1" }).Json))!;
+        var call = JsonNode.Parse(MutationDelivery.Body("svc:abc", 18, OutboxMutation.Call("reserveStock", new JsonObject { ["sku"] = "sku-1" }).Json))!;
         Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserveStock","args":{"sku":"sku-1"}}""", call.ToJsonString());
     }
 
@@ -24,13 +24,13 @@ public sealed class RelayUnitTests
     {
         var stored = OutboxMutation.Ops(OutboxOp.Put("orders", "o-1", new JsonObject { ["note"] = "café <b>", ["total"] = 1.50m }, ifVersion: 0)).Json;
         Assert.Equal("""{"clientId":"svc:abc","mid":17,"ops":[{"op":"put","collection":"orders","id":"o-1","doc":{"note":"caf\u00E9 \u003Cb\u003E","total":1.50},"ifVersion":0}]}""",
-            Encoding.UTF8.GetString(OutboxRelay.Body("svc:abc", 17, stored)));
+            Encoding.UTF8.GetString(MutationDelivery.Body("svc:abc", 17, stored)));
         // A mutation given as JSON (FromJson) is stored as given; the body carries its numbers as spelled, its strings escaped as above.
         const string given = "{ \"name\" : \"reserve\", \"args\": {\"sku\": \"café\", \"n\": 1.50e0} }";
         var byHand = OutboxMutation.FromJson(given).Json;
         Assert.Equal(given, byHand);
-        Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserve","args":{"sku":"caf\u00E9","n":1.50e0}}""", Encoding.UTF8.GetString(OutboxRelay.Body("svc:abc", 18, byHand)));
-        Assert.Throws<System.Text.Json.JsonException>(() => OutboxRelay.Body("svc:abc", 19, "[1]"));
+        Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserve","args":{"sku":"caf\u00E9","n":1.50e0}}""", Encoding.UTF8.GetString(MutationDelivery.Body("svc:abc", 18, byHand)));
+        Assert.Throws<System.Text.Json.JsonException>(() => MutationDelivery.Body("svc:abc", 19, "[1]"));
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public sealed class RelayUnitTests
     public void Each_answer_is_applied_refused_retried_or_halts(int status, string body, string kind, string code)
     {
         using var response = new HttpResponseMessage((HttpStatusCode)status) { Content = new StringContent(body, Encoding.UTF8) };
-        var outcome = OutboxRelay.Classify(response, Encoding.UTF8.GetBytes(body));
+        var outcome = MutationDelivery.Classify(response, Encoding.UTF8.GetBytes(body));
         Assert.Equal(kind, outcome.Kind.ToString());
         Assert.Equal(code, outcome.Code);
         if (outcome.Kind == PublishOutcomeKind.Applied)
@@ -82,7 +82,7 @@ public sealed class RelayUnitTests
     {
         using var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
         response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(1));
-        var outcome = OutboxRelay.Classify(response, Encoding.UTF8.GetBytes("""{"code":"rate_limited","transient":true}"""));
+        var outcome = MutationDelivery.Classify(response, Encoding.UTF8.GetBytes("""{"code":"rate_limited","transient":true}"""));
         Assert.Equal(TimeSpan.FromSeconds(1), outcome.RetryAfter);
     }
 

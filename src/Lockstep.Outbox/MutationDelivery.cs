@@ -6,12 +6,40 @@ using System.Text.Json;
 
 namespace Lockstep.Outbox;
 
-/// <summary>One publish over REST, and what its answer means for the row.</summary>
-public sealed partial class OutboxRelay
+/// <summary>
+/// Delivers one outbox row to the server: a <c>POST /v1/mutations</c> under the outbox's client id with the
+/// row's id as the mutation id, with the relay's credentials and request timeout, and classifies the answer
+/// as applied, refused, transient or halting (<see cref="PublishOutcome"/>). It never retries; the relay does.
+/// </summary>
+internal sealed class MutationDelivery : IDisposable
 {
     private static readonly MediaTypeHeaderValue JsonType = new("application/json");
 
-    private async ValueTask<PublishOutcome> SendAsync(string clientId, long id, string mutation, CancellationToken cancellationToken)
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+    private readonly Uri _mutationsUrl;
+    private readonly TimeSpan _requestTimeout;
+    private readonly string? _accessToken;
+    private readonly Func<CancellationToken, ValueTask<string?>>? _accessTokenProvider;
+    private readonly TimeProvider _time;
+
+    /// <summary>Delivers as <paramref name="options"/> (already validated) say, over their HTTP client or one of its own.</summary>
+    public MutationDelivery(OutboxRelayOptions options)
+    {
+        _mutationsUrl = options.MutationsUrl;
+        _ownsHttp = options.HttpClient is null;
+        _http = options.HttpClient ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        _requestTimeout = options.RequestTimeout;
+        _accessToken = options.AccessToken;
+        _accessTokenProvider = options.AccessTokenProvider;
+        _time = options.TimeProvider;
+    }
+
+    /// <summary>Where the mutations go.</summary>
+    public Uri MutationsUrl => _mutationsUrl;
+
+    /// <summary>Publishes <paramref name="mutation"/> (the stored JSON) as mutation <paramref name="id"/> of <paramref name="clientId"/>; a failure is an outcome, never an exception (except cancellation by <paramref name="cancellationToken"/>).</summary>
+    public async ValueTask<PublishOutcome> SendAsync(string clientId, long id, string mutation, CancellationToken cancellationToken)
     {
         byte[] body;
         try
@@ -23,7 +51,7 @@ public sealed partial class OutboxRelay
             // Only a row written around Outbox.Enqueue gets here; the server is never asked.
             return PublishOutcome.Failed(PublishOutcomeKind.Refused, "invalid_request", "The stored mutation is not a JSON object: " + e.Message);
         }
-        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var timeout = new CancellationTokenSource(_requestTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
@@ -32,9 +60,9 @@ public sealed partial class OutboxRelay
             request.Content.Headers.ContentType = JsonType;
             // The header too, so the server's per-client rate limit counts this outbox, not its address.
             request.Headers.TryAddWithoutValidation("Lockstep-Client-Id", clientId);
-            var token = _options.AccessTokenProvider is { } provider
+            var token = _accessTokenProvider is { } provider
                 ? await provider(linked.Token).ConfigureAwait(false)
-                : _options.AccessToken;
+                : _accessToken;
             if (!string.IsNullOrEmpty(token))
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -49,7 +77,7 @@ public sealed partial class OutboxRelay
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return PublishOutcome.Failed(PublishOutcomeKind.Transient, "timeout", $"No answer within {_options.RequestTimeout}.");
+            return PublishOutcome.Failed(PublishOutcomeKind.Transient, "timeout", $"No answer within {_requestTimeout}.");
         }
     }
 
@@ -124,5 +152,14 @@ public sealed partial class OutboxRelay
         return status is (int)HttpStatusCode.RequestTimeout or (int)HttpStatusCode.TooManyRequests or >= 500
             ? PublishOutcome.Failed(PublishOutcomeKind.Transient, "http_" + status.ToString(CultureInfo.InvariantCulture), reason, status, retryAfter)
             : PublishOutcome.Failed(PublishOutcomeKind.Halt, "http_" + status.ToString(CultureInfo.InvariantCulture), reason + " without a Lockstep problem: is the server URL right?", status);
+    }
+
+    /// <summary>Disposes the HTTP client when it is the delivery's own.</summary>
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
     }
 }
