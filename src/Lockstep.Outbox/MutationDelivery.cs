@@ -1,8 +1,7 @@
-using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text.Json;
+using Lockstep.Protocol;
 
 namespace Lockstep.Outbox;
 
@@ -10,6 +9,7 @@ namespace Lockstep.Outbox;
 /// Delivers one outbox row to the server: a <c>POST /v1/mutations</c> under the outbox's client id with the
 /// row's id as the mutation id, with the relay's credentials and request timeout, and classifies the answer
 /// as applied, refused, transient or halting (<see cref="PublishOutcome"/>). It never retries; the relay does.
+/// The body and the answer are the protocol's (<see cref="MutationBodies"/>); here is only HTTP.
 /// </summary>
 internal sealed class MutationDelivery : IDisposable
 {
@@ -41,15 +41,10 @@ internal sealed class MutationDelivery : IDisposable
     /// <summary>Publishes <paramref name="mutation"/> (the stored JSON) as mutation <paramref name="id"/> of <paramref name="clientId"/>; a failure is an outcome, never an exception (except cancellation by <paramref name="cancellationToken"/>).</summary>
     public async ValueTask<PublishOutcome> SendAsync(string clientId, long id, string mutation, CancellationToken cancellationToken)
     {
-        byte[] body;
-        try
-        {
-            body = Body(clientId, id, mutation);
-        }
-        catch (JsonException e)
+        if (!MutationBodies.TryWriteRequest(clientId, id, mutation, out var body, out var error))
         {
             // Only a row written around Outbox.Enqueue gets here; the server is never asked.
-            return PublishOutcome.Failed(PublishOutcomeKind.Refused, "invalid_request", "The stored mutation is not a JSON object: " + e.Message);
+            return PublishOutcome.Failed(PublishOutcomeKind.Refused, ErrorCodes.InvalidRequest.Code, "The stored mutation is not a JSON object: " + error);
         }
         using var timeout = new CancellationTokenSource(_requestTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -81,33 +76,6 @@ internal sealed class MutationDelivery : IDisposable
         }
     }
 
-    /// <summary>The request body: the stored mutation with <c>clientId</c> and <c>mid</c> in front.</summary>
-    internal static byte[] Body(string clientId, long id, string mutation)
-    {
-        using var stored = JsonDocument.Parse(mutation);
-        if (stored.RootElement.ValueKind != JsonValueKind.Object)
-        {
-            throw new JsonException("not an object");
-        }
-        var buffer = new ArrayBufferWriter<byte>(mutation.Length + 64);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("clientId", clientId);
-            writer.WriteNumber("mid", id);
-            foreach (var property in stored.RootElement.EnumerateObject())
-            {
-                if (property.NameEquals("clientId") || property.NameEquals("mid"))
-                {
-                    continue;
-                }
-                property.WriteTo(writer);
-            }
-            writer.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
-    }
-
     /// <summary>
     /// 2xx: applied. A Lockstep problem: <c>unauthorized</c> and <c>forbidden</c> halt the relay (the
     /// credentials are wrong for every row, so marking rows refused would lose them); a transient code
@@ -118,34 +86,21 @@ internal sealed class MutationDelivery : IDisposable
     {
         var status = (int)response.StatusCode;
         TimeSpan? retryAfter = response.Headers.RetryAfter?.Delta;
-        JsonElement root = default;
-        var isJson = false;
-        try
-        {
-            using var doc = JsonDocument.Parse(answer);
-            root = doc.RootElement.Clone();
-            isJson = root.ValueKind == JsonValueKind.Object;
-        }
-        catch (JsonException)
-        {
-        }
         if (response.IsSuccessStatusCode)
         {
-            if (isJson && root.TryGetProperty("seq", out var seq) && seq.TryGetInt64(out var s))
-            {
-                var dup = root.TryGetProperty("dup", out var d) && d.ValueKind == JsonValueKind.True;
-                return PublishOutcome.Applied(s, dup);
-            }
-            return PublishOutcome.Failed(PublishOutcomeKind.Halt, "unknown", $"HTTP {status} without a Lockstep answer: is the server URL right?", status);
+            return MutationBodies.TryReadAnswer(answer, out var ack)
+                ? PublishOutcome.Applied(ack.Seq, ack.Dup)
+                : PublishOutcome.Failed(PublishOutcomeKind.Halt, "unknown", $"HTTP {status} without a Lockstep answer: is the server URL right?", status);
         }
-        if (isJson && root.TryGetProperty("code", out var c) && c.GetString() is { Length: > 0 } code)
+        if (MutationBodies.TryReadProblem(answer, out var problem))
         {
-            var message = root.TryGetProperty("detail", out var m) ? m.GetString() ?? code : code;
-            if (code is "unauthorized" or "forbidden")
+            var code = problem.Code;
+            var message = problem.Detail ?? code;
+            if (code == ErrorCodes.Unauthorized.Code || code == ErrorCodes.Forbidden.Code)
             {
                 return PublishOutcome.Failed(PublishOutcomeKind.Halt, code, message, status);
             }
-            var transient = root.TryGetProperty("transient", out var t) ? t.ValueKind == JsonValueKind.True : status >= 500;
+            var transient = problem.Transient ?? status >= 500;
             return PublishOutcome.Failed(transient ? PublishOutcomeKind.Transient : PublishOutcomeKind.Refused, code, message, status, retryAfter);
         }
         var reason = $"HTTP {status} {response.ReasonPhrase}".TrimEnd();

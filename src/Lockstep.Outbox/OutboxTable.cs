@@ -62,8 +62,8 @@ internal sealed class OutboxTable
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = OutboxDialect.Command(connection, null, OutboxDialect.MarkRefused);
         OutboxDialect.Add(command, "now", now);
-        OutboxDialect.Add(command, "code", code);
-        OutboxDialect.Add(command, "message", message);
+        OutboxDialect.Add(command, "error_code", code);
+        OutboxDialect.Add(command, "error_message", message);
         OutboxDialect.Add(command, "id", id);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         return DateTimeOffset.FromUnixTimeMilliseconds(now);
