@@ -12,10 +12,12 @@ namespace Lockstep.Outbox;
 /// after the answer. A row published but not marked (the relay stopped in between) is sent again
 /// and the server, which recorded (client id, mid), answers with the original result instead of
 /// applying it twice. Host it as a <see cref="BackgroundService"/>, or call <see cref="RunAsync"/>
-/// or <see cref="PublishPendingAsync"/> yourself. This class is the loop (poll, batch, retry with backoff,
-/// stop); it delivers each row through <see cref="MutationDelivery"/> and reads and marks rows through
-/// <see cref="OutboxTable"/>.
+/// or <see cref="PublishPendingAsync"/> yourself.
 /// </summary>
+/// <remarks>
+/// This class is the loop: poll, batch, retry with backoff, stop. It delivers each row through the internal
+/// <c>MutationDelivery</c> (the POST and what its answer means) and reads and marks rows through <c>OutboxTable</c>.
+/// </remarks>
 public sealed class OutboxRelay : BackgroundService
 {
     private static readonly Task Never = new TaskCompletionSource().Task;
