@@ -70,9 +70,12 @@ internal sealed class OutboxDialect
 
     public static string SelectPending => "SELECT id, mutation FROM lockstep_outbox WHERE state = 0 AND id > @after ORDER BY id LIMIT @limit";
 
-    public static string MarkPublished => "UPDATE lockstep_outbox SET state = 1, published_at = @now, seq = @seq WHERE id = @id AND state = 0";
+    /// <summary>A published row keeps the server's seq of the mutation in its column <c>seq</c>.</summary>
+    public static string MarkPublished => "UPDATE lockstep_outbox SET state = 1, published_at = @now, seq = @server_seq WHERE id = @id AND state = 0";
 
-    public static string MarkRefused => "UPDATE lockstep_outbox SET state = 2, published_at = @now, error_code = @code, error_message = @message WHERE id = @id AND state = 0";
+    public static string MarkRefused => "UPDATE lockstep_outbox SET state = 2, published_at = @now, error_code = @error_code, error_message = @error_message WHERE id = @id AND state = 0";
+
+    public static string SelectCreated => "SELECT created_at FROM lockstep_outbox WHERE id = @id";
 
     public static string DeletePublished => "DELETE FROM lockstep_outbox WHERE state = 1 AND published_at < @before";
 

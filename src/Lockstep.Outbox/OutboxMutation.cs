@@ -1,12 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Lockstep.Protocol;
 
 namespace Lockstep.Outbox;
 
 /// <summary>
 /// What one outbox row publishes: an atomic batch of ops (<see cref="Ops(IEnumerable{OutboxOp})"/>) or a
 /// call of a server-side mutator (<see cref="Call(string, JsonNode?)"/>). The relay sends it as one
-/// <c>POST /v1/mutations</c>, so all of it applies or none does.
+/// <c>POST /v1/mutations</c>, so all of it applies or none does. The stored form is the body
+/// <see cref="MutationBodies"/> writes.
 /// </summary>
 public sealed class OutboxMutation
 {
@@ -22,17 +24,17 @@ public sealed class OutboxMutation
     public static OutboxMutation Ops(IEnumerable<OutboxOp> ops)
     {
         ArgumentNullException.ThrowIfNull(ops);
-        var array = new JsonArray();
+        var list = new List<MutationOp>();
         foreach (var op in ops)
         {
             ArgumentNullException.ThrowIfNull(op, nameof(ops));
-            array.Add(op.ToJson());
+            list.Add(op.Op);
         }
-        if (array.Count is 0 or > MaxOps)
+        if (list.Count is 0 or > MaxOps)
         {
             throw new ArgumentException($"A mutation has 1 to {MaxOps} ops.", nameof(ops));
         }
-        return new OutboxMutation(new JsonObject { ["ops"] = array }.ToJsonString());
+        return new OutboxMutation(MutationBodies.WriteOps(list));
     }
 
     /// <summary>An atomic batch of one or more ops.</summary>
@@ -42,12 +44,7 @@ public sealed class OutboxMutation
     public static OutboxMutation Call(string name, JsonNode? args)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        var json = new JsonObject { ["name"] = name };
-        if (args is not null)
-        {
-            json["args"] = args.DeepClone();
-        }
-        return new OutboxMutation(json.ToJsonString());
+        return new OutboxMutation(MutationBodies.WriteCall(name, args is null ? null : new RawJson(args.ToJsonString())));
     }
 
     /// <summary>
@@ -60,10 +57,7 @@ public sealed class OutboxMutation
         ArgumentNullException.ThrowIfNull(json);
         using var doc = Parse(json);
         var root = doc.RootElement;
-        var shaped = root.ValueKind == JsonValueKind.Object
-            && (root.TryGetProperty("ops", out var ops) && ops.ValueKind == JsonValueKind.Array && !root.TryGetProperty("name", out _)
-                || root.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String && !root.TryGetProperty("ops", out _));
-        if (!shaped || root.TryGetProperty("clientId", out _) || root.TryGetProperty("mid", out _))
+        if (!MutationBodies.IsMutation(root))
         {
             throw new ArgumentException("An outbox mutation is a JSON object with 'ops' (an array) or 'name' (and 'args'); the relay adds 'clientId' and 'mid'.", nameof(json));
         }

@@ -1,5 +1,3 @@
-using System.Data.Common;
-using System.Globalization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -16,7 +14,11 @@ namespace Lockstep.Outbox;
 /// applying it twice. Host it as a <see cref="BackgroundService"/>, or call <see cref="RunAsync"/>
 /// or <see cref="PublishPendingAsync"/> yourself.
 /// </summary>
-public sealed partial class OutboxRelay : BackgroundService
+/// <remarks>
+/// This class is the loop: poll, batch, retry with backoff, stop. It delivers each row through the internal
+/// <c>MutationDelivery</c> (the POST and what its answer means) and reads and marks rows through <c>OutboxTable</c>.
+/// </remarks>
+public sealed class OutboxRelay : BackgroundService
 {
     private static readonly Task Never = new TaskCompletionSource().Task;
 
@@ -29,12 +31,10 @@ public sealed partial class OutboxRelay : BackgroundService
     private static readonly ResiliencePropertyKey<long> RowKey = new("lockstep.outbox.row");
 
     private readonly OutboxRelayOptions _options;
-    private readonly DbDataSource _dataSource;
+    private readonly OutboxTable _table;
+    private readonly MutationDelivery _delivery;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly HttpClient _http;
-    private readonly bool _ownsHttp;
-    private readonly Uri _mutationsUrl;
     private readonly ResiliencePipeline<PublishOutcome> _pipeline;
     private readonly SemaphoreSlim _pass = new(1, 1);
     private string? _clientId;
@@ -50,12 +50,10 @@ public sealed partial class OutboxRelay : BackgroundService
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _dataSource = options.DataSource!;
         _time = options.TimeProvider;
+        _table = new OutboxTable(options.DataSource!, _time);
+        _delivery = new MutationDelivery(options);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _mutationsUrl = options.MutationsUrl;
-        _ownsHttp = options.HttpClient is null;
-        _http = options.HttpClient ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         _pipeline = new ResiliencePipelineBuilder<PublishOutcome> { TimeProvider = _time }
             .AddRetry(new RetryStrategyOptions<PublishOutcome>
             {
@@ -89,7 +87,7 @@ public sealed partial class OutboxRelay : BackgroundService
     /// <param name="cancellationToken">Stops the relay (a row being published is left for the next run).</param>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        Log.Started(_logger, _mutationsUrl);
+        Log.Started(_logger, _delivery.MutationsUrl);
         var failures = 0;
         var settle = TimeSpan.Zero;
         while (!cancellationToken.IsCancellationRequested)
@@ -148,12 +146,12 @@ public sealed partial class OutboxRelay : BackgroundService
         await _pass.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var clientId = _clientId ??= await ReadClientIdAsync(cancellationToken).ConfigureAwait(false);
+            var clientId = _clientId ??= await _table.ReadClientIdAsync(cancellationToken).ConfigureAwait(false);
             int published = 0, refused = 0, duplicates = 0;
             var after = 0L;
             while (true)
             {
-                var rows = await ReadPendingAsync(after, cancellationToken).ConfigureAwait(false);
+                var rows = await _table.ReadPendingAsync(after, _options.BatchSize, cancellationToken).ConfigureAwait(false);
                 foreach (var (id, mutation) in rows)
                 {
                     var context = ResilienceContextPool.Shared.Get(cancellationToken);
@@ -162,8 +160,8 @@ public sealed partial class OutboxRelay : BackgroundService
                     try
                     {
                         outcome = await _pipeline.ExecuteAsync(
-                            static (ctx, state) => state.Relay.SendAsync(state.ClientId, state.Id, state.Mutation, ctx.CancellationToken),
-                            context, (Relay: this, ClientId: clientId, Id: id, Mutation: mutation)).ConfigureAwait(false);
+                            static (ctx, state) => state.Delivery.SendAsync(state.ClientId, state.Id, state.Mutation, ctx.CancellationToken),
+                            context, (Delivery: _delivery, ClientId: clientId, Id: id, Mutation: mutation)).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -173,7 +171,7 @@ public sealed partial class OutboxRelay : BackgroundService
                     switch (outcome.Kind)
                     {
                         case PublishOutcomeKind.Applied:
-                            await MarkPublishedAsync(id, outcome.Seq, cancellationToken).ConfigureAwait(false);
+                            await _table.MarkPublishedAsync(id, outcome.Seq, cancellationToken).ConfigureAwait(false);
                             published++;
                             if (outcome.Duplicate)
                             {
@@ -186,7 +184,7 @@ public sealed partial class OutboxRelay : BackgroundService
                             }
                             break;
                         case PublishOutcomeKind.Refused:
-                            var refusedAt = await MarkRefusedAsync(id, outcome.Code, outcome.Message, cancellationToken).ConfigureAwait(false);
+                            var refusedAt = await _table.MarkRefusedAsync(id, outcome.Code, outcome.Message, cancellationToken).ConfigureAwait(false);
                             refused++;
                             Log.Refused(_logger, id, outcome.Code, outcome.Message);
                             await NotifyRefusedAsync(id, mutation, outcome, refusedAt, cancellationToken).ConfigureAwait(false);
@@ -220,27 +218,12 @@ public sealed partial class OutboxRelay : BackgroundService
     public async Task<IReadOnlyList<OutboxRefusal>> ListRefusedAsync(int limit = 100, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = OutboxDialect.Command(connection, null, OutboxDialect.SelectRefused);
-        OutboxDialect.Add(command, "limit", limit);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var list = new List<OutboxRefusal>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            list.Add(new OutboxRefusal(reader.GetInt64(0), reader.GetString(1), reader.GetString(4), reader.GetString(5),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
-        }
-        return list;
+        return await _table.ListRefusedAsync(limit, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>How many rows wait to be published.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
-    public async Task<long> CountPendingAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = OutboxDialect.Command(connection, null, OutboxDialect.CountPending);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
-    }
+    public Task<long> CountPendingAsync(CancellationToken cancellationToken = default) => _table.CountPendingAsync(cancellationToken);
 
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => RunAsync(stoppingToken);
@@ -249,10 +232,7 @@ public sealed partial class OutboxRelay : BackgroundService
     public override void Dispose()
     {
         base.Dispose();
-        if (_ownsHttp)
-        {
-            _http.Dispose();
-        }
+        _delivery.Dispose();
         _pass.Dispose();
     }
 
@@ -283,6 +263,19 @@ public sealed partial class OutboxRelay : BackgroundService
         await stop.CancelAsync().ConfigureAwait(false);
     }
 
+    /// <summary>At most once an hour: published rows older than the retention go (their ids are never drawn again).</summary>
+    private async Task DeleteOldPublishedAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        if (_options.PublishedRetention is not { } retention || now < _nextCleanup)
+        {
+            return;
+        }
+        _nextCleanup = now + CleanupInterval;
+        var deleted = await _table.DeletePublishedBeforeAsync(now - retention, cancellationToken).ConfigureAwait(false);
+        Log.Deleted(_logger, deleted, retention);
+    }
+
     private async Task NotifyRefusedAsync(long id, string mutation, PublishOutcome outcome, DateTimeOffset refusedAt, CancellationToken cancellationToken)
     {
         if (_options.OnRefused is not { } callback)
@@ -291,7 +284,7 @@ public sealed partial class OutboxRelay : BackgroundService
         }
         try
         {
-            var created = await ReadCreatedAsync(id, cancellationToken).ConfigureAwait(false);
+            var created = await _table.ReadCreatedAsync(id, cancellationToken).ConfigureAwait(false);
             await callback(new OutboxRefusal(id, mutation, outcome.Code, outcome.Message, created, refusedAt), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Lockstep.Protocol;
 using Xunit;
 
 namespace Lockstep.Outbox.Tests;
@@ -12,11 +13,25 @@ public sealed class RelayUnitTests
     public void The_body_puts_the_client_id_and_the_row_id_in_front_of_the_stored_mutation()
     {
         var mutation = OutboxMutation.Ops(OutboxOp.Increment("stock", "sku-1", "count", -2, ifVersion: 4));
-        var body = JsonNode.Parse(OutboxRelay.Body("svc:abc", 17, mutation.Json))!;
+        var body = JsonNode.Parse(Body("svc:abc", 17, mutation.Json))!;
         Assert.Equal("""{"clientId":"svc:abc","mid":17,"ops":[{"op":"inc","collection":"stock","id":"sku-1","path":"count","by":-2,"ifVersion":4}]}""", body.ToJsonString());
 
-        var call = JsonNode.Parse(OutboxRelay.Body("svc:abc", 18, OutboxMutation.Call("reserveStock", new JsonObject { ["sku"] = "sku-1" }).Json))!;
+        var call = JsonNode.Parse(Body("svc:abc", 18, OutboxMutation.Call("reserveStock", new JsonObject { ["sku"] = "sku-1" }).Json))!;
         Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserveStock","args":{"sku":"sku-1"}}""", call.ToJsonString());
+    }
+
+    [Fact]
+    public void The_request_body_is_the_stored_mutation_after_the_client_id_and_the_row_id_byte_for_byte()
+    {
+        var stored = OutboxMutation.Ops(OutboxOp.Put("orders", "o-1", new JsonObject { ["note"] = "café <b>", ["total"] = 1.50m }, ifVersion: 0)).Json;
+        Assert.Equal("""{"clientId":"svc:abc","mid":17,"ops":[{"op":"put","collection":"orders","id":"o-1","doc":{"note":"caf\u00E9 \u003Cb\u003E","total":1.50},"ifVersion":0}]}""",
+            Body("svc:abc", 17, stored));
+        // A mutation given as JSON (FromJson) is stored as given; the body carries its numbers as spelled, its strings escaped as above.
+        const string given = "{ \"name\" : \"reserve\", \"args\": {\"sku\": \"café\", \"n\": 1.50e0} }";
+        var byHand = OutboxMutation.FromJson(given).Json;
+        Assert.Equal(given, byHand);
+        Assert.Equal("""{"clientId":"svc:abc","mid":18,"name":"reserve","args":{"sku":"caf\u00E9","n":1.50e0}}""", Body("svc:abc", 18, byHand));
+        Assert.False(MutationBodies.TryWriteRequest("svc:abc", 19, "[1]", out _, out _));
     }
 
     [Fact]
@@ -31,9 +46,24 @@ public sealed class RelayUnitTests
         Assert.Equal("""{"op":"inc","collection":"stock","id":"sku-1","path":"count","by":0.10}""", inc.ToString());
         Assert.Equal("""{"op":"delete","collection":"orders","id":"o-2","ifVersion":7}""", delete.ToString());
         Assert.Equal(patch.ToString(), patch.ToJson().ToJsonString());
+        Assert.Equal(put.ToString(), put.ToJson().ToJsonString());
         Assert.Equal("{\"ops\":[" + string.Join(',', put, patch, inc, delete) + "]}", OutboxMutation.Ops(put, patch, inc, delete).Json);
         Assert.Equal("""{"name":"reserve","args":{"sku":"caf\u00E9","n":[1,null]}}""", OutboxMutation.Call("reserve", new JsonObject { ["sku"] = "café", ["n"] = new JsonArray(1, null) }).Json);
         Assert.Equal("""{"name":"go"}""", OutboxMutation.Call("go", null).Json);
+    }
+
+    [Fact]
+    public async Task A_stored_row_that_is_not_a_json_object_is_refused_without_asking_the_server()
+    {
+        using var source = Microsoft.Data.Sqlite.SqliteFactory.Instance.CreateDataSource("Data Source=:memory:");
+        // The URL leads nowhere: a delivery that asked the server would come back transient (unreachable), not refused.
+        using var delivery = new MutationDelivery(new OutboxRelayOptions { DataSource = source, ServerUrl = new Uri("http://127.0.0.1:9/v1/") });
+
+        var outcome = await delivery.SendAsync("svc:abc", 20, "[1]", CancellationToken.None);
+
+        Assert.Equal(PublishOutcomeKind.Refused, outcome.Kind);
+        Assert.Equal("invalid_request", outcome.Code);
+        Assert.StartsWith("The stored mutation is not a JSON object", outcome.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -50,10 +80,13 @@ public sealed class RelayUnitTests
     [InlineData(404, "", "Halt", "http_404")]
     [InlineData(401, "", "Halt", "http_401")]
     [InlineData(200, "<html>a login page</html>", "Halt", "unknown")]
+    [InlineData(200, """{"seq":"12","results":[]}""", "Halt", "unknown")]
+    [InlineData(400, """{"code":7,"detail":"no"}""", "Halt", "http_400")]
+    [InlineData(500, """{"code":7}""", "Transient", "http_500")]
     public void Each_answer_is_applied_refused_retried_or_halts(int status, string body, string kind, string code)
     {
         using var response = new HttpResponseMessage((HttpStatusCode)status) { Content = new StringContent(body, Encoding.UTF8) };
-        var outcome = OutboxRelay.Classify(response, Encoding.UTF8.GetBytes(body));
+        var outcome = MutationDelivery.Classify(response, Encoding.UTF8.GetBytes(body));
         Assert.Equal(kind, outcome.Kind.ToString());
         Assert.Equal(code, outcome.Code);
         if (outcome.Kind == PublishOutcomeKind.Applied)
@@ -68,9 +101,12 @@ public sealed class RelayUnitTests
     {
         using var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
         response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(1));
-        var outcome = OutboxRelay.Classify(response, Encoding.UTF8.GetBytes("""{"code":"rate_limited","transient":true}"""));
+        var outcome = MutationDelivery.Classify(response, Encoding.UTF8.GetBytes("""{"code":"rate_limited","transient":true}"""));
         Assert.Equal(TimeSpan.FromSeconds(1), outcome.RetryAfter);
     }
+
+    private static string Body(string clientId, long id, string mutation) =>
+        MutationBodies.TryWriteRequest(clientId, id, mutation, out var body, out var error) ? Encoding.UTF8.GetString(body) : throw new InvalidOperationException(error);
 
     [Fact]
     public void Options_are_checked_when_the_relay_is_created()

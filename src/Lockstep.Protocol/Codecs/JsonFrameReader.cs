@@ -68,16 +68,19 @@ internal static class JsonFrameReader
             FrameType.Change => Change(root),
             FrameType.Removed => new RemovedFrame(String(root, "sub"), Long(root, "seq"), String(root, "id"), Long(root, "v")) { Mid = OptionalLong(root, "mid") },
             FrameType.Position => new PositionFrame(Long(root, "seq")),
-            FrameType.Ack => new AckFrame(id, Long(root, "seq"),
-                [.. Array(root, "results").EnumerateArray().Select(r => new WrittenVersion(String(r, "collection"), String(r, "id"), Long(r, "v")))])
-            {
-                Result = Raw(root, "result"),
-                Dup = OptionalBool(root, "dup") ?? false,
-            },
+            FrameType.Ack => Ack(root, id),
             FrameType.Ok => new OkFrame(id),
             _ => Error(root, id),
         };
     }
+
+    /// <summary>An ack's fields after <c>t</c> and <c>id</c> (<c>seq</c>, <c>results</c>, <c>result</c>, <c>dup</c>): also the body of a REST mutation's answer.</summary>
+    public static AckFrame Ack(JsonElement root, RawJson? id) =>
+        new(id, Long(root, "seq"), [.. Array(root, "results").EnumerateArray().Select(r => new WrittenVersion(String(r, "collection"), String(r, "id"), Long(r, "v")))])
+        {
+            Result = Raw(root, "result"),
+            Dup = OptionalBool(root, "dup") ?? false,
+        };
 
     private static ChangeFrame Change(JsonElement root)
     {

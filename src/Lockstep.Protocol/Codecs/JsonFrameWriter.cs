@@ -126,19 +126,11 @@ internal static class JsonFrameWriter
                 break;
             case MutateFrame f:
                 Raw(w, "id", f.Id);
-                Number(w, "mid", f.Mid);
-                w.WriteStartArray("ops");
-                foreach (var op in f.Ops)
-                {
-                    WriteOp(w, op);
-                }
-                w.WriteEndArray();
+                WriteMutateFields(w, f.Mid, f.Ops);
                 break;
             case CallFrame f:
                 Raw(w, "id", f.Id);
-                Number(w, "mid", f.Mid);
-                w.WriteString("name", f.Name);
-                Raw(w, "args", f.Args);
+                WriteCallFields(w, f.Mid, f.Name, f.Args);
                 break;
             case PingFrame f:
                 Raw(w, "id", f.Id);
@@ -228,6 +220,26 @@ internal static class JsonFrameWriter
         w.WriteEndObject();
     }
 
+    /// <summary>A <c>mut</c>'s fields after <c>t</c> and <c>id</c>: <c>mid</c> (when there is one) and <c>ops</c>; also a REST mutation body's.</summary>
+    public static void WriteMutateFields(Utf8JsonWriter w, long? mid, IEnumerable<MutationOp> ops)
+    {
+        Number(w, "mid", mid);
+        w.WriteStartArray("ops");
+        foreach (var op in ops)
+        {
+            WriteOp(w, op);
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>A <c>call</c>'s fields after <c>t</c> and <c>id</c>: <c>mid</c> (when there is one), <c>name</c> and <c>args</c> (when there are some); also a REST mutation body's.</summary>
+    public static void WriteCallFields(Utf8JsonWriter w, long? mid, string name, RawJson? args)
+    {
+        Number(w, "mid", mid);
+        w.WriteString("name", name);
+        Raw(w, "args", args);
+    }
+
     private static void WriteSubscription(Utf8JsonWriter w, SubscriptionSpec sub)
     {
         w.WriteString("sub", sub.Sub);
@@ -235,7 +247,8 @@ internal static class JsonFrameWriter
         Raw(w, "filter", sub.Filter);
     }
 
-    private static void WriteOp(Utf8JsonWriter w, MutationOp op)
+    /// <summary>One op of a <c>mut</c> (or of a REST mutation body) as an object: <c>op</c>, <c>collection</c>, <c>id</c>, its kind's fields, <c>ifVersion</c>.</summary>
+    public static void WriteOp(Utf8JsonWriter w, MutationOp op)
     {
         w.WriteStartObject();
         w.WriteString("op", op.Kind switch { OpKind.Put => "put", OpKind.Patch => "patch", OpKind.Inc => "inc", _ => "delete" });

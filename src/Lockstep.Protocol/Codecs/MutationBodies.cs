@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+using System.Text.Json;
+
+namespace Lockstep.Protocol;
+
+/// <summary>
+/// The body of REST <c>POST /v1/mutations</c> (docs/protocol.md §9) as a caller writes it — an atomic batch of ops,
+/// <c>{"ops":[…]}</c>, or a mutator call, <c>{"name","args"}</c>, sent behind the <c>clientId</c> and <c>mid</c> it is
+/// written under — and the answer as the caller reads it: an ack's fields, or a problem. The ops and the call are
+/// written by the <c>mut</c> and <c>call</c> frames' own writer; the server reads the body with
+/// <see cref="RequestReader"/> and <see cref="MutationReader"/>.
+/// </summary>
+/// <remarks>
+/// These bodies are written with System.Text.Json's default escaping (non-ASCII and HTML-sensitive characters as
+/// <c>\uXXXX</c>), not the frames' relaxed one: Lockstep.Outbox keeps <see cref="WriteOps"/>' and <see cref="WriteCall"/>'s
+/// strings in its table, so a change to their spelling is a format change. Keep in step with the golden tests in
+/// tests/Lockstep.Protocol.Tests/MutationBodyTests.cs and tests/Lockstep.Outbox.Tests/RelayUnitTests.cs.
+/// </remarks>
+public static class MutationBodies
+{
+    /// <summary>The one op as its JSON object, as <c>mut</c> carries it.</summary>
+    public static string WriteOp(MutationOp op)
+    {
+        ArgumentNullException.ThrowIfNull(op);
+        return Write(w => JsonFrameWriter.WriteOp(w, op));
+    }
+
+    /// <summary>An atomic batch of ops: <c>{"ops":[…]}</c> (no <c>mid</c>: <see cref="TryWriteRequest"/> puts it in front when it is sent).</summary>
+    public static string WriteOps(IEnumerable<MutationOp> ops)
+    {
+        ArgumentNullException.ThrowIfNull(ops);
+        return Write(w =>
+        {
+            w.WriteStartObject();
+            JsonFrameWriter.WriteMutateFields(w, null, ops);
+            w.WriteEndObject();
+        });
+    }
+
+    /// <summary>A call of the server-side mutator <paramref name="name"/>: <c>{"name","args"}</c>, without <c>args</c> when there are none.</summary>
+    public static string WriteCall(string name, RawJson? args)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return Write(w =>
+        {
+            w.WriteStartObject();
+            JsonFrameWriter.WriteCallFields(w, null, name, args);
+            w.WriteEndObject();
+        });
+    }
+
+    /// <summary>
+    /// True when <paramref name="body"/> has a mutation body's shape before it is sent: an object with <c>ops</c> (an array) or
+    /// <c>name</c> (a string), not both, and neither <c>clientId</c> nor <c>mid</c> (they belong to the sender). The ops are not
+    /// checked here; the server checks them.
+    /// </summary>
+    public static bool IsMutation(JsonElement body)
+    {
+        if (body.ValueKind != JsonValueKind.Object || body.TryGetProperty("clientId", out _) || body.TryGetProperty("mid", out _))
+        {
+            return false;
+        }
+        var hasOps = body.TryGetProperty("ops", out var ops);
+        var hasName = body.TryGetProperty("name", out var name);
+        return hasOps ? ops.ValueKind == JsonValueKind.Array && !hasName : hasName && name.ValueKind == JsonValueKind.String;
+    }
+
+    /// <summary>
+    /// The request: <c>clientId</c> and <c>mid</c>, then every field of <paramref name="mutation"/> (a mutation body's JSON,
+    /// its own <c>clientId</c> and <c>mid</c> left out) as it is. False, with why, when <paramref name="mutation"/> is not a JSON object.
+    /// </summary>
+    public static bool TryWriteRequest(string clientId, long mid, string mutation, [NotNullWhen(true)] out byte[]? body, [NotNullWhen(false)] out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        ArgumentNullException.ThrowIfNull(mutation);
+        body = null;
+        JsonDocument stored;
+        try
+        {
+            stored = JsonDocument.Parse(mutation);
+        }
+        catch (JsonException e)
+        {
+            error = e.Message;
+            return false;
+        }
+        using (stored)
+        {
+            if (stored.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                error = $"a JSON {stored.RootElement.ValueKind.ToString().ToLowerInvariant()}, not an object";
+                return false;
+            }
+            var buffer = new ArrayBufferWriter<byte>(mutation.Length + 64);
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                w.WriteString("clientId", clientId);
+                w.WriteNumber("mid", mid);
+                foreach (var property in stored.RootElement.EnumerateObject())
+                {
+                    if (!property.NameEquals("clientId") && !property.NameEquals("mid"))
+                    {
+                        property.WriteTo(w);
+                    }
+                }
+                w.WriteEndObject();
+            }
+            body = buffer.WrittenSpan.ToArray();
+            error = null;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A committed mutation's answer: an ack's fields (<c>seq</c>, <c>results</c>, <c>result</c>, <c>dup</c>), as the server writes
+    /// them with <see cref="JsonBodies.WriteAckFields"/>. False when <paramref name="body"/> is not that (not JSON, a proxy's page, a field of the wrong type).
+    /// </summary>
+    public static bool TryReadAnswer(ReadOnlyMemory<byte> body, [NotNullWhen(true)] out AckFrame? ack)
+    {
+        ack = null;
+        if (!JsonText.TryParse(body, out var doc, out _))
+        {
+            return false;
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+            try
+            {
+                ack = JsonFrameReader.Ack(doc.RootElement, null);
+                return true;
+            }
+            catch (Exception e) when (e is FrameFormatException or InvalidOperationException or FormatException or OverflowException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A refusal's problem+json: its <c>code</c> (a non-empty string), <c>detail</c>, <c>transient</c> and <c>op</c>. False when
+    /// <paramref name="body"/> is not a Lockstep problem (not JSON, no code: a proxy's or a router's answer).
+    /// </summary>
+    public static bool TryReadProblem(ReadOnlyMemory<byte> body, [NotNullWhen(true)] out RestProblem? problem)
+    {
+        problem = null;
+        if (!JsonText.TryParse(body, out var doc, out _))
+        {
+            return false;
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("code", out var c) || JsonText.TryGetString(c) is not { Length: > 0 } code)
+            {
+                return false;
+            }
+            var detail = root.TryGetProperty("detail", out var d) ? JsonText.TryGetString(d) : null;
+            bool? transient = root.TryGetProperty("transient", out var t) ? t.ValueKind == JsonValueKind.True : null;
+            int? op = root.TryGetProperty("op", out var o) && o.ValueKind == JsonValueKind.Number && o.TryGetInt32(out var index) ? index : null;
+            problem = new RestProblem(code, detail, transient, op);
+            return true;
+        }
+    }
+
+    private static string Write(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        // Default options: the default encoder, the escaping these bodies have always been stored with (see the remarks).
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            write(w);
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+}
