@@ -198,4 +198,28 @@ public sealed class MutationBodyTests
         using var doc = JsonDocument.Parse(json);
         return MutationBodies.IsMutation(doc.RootElement);
     }
+
+    [Fact]
+    public void A_request_is_read_as_a_batch_or_a_call_with_its_client_id_and_mid()
+    {
+        using var batch = JsonDocument.Parse("{\"clientId\":\"c1\",\"mid\":7,\"ops\":[]}");
+        Assert.True(MutationBodies.TryReadRequest(batch.RootElement, out var read, out _));
+        Assert.Equal(("c1", 7L, null, JsonValueKind.Array), (read.ClientId, read.Mid, read.Name, read.Ops.ValueKind));
+
+        using var call = JsonDocument.Parse("{\"name\":\"reserve\",\"args\":{\"n\":1}}");
+        Assert.True(MutationBodies.TryReadRequest(call.RootElement, out read, out _));
+        Assert.Equal(("reserve", JsonValueKind.Object, JsonValueKind.Undefined, null, null), (read.Name, read.Args.ValueKind, read.Ops.ValueKind, read.ClientId, read.Mid));
+    }
+
+    [Theory]
+    [InlineData("{\"mid\":0,\"ops\":[]}", "'mid' must be a positive integer.")]
+    [InlineData("{\"mid\":\"1\",\"ops\":[]}", "'mid' must be a positive integer.")]
+    [InlineData("{\"clientId\":\"\",\"ops\":[]}", "'clientId' must be a string of 1 to 128 characters, none of them control characters.")]
+    [InlineData("{\"clientId\":\"c\"}", "A mutation has 'ops' (a batch) or 'name' and 'args' (a mutator call).")]
+    public void A_request_that_is_not_one_is_invalid_request_with_why(string json, string message)
+    {
+        using var doc = JsonDocument.Parse(json);
+        Assert.False(MutationBodies.TryReadRequest(doc.RootElement, out _, out var error));
+        Assert.Equal((ErrorCodes.InvalidRequest.Code, message), (error.Code.Code, error.Message));
+    }
 }

@@ -179,4 +179,55 @@ public static class MutationBodies
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
+
+    /// <summary>
+    /// A request as the server reads it: its <c>clientId</c> and <c>mid</c> (each optional; <c>mid</c> a positive integer, the
+    /// client id held to <see cref="Names.IsValidClientId"/>), and either a call (<c>name</c>, with its <c>args</c>) or a batch
+    /// (<c>ops</c>, checked later by <see cref="MutationReader"/> against the server's limit). False with the refusal otherwise.
+    /// </summary>
+    public static bool TryReadRequest(JsonElement root, [NotNullWhen(true)] out MutationRequest? request, [NotNullWhen(false)] out RequestError? error)
+    {
+        request = null;
+        if (!RequestReader.TryReadMid(root, out var mid, out var midError))
+        {
+            error = midError!;
+            return false;
+        }
+        var clientId = RequestReader.GetString(root, "clientId");
+        if (clientId is not null && !Names.IsValidClientId(clientId))
+        {
+            error = RequestError.Invalid(RequestReader.InvalidClientIdMessage("'clientId'"));
+            return false;
+        }
+        if (RequestReader.GetString(root, "name") is { } name)
+        {
+            request = new MutationRequest(clientId, mid) { Name = name, Args = root.TryGetProperty("args", out var args) ? args : default };
+        }
+        else if (root.TryGetProperty("ops", out var ops))
+        {
+            request = new MutationRequest(clientId, mid) { Ops = ops };
+        }
+        else
+        {
+            error = RequestError.Invalid("A mutation has 'ops' (a batch) or 'name' and 'args' (a mutator call).");
+            return false;
+        }
+        error = null;
+        return true;
+    }
+}
+
+/// <summary>A <c>POST /v1/mutations</c> body as <see cref="MutationBodies.TryReadRequest"/> read it; its elements belong to the document read.</summary>
+/// <param name="ClientId">The client id the write is numbered under, or null.</param>
+/// <param name="Mid">The write's number, or null.</param>
+public sealed record MutationRequest(string? ClientId, long? Mid)
+{
+    /// <summary>The mutator a call names; null for a batch.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>A call's arguments (undefined when none were given).</summary>
+    public JsonElement Args { get; init; }
+
+    /// <summary>A batch's ops, unchecked (undefined for a call).</summary>
+    public JsonElement Ops { get; init; }
 }

@@ -194,44 +194,20 @@ internal static class DocumentEndpoints
         {
             return;
         }
-        var root = body.RootElement;
-        var clientId = RequestReader.GetString(root, "clientId");
-        long? mid = null;
-        if (root.TryGetProperty("mid", out var m) && m.ValueKind != JsonValueKind.Null)
+        if (!MutationBodies.TryReadRequest(body.RootElement, out var request, out var invalid))
         {
-            if (m.ValueKind != JsonValueKind.Number || !m.TryGetInt64(out var n) || n <= 0)
-            {
-                await Problems.Write(context, ErrorCodes.InvalidRequest, "'mid' must be a positive integer.");
-                return;
-            }
-            mid = n;
-        }
-        if (clientId is not null && !Names.IsValidClientId(clientId))
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, RequestReader.InvalidClientIdMessage("'clientId'"));
+            await Problems.Write(context, invalid.Code, invalid.Message);
             return;
         }
-        if (!TryIdempotencyKey(context, clientId, mid, out clientId, out mid, out var refusal))
+        if (!TryIdempotencyKey(context, request.ClientId, request.Mid, out var clientId, out var mid, out var refusal))
         {
             await Problems.Write(context, ErrorCodes.InvalidRequest, refusal!);
             return;
         }
         var caller = CallerOf(context);
-        WriteResult result;
-        if (RequestReader.GetString(root, "name") is { } name)
-        {
-            var args = root.TryGetProperty("args", out var a) ? a.Clone() : default;
-            result = await mutations.CallAsync(caller, name, args, clientId, mid, context.RequestAborted);
-        }
-        else if (root.TryGetProperty("ops", out var ops))
-        {
-            result = await mutations.ApplyAsync(caller, ops, clientId, mid, context.RequestAborted);
-        }
-        else
-        {
-            await Problems.Write(context, ErrorCodes.InvalidRequest, "A mutation has 'ops' (a batch) or 'name' and 'args' (a mutator call).");
-            return;
-        }
+        var result = request.Name is { } name
+            ? await mutations.CallAsync(caller, name, request.Args.ValueKind == JsonValueKind.Undefined ? default : request.Args.Clone(), clientId, mid, context.RequestAborted)
+            : await mutations.ApplyAsync(caller, request.Ops, clientId, mid, context.RequestAborted);
         if (!result.Succeeded)
         {
             await Problems.Write(context, result);
