@@ -267,6 +267,8 @@ public sealed class CliTests : IAsyncLifetime
         Assert.True((double)latency["p50"]! <= (double)latency["p99"]!);
         Assert.Equal(400, (int)latency["samples"]!);
         Assert.Equal(encoding, (string?)json["encoding"]);
+        Assert.Equal("server's", (string?)json["synchronous"]);
+        Assert.Null(json["serverCpuUsPerWrite"]); // --url without --server-pid: not guessed
         // A one-field change to one reader: the frame's payload plus its 2-byte header.
         Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 10, maxBytesPerUpdate);
         var snapshot = json["snapshot"]!;
@@ -284,6 +286,52 @@ public sealed class CliTests : IAsyncLifetime
         {
             Assert.InRange((long)snapshot["bytes"]!, documentJson / 2, documentJson);
         }
+    }
+
+    [Fact]
+    public async Task Bench_without_a_url_runs_its_own_server_as_a_child_process_and_kills_it_at_the_end()
+    {
+        var result = await RunAsync("bench", "--scenario", "throughput", "--writes", "300", "--writers", "3", "--synchronous", "normal", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal("throughput", (string?)json["scenario"]);
+        Assert.Equal(300, (int)json["writes"]!);
+        Assert.Equal(300, (long)json["acknowledged"]!);
+        Assert.True((double)json["writesPerSec"]! > 0);
+        // Read from the child's /proc: present, and not negative (CPU time moves in 10 ms ticks, so it may be 0 on a tiny run).
+        Assert.True((double)json["serverCpuUsPerWrite"]! >= 0);
+        var server = json["server"]!;
+        Assert.Equal("sqlite", (string?)server["store"]);
+        Assert.Equal("normal", (string?)server["synchronous"]);
+        var pid = (int)server["pids"]!.AsArray().Single()!;
+        Assert.NotEqual(Environment.ProcessId, pid);
+        Assert.False(Directory.Exists($"/proc/{pid}"), "the bench's server process is gone");
+    }
+
+    [Fact]
+    public async Task Bench_reads_a_running_servers_cpu_only_when_given_its_pid()
+    {
+        var without = await RunAsync("bench", "--scenario", "throughput", "--url", Url, "--writes", "100", "--writers", "2", "--json");
+        Assert.True(without.Exit == 0, without.Err);
+        var json = JsonNode.Parse(without.Out)!;
+        Assert.Null(json["serverCpuUsPerWrite"]);
+        Assert.Null(json["server"]!["pids"]);
+
+        var with = await RunAsync("bench", "--scenario", "throughput", "--url", Url, "--server-pid", _server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--writes", "100", "--writers", "2", "--json");
+        Assert.True(with.Exit == 0, with.Err);
+        json = JsonNode.Parse(with.Out)!;
+        Assert.True((double)json["serverCpuUsPerWrite"]! >= 0);
+        Assert.Equal(_server.Pid, (int)json["server"]!["pids"]![0]!);
+    }
+
+    [Theory]
+    [InlineData("--nodes", "2")]
+    [InlineData("--server-pid", "1")]
+    public async Task Bench_refuses_options_that_do_not_go_together(string option, string value)
+    {
+        var result = await RunAsync("bench", option, value);
+        Assert.Equal(2, result.Exit);
+        Assert.Contains(option, result.Err, StringComparison.Ordinal);
     }
 
     [Fact]
