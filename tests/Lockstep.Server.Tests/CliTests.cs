@@ -324,6 +324,35 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(_server.Pid, (int)json["server"]!["pids"]![0]!);
     }
 
+    private string ServerPid => _server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void AssertLatencies(JsonNode latency, long samples)
+    {
+        Assert.Equal(samples, (long)latency["samples"]!);
+        Assert.True((double)latency["p50"]! > 0);
+        Assert.True((double)latency["p50"]! <= (double)latency["p99"]!);
+        Assert.True((double)latency["p99"]! <= (double)latency["max"]!);
+    }
+
+    [Fact]
+    public async Task Bench_fanout_delivers_every_write_to_every_subscriber_and_reports_server_cpu_per_frame()
+    {
+        var result = await RunAsync("bench", "--scenario", "fanout", "--url", Url, "--server-pid", ServerPid, "--subscribers", "20", "--rate", "20", "--duration", "1", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal("fanout", (string?)json["scenario"]);
+        Assert.Equal(20, (int)json["subscribed"]!);
+        Assert.Equal(20, (int)json["writes"]!);
+        Assert.Equal(400, (long)json["framesExpected"]!);
+        Assert.Equal(400, (long)json["framesDelivered"]!);
+        AssertLatencies(json["latencyMs"]!, 400);
+        Assert.InRange((double)json["bytesPerFrame"]!, 10, 200);
+        Assert.True((double)json["serverCpuUsPerFrame"]! >= 0);
+        Assert.True((long)json["serverRssBytes"]! > 0);
+        Assert.Equal(1, (int)json["sourceAddresses"]!); // 127.0.0.2
+        Assert.Null(json["limitedBy"]);
+    }
+
     [Theory]
     [InlineData("--nodes", "2")]
     [InlineData("--server-pid", "1")]

@@ -85,6 +85,7 @@ internal static class BenchCommand
             "throughput" => await new ThroughputScenario(target).RunAsync(settings.Writes, settings.Writers, cancellationToken),
             "latency" => await RunLatencyAsync(target, settings, cancellationToken),
             "snapshot" => await RunSnapshotAsync(target, cancellationToken),
+            "fanout" => await RunFanoutAsync(target, settings, cancellationToken),
             _ => throw new InvalidOperationException($"unknown scenario {settings.Scenario}"),
         };
         var json = new JsonObject { ["scenario"] = settings.Scenario };
@@ -126,6 +127,14 @@ internal static class BenchCommand
         var duration = settings.Duration ?? 10;
         target.Progress.WriteLine($"{prefix}{settings.Readers} readers, one writer at {rate} writes/s for {duration} s …");
         return new LatencyScenario(target).RunAsync(settings.Readers, rate, TimeSpan.FromSeconds(duration), cancellationToken);
+    }
+
+    private static Task<FanoutOutcome> RunFanoutAsync(BenchTarget target, BenchSettings settings, CancellationToken cancellationToken)
+    {
+        var rate = settings.Rate ?? 20;
+        var duration = settings.Duration ?? 10;
+        target.Progress.WriteLine($"fanout: {settings.Subscribers:N0} subscribers of one document, one writer at {rate} writes/s for {duration} s …");
+        return new FanoutScenario(target).RunAsync(settings.Subscribers, rate, TimeSpan.FromSeconds(duration), cancellationToken);
     }
 
     private static Task<SnapshotSummary> RunSnapshotAsync(BenchTarget target, CancellationToken cancellationToken, string prefix = "")
