@@ -353,6 +353,49 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Null(json["limitedBy"]);
     }
 
+    [Fact]
+    public async Task Bench_connections_opens_idle_subscribers_and_reports_memory_per_connection_and_the_time_to_reach_them()
+    {
+        var result = await RunAsync("bench", "--scenario", "connections", "--url", Url, "--server-pid", ServerPid, "--connections", "50", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal(50, (int)json["requested"]!);
+        Assert.Equal(50, (int)json["connections"]!);
+        Assert.Null(json["limitedBy"]);
+        Assert.True((long)json["openFilesHard"]! >= (long)json["openFilesSoft"]!);
+        Assert.True((long)json["serverRssBytesBefore"]! > 0);
+        Assert.NotNull(json["rssBytesPerConnection"]);
+        Assert.True((long)json["managedHeapBytesBefore"]! > 0); // from /v1/status's process object
+        Assert.NotNull(json["managedHeapBytesPerConnection"]);
+        Assert.Equal(5, (int)json["writes"]!);
+        AssertLatencies(json["latencyMs"]!, 250);
+        Assert.True((double)json["reachedAllMs"]!["p50"]! > 0);
+        Assert.True((double)json["reachedAllMs"]!["p50"]! <= (double)json["reachedAllMs"]!["max"]!);
+    }
+
+    [Fact]
+    public async Task Bench_connections_stops_at_the_open_files_limit_and_says_so()
+    {
+        // bash's ulimit -n lowers the soft and the hard limit, so the runtime cannot raise it back.
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-c", "ulimit -n 300 && exec dotnet \"$@\"", "bash", ServerProcess.CliPath, "bench", "--scenario", "connections", "--url", Url, "--connections", "500", "--json" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, await stderr);
+        var json = JsonNode.Parse(await stdout)!;
+        Assert.Equal(500, (int)json["requested"]!);
+        Assert.Equal(300, (long)json["openFilesSoft"]!);
+        Assert.Equal(100, (int)json["connections"]!); // 300 less what the process holds besides its connections
+        Assert.Contains("open-files limit is 300", (string?)json["limitedBy"], StringComparison.Ordinal);
+        AssertLatencies(json["latencyMs"]!, 500);
+    }
+
     [Theory]
     [InlineData("--nodes", "2")]
     [InlineData("--server-pid", "1")]

@@ -86,6 +86,7 @@ internal static class BenchCommand
             "latency" => await RunLatencyAsync(target, settings, cancellationToken),
             "snapshot" => await RunSnapshotAsync(target, cancellationToken),
             "fanout" => await RunFanoutAsync(target, settings, cancellationToken),
+            "connections" => await new ConnectionsScenario(target).RunAsync(settings.Connections, cancellationToken),
             _ => throw new InvalidOperationException($"unknown scenario {settings.Scenario}"),
         };
         var json = new JsonObject { ["scenario"] = settings.Scenario };

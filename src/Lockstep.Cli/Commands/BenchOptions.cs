@@ -27,7 +27,7 @@ internal sealed record BenchSettings(
 internal sealed class BenchOptions
 {
     /// <summary>The scenarios <c>--scenario</c> takes.</summary>
-    public static readonly string[] Scenarios = ["throughput", "latency", "snapshot", "fanout"];
+    public static readonly string[] Scenarios = ["throughput", "latency", "snapshot", "fanout", "connections"];
 
     private readonly Option<string?> _scenario = new("--scenario")
     {
