@@ -396,6 +396,22 @@ public sealed class CliTests : IAsyncLifetime
         AssertLatencies(json["latencyMs"]!, 500);
     }
 
+    [Fact]
+    public async Task Bench_catchup_resumes_from_cursor_zero_and_receives_every_change()
+    {
+        var result = await RunAsync("bench", "--scenario", "catchup", "--url", Url, "--server-pid", ServerPid, "--changes", "2000", "--writers", "4", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal(2000, (int)json["changes"]!);
+        Assert.Equal(2000, (long)json["written"]!["acknowledged"]!);
+        Assert.True((bool)json["resumable"]!);
+        Assert.Equal(2000, (long)json["changesReceived"]!);
+        Assert.True((double)json["changesPerSec"]! > 0);
+        Assert.InRange((double)json["bytesPerChange"]!, 10, 200);
+        Assert.True((long)json["serverRssPeakBytes"]! >= (long)json["serverRssBytesBefore"]!);
+        Assert.True((double)json["serverCpuUsPerChange"]! >= 0);
+    }
+
     [Theory]
     [InlineData("--nodes", "2")]
     [InlineData("--server-pid", "1")]

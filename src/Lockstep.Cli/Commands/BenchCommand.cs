@@ -87,6 +87,7 @@ internal static class BenchCommand
             "snapshot" => await RunSnapshotAsync(target, cancellationToken),
             "fanout" => await RunFanoutAsync(target, settings, cancellationToken),
             "connections" => await new ConnectionsScenario(target).RunAsync(settings.Connections, cancellationToken),
+            "catchup" => await new CatchupScenario(target).RunAsync(settings.Changes, settings.Writers, cancellationToken),
             _ => throw new InvalidOperationException($"unknown scenario {settings.Scenario}"),
         };
         var json = new JsonObject { ["scenario"] = settings.Scenario };

@@ -27,7 +27,7 @@ internal sealed record BenchSettings(
 internal sealed class BenchOptions
 {
     /// <summary>The scenarios <c>--scenario</c> takes.</summary>
-    public static readonly string[] Scenarios = ["throughput", "latency", "snapshot", "fanout", "connections"];
+    public static readonly string[] Scenarios = ["throughput", "latency", "snapshot", "fanout", "connections", "catchup"];
 
     private readonly Option<string?> _scenario = new("--scenario")
     {
