@@ -107,7 +107,7 @@ internal static class BenchCommand
             Console.WriteLine();
             foreach (var (name, value) in json)
             {
-                Console.WriteLine($"{name,-28}{(value is JsonValue ? value.ToString() : value?.ToJsonString())}");
+                Console.WriteLine($"{name,-32}{(value is null ? "—" : value is JsonValue ? value.ToString() : value.ToJsonString())}");
             }
         }
         return 0;
