@@ -309,6 +309,60 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bench_stopped_by_SIGTERM_kills_its_server_process_and_removes_its_data()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { ServerProcess.CliPath, "bench", "--scenario", "latency", "--readers", "1", "--rate", "50", "--duration", "120" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var bench = Process.Start(info)!;
+        var pid = 0;
+        string? dataDir = null;
+        try
+        {
+            // "server: child `lockstep serve` on http://127.0.0.1:PORT/ (pid N), …"
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (pid == 0 && DateTime.UtcNow < deadline && await bench.StandardOutput.ReadLineAsync() is { } line)
+            {
+                var at = line.IndexOf("(pid ", StringComparison.Ordinal);
+                if (line.StartsWith("server: child", StringComparison.Ordinal) && at >= 0)
+                {
+                    pid = int.Parse(line[(at + 5)..line.IndexOf(')', at)], System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+            Assert.True(pid > 0, "the bench named its server's pid");
+            var commandLine = (await File.ReadAllTextAsync($"/proc/{pid}/cmdline")).Split('\0');
+            dataDir = commandLine[Array.IndexOf(commandLine, "--data") + 1];
+            Assert.True(Directory.Exists(dataDir));
+            await Task.Delay(500);
+            using (var kill = Process.Start("kill", ["-TERM", bench.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await bench.WaitForExitAsync(timeout.Token);
+            Assert.False(Directory.Exists($"/proc/{pid}"), "the server process is gone");
+            Assert.False(Directory.Exists(dataDir), "its data directory is removed");
+        }
+        finally
+        {
+            if (!bench.HasExited)
+            {
+                bench.Kill(entireProcessTree: true);
+            }
+            if (pid > 0 && Directory.Exists($"/proc/{pid}"))
+            {
+                Process.GetProcessById(pid).Kill();
+            }
+            if (dataDir is not null && Directory.Exists(Path.GetDirectoryName(dataDir)))
+            {
+                Directory.Delete(Path.GetDirectoryName(dataDir)!, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Bench_reads_a_running_servers_cpu_only_when_given_its_pid()
     {
         var without = await RunAsync("bench", "--scenario", "throughput", "--url", Url, "--writes", "100", "--writers", "2", "--json");
