@@ -267,6 +267,8 @@ public sealed class CliTests : IAsyncLifetime
         Assert.True((double)latency["p50"]! <= (double)latency["p99"]!);
         Assert.Equal(400, (int)latency["samples"]!);
         Assert.Equal(encoding, (string?)json["encoding"]);
+        Assert.Equal("server's", (string?)json["synchronous"]);
+        Assert.Null(json["serverCpuUsPerWrite"]); // --url without --server-pid: not guessed
         // A one-field change to one reader: the frame's payload plus its 2-byte header.
         Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 10, maxBytesPerUpdate);
         var snapshot = json["snapshot"]!;
@@ -284,6 +286,194 @@ public sealed class CliTests : IAsyncLifetime
         {
             Assert.InRange((long)snapshot["bytes"]!, documentJson / 2, documentJson);
         }
+    }
+
+    [Fact]
+    public async Task Bench_without_a_url_runs_its_own_server_as_a_child_process_and_kills_it_at_the_end()
+    {
+        var result = await RunAsync("bench", "--scenario", "throughput", "--writes", "300", "--writers", "3", "--synchronous", "normal", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal("throughput", (string?)json["scenario"]);
+        Assert.Equal(300, (int)json["writes"]!);
+        Assert.Equal(300, (long)json["acknowledged"]!);
+        Assert.True((double)json["writesPerSec"]! > 0);
+        // Read from the child's /proc: present, and not negative (CPU time moves in 10 ms ticks, so it may be 0 on a tiny run).
+        Assert.True((double)json["serverCpuUsPerWrite"]! >= 0);
+        var server = json["server"]!;
+        Assert.Equal("sqlite", (string?)server["store"]);
+        Assert.Equal("normal", (string?)server["synchronous"]);
+        var pid = (int)server["pids"]!.AsArray().Single()!;
+        Assert.NotEqual(Environment.ProcessId, pid);
+        Assert.False(Directory.Exists($"/proc/{pid}"), "the bench's server process is gone");
+    }
+
+    [Fact]
+    public async Task Bench_stopped_by_SIGTERM_kills_its_server_process_and_removes_its_data()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { ServerProcess.CliPath, "bench", "--scenario", "latency", "--readers", "1", "--rate", "50", "--duration", "120" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var bench = Process.Start(info)!;
+        var pid = 0;
+        string? dataDir = null;
+        try
+        {
+            // "server: child `lockstep serve` on http://127.0.0.1:PORT/ (pid N), …"
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (pid == 0 && DateTime.UtcNow < deadline && await bench.StandardOutput.ReadLineAsync() is { } line)
+            {
+                var at = line.IndexOf("(pid ", StringComparison.Ordinal);
+                if (line.StartsWith("server: child", StringComparison.Ordinal) && at >= 0)
+                {
+                    pid = int.Parse(line[(at + 5)..line.IndexOf(')', at)], System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+            Assert.True(pid > 0, "the bench named its server's pid");
+            var commandLine = (await File.ReadAllTextAsync($"/proc/{pid}/cmdline")).Split('\0');
+            dataDir = commandLine[Array.IndexOf(commandLine, "--data") + 1];
+            Assert.True(Directory.Exists(dataDir));
+            await Task.Delay(500);
+            using (var kill = Process.Start("kill", ["-TERM", bench.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await bench.WaitForExitAsync(timeout.Token);
+            Assert.False(Directory.Exists($"/proc/{pid}"), "the server process is gone");
+            Assert.False(Directory.Exists(dataDir), "its data directory is removed");
+        }
+        finally
+        {
+            if (!bench.HasExited)
+            {
+                bench.Kill(entireProcessTree: true);
+            }
+            if (pid > 0 && Directory.Exists($"/proc/{pid}"))
+            {
+                Process.GetProcessById(pid).Kill();
+            }
+            if (dataDir is not null && Directory.Exists(Path.GetDirectoryName(dataDir)))
+            {
+                Directory.Delete(Path.GetDirectoryName(dataDir)!, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Bench_reads_a_running_servers_cpu_only_when_given_its_pid()
+    {
+        var without = await RunAsync("bench", "--scenario", "throughput", "--url", Url, "--writes", "100", "--writers", "2", "--json");
+        Assert.True(without.Exit == 0, without.Err);
+        var json = JsonNode.Parse(without.Out)!;
+        Assert.Null(json["serverCpuUsPerWrite"]);
+        Assert.Null(json["server"]!["pids"]);
+
+        var with = await RunAsync("bench", "--scenario", "throughput", "--url", Url, "--server-pid", _server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--writes", "100", "--writers", "2", "--json");
+        Assert.True(with.Exit == 0, with.Err);
+        json = JsonNode.Parse(with.Out)!;
+        Assert.True((double)json["serverCpuUsPerWrite"]! >= 0);
+        Assert.Equal(_server.Pid, (int)json["server"]!["pids"]![0]!);
+    }
+
+    private string ServerPid => _server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void AssertLatencies(JsonNode latency, long samples)
+    {
+        Assert.Equal(samples, (long)latency["samples"]!);
+        Assert.True((double)latency["p50"]! > 0);
+        Assert.True((double)latency["p50"]! <= (double)latency["p99"]!);
+        Assert.True((double)latency["p99"]! <= (double)latency["max"]!);
+    }
+
+    [Fact]
+    public async Task Bench_fanout_delivers_every_write_to_every_subscriber_and_reports_server_cpu_per_frame()
+    {
+        var result = await RunAsync("bench", "--scenario", "fanout", "--url", Url, "--server-pid", ServerPid, "--subscribers", "20", "--rate", "20", "--duration", "1", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal("fanout", (string?)json["scenario"]);
+        Assert.Equal(20, (int)json["subscribed"]!);
+        Assert.Equal(20, (int)json["writes"]!);
+        Assert.Equal(400, (long)json["framesExpected"]!);
+        Assert.Equal(400, (long)json["framesDelivered"]!);
+        AssertLatencies(json["latencyMs"]!, 400);
+        Assert.InRange((double)json["bytesPerFrame"]!, 10, 200);
+        Assert.True((double)json["serverCpuUsPerFrame"]! >= 0);
+        Assert.True((long)json["serverRssBytes"]! > 0);
+        Assert.Equal(1, (int)json["sourceAddresses"]!); // 127.0.0.2
+        Assert.Null(json["limitedBy"]);
+    }
+
+    [Fact]
+    public async Task Bench_connections_opens_idle_subscribers_and_reports_memory_per_connection_and_the_time_to_reach_them()
+    {
+        var result = await RunAsync("bench", "--scenario", "connections", "--url", Url, "--server-pid", ServerPid, "--connections", "50", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal(50, (int)json["requested"]!);
+        Assert.Equal(50, (int)json["connections"]!);
+        Assert.Null(json["limitedBy"]);
+        Assert.True((long)json["openFilesHard"]! >= (long)json["openFilesSoft"]!);
+        Assert.True((long)json["serverRssBytesBefore"]! > 0);
+        Assert.NotNull(json["rssBytesPerConnection"]);
+        Assert.True((long)json["managedHeapBytesBefore"]! > 0); // from /v1/status's process object
+        Assert.NotNull(json["managedHeapBytesPerConnection"]);
+        Assert.Equal(5, (int)json["writes"]!);
+        AssertLatencies(json["latencyMs"]!, 250);
+        Assert.True((double)json["reachedAllMs"]!["p50"]! > 0);
+        Assert.True((double)json["reachedAllMs"]!["p50"]! <= (double)json["reachedAllMs"]!["max"]!);
+    }
+
+    [Fact]
+    public async Task Bench_connections_stops_at_the_open_files_limit_and_says_so()
+    {
+        // bash's ulimit -n lowers the soft and the hard limit, so the runtime cannot raise it back.
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-c", "ulimit -n 300 && exec dotnet \"$@\"", "bash", ServerProcess.CliPath, "bench", "--scenario", "connections", "--url", Url, "--connections", "500", "--json" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, await stderr);
+        var json = JsonNode.Parse(await stdout)!;
+        Assert.Equal(500, (int)json["requested"]!);
+        Assert.Equal(300, (long)json["openFilesSoft"]!);
+        Assert.Equal(100, (int)json["connections"]!); // 300 less what the process holds besides its connections
+        Assert.Contains("open-files limit is 300", (string?)json["limitedBy"], StringComparison.Ordinal);
+        AssertLatencies(json["latencyMs"]!, 500);
+    }
+
+    [Fact]
+    public async Task Bench_catchup_resumes_from_cursor_zero_and_receives_every_change()
+    {
+        var result = await RunAsync("bench", "--scenario", "catchup", "--url", Url, "--server-pid", ServerPid, "--changes", "2000", "--writers", "4", "--json");
+        Assert.True(result.Exit == 0, result.Err);
+        var json = JsonNode.Parse(result.Out)!;
+        Assert.Equal(2000, (int)json["changes"]!);
+        Assert.Equal(2000, (long)json["written"]!["acknowledged"]!);
+        Assert.True((bool)json["resumable"]!);
+        Assert.Equal(2000, (long)json["changesReceived"]!);
+        Assert.True((double)json["changesPerSec"]! > 0);
+        Assert.InRange((double)json["bytesPerChange"]!, 10, 200);
+        Assert.True((long)json["serverRssPeakBytes"]! >= (long)json["serverRssBytesBefore"]!);
+        Assert.True((double)json["serverCpuUsPerChange"]! >= 0);
+    }
+
+    [Theory]
+    [InlineData("--nodes", "2")]
+    [InlineData("--server-pid", "1")]
+    public async Task Bench_refuses_options_that_do_not_go_together(string option, string value)
+    {
+        var result = await RunAsync("bench", option, value);
+        Assert.Equal(2, result.Exit);
+        Assert.Contains(option, result.Err, StringComparison.Ordinal);
     }
 
     [Fact]

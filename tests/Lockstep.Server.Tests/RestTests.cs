@@ -27,6 +27,20 @@ public sealed class RestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_reports_the_server_process_memory_and_collections()
+    {
+        var status = JsonNode.Parse(await Http.GetStringAsync("/v1/status"))!;
+        var process = status["process"]!;
+        Assert.Equal(Environment.WorkingSet, (long)process["rssBytes"]!, (double)(256L << 20)); // the test host is the server's process
+        var heap = (long)process["managedHeapBytes"]!;
+        Assert.InRange(heap, 1, Environment.WorkingSet * 4);
+        Assert.True((long)process["managedAllocatedBytes"]! > 0);
+        var collections = process["gcCollections"]!;
+        Assert.InRange((int)collections["gen2"]!, 0, (int)collections["gen1"]!);
+        Assert.InRange((int)collections["gen1"]!, 0, (int)collections["gen0"]!);
+    }
+
+    [Fact]
     public async Task Put_get_patch_delete_round_trip_with_etags()
     {
         var c = Ops.Unique();

@@ -11,6 +11,7 @@ internal sealed class BenchConnection : IAsyncDisposable
     private readonly IFrameCodec _codec;
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly ArrayBufferWriter<byte> _output = new(1024);
+    private readonly TaskCompletionSource<Frame> _welcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _receiving = Task.CompletedTask;
 
     private BenchConnection(IFrameCodec codec)
@@ -23,24 +24,50 @@ internal sealed class BenchConnection : IAsyncDisposable
 
     public long FramesReceived { get; private set; }
 
-    public static async Task<BenchConnection> ConnectAsync(Uri url, string clientId, IFrameCodec codec, CancellationToken cancellationToken)
+    /// <summary>The server's <c>welcome</c>.</summary>
+    public WelcomeFrame Welcome { get; private set; } = null!;
+
+    public static Task<BenchConnection> ConnectAsync(Uri url, string clientId, IFrameCodec codec, CancellationToken cancellationToken) =>
+        ConnectAsync(url, new HelloFrame(RawJson.Number(0)) { ClientId = clientId, Protocol = 1 }, codec, null, null, cancellationToken);
+
+    /// <summary>
+    /// Connects, sends <paramref name="hello"/> and waits for the welcome. <paramref name="onFrame"/>, when given, is
+    /// in place before the hello goes out, so it sees every frame after the welcome (those of <c>hello.subs</c> too).
+    /// <paramref name="invoker"/>, when given, opens the socket (the bench's way to pick a loopback source address).
+    /// </summary>
+    public static async Task<BenchConnection> ConnectAsync(Uri url, HelloFrame hello, IFrameCodec codec, HttpMessageInvoker? invoker,
+        Action<Frame, int>? onFrame, CancellationToken cancellationToken)
     {
-        var connection = new BenchConnection(codec);
+        var connection = new BenchConnection(codec) { OnFrame = onFrame };
         connection._socket.Options.KeepAliveInterval = TimeSpan.Zero;
         connection._socket.Options.AddSubProtocol(codec.SubProtocol);
-        await connection._socket.ConnectAsync(url, cancellationToken);
-        // No subprotocol in the answer is a server of before the encodings: JSON.
-        if ((connection._socket.SubProtocol ?? JsonFrameCodec.Name) != codec.SubProtocol)
+        try
+        {
+            if (invoker is null)
+            {
+                await connection._socket.ConnectAsync(url, cancellationToken);
+            }
+            else
+            {
+                await connection._socket.ConnectAsync(url, invoker, cancellationToken);
+            }
+            // No subprotocol in the answer is a server of before the encodings: JSON.
+            if ((connection._socket.SubProtocol ?? JsonFrameCodec.Name) != codec.SubProtocol)
+            {
+                throw new IOException($"The server at {url} does not speak {codec.SubProtocol}.");
+            }
+            connection._receiving = Task.Run(() => connection.ReceiveLoopAsync(cancellationToken), CancellationToken.None);
+            await connection.SendAsync(hello, cancellationToken);
+            var first = await connection._welcome.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            connection.Welcome = first as WelcomeFrame
+                ?? throw new IOException(first is ErrorFrame error ? $"The hello was refused: {error.Code} {error.Message}" : $"The server answered the hello with {first.Type}.");
+            return connection;
+        }
+        catch
         {
             await connection.DisposeAsync();
-            throw new IOException($"The server at {url} does not speak {codec.SubProtocol}.");
+            throw;
         }
-        var welcome = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.OnFrame = (_, _) => welcome.TrySetResult();
-        connection._receiving = Task.Run(() => connection.ReceiveLoopAsync(cancellationToken), CancellationToken.None);
-        await connection.SendAsync(new HelloFrame(RawJson.Number(0)) { ClientId = clientId, Protocol = 1 }, cancellationToken);
-        await welcome.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
-        return connection;
     }
 
     public async Task SendAsync(Frame frame, CancellationToken cancellationToken)
@@ -60,7 +87,8 @@ internal sealed class BenchConnection : IAsyncDisposable
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
-        var buffer = new byte[1 << 20];
+        // Small to start with: the fan-out and connection scenarios hold thousands of these; it grows for snapshots.
+        var buffer = new byte[4096];
         var length = 0;
         try
         {
@@ -82,12 +110,23 @@ internal sealed class BenchConnection : IAsyncDisposable
                 }
                 FramesReceived++;
                 var frame = _codec.Read(buffer.AsMemory(0, length));
-                OnFrame?.Invoke(frame, WireBytes(length));
+                if (!_welcome.Task.IsCompleted)
+                {
+                    _welcome.TrySetResult(frame);
+                }
+                else
+                {
+                    OnFrame?.Invoke(frame, WireBytes(length));
+                }
                 length = 0;
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
         {
+        }
+        finally
+        {
+            _welcome.TrySetException(new IOException("The connection closed before the welcome."));
         }
     }
 

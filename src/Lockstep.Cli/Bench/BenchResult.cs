@@ -1,6 +1,8 @@
 namespace Lockstep.Cli.Bench;
 
-/// <summary>What one benchmark run measured.</summary>
+/// <summary>What a run of <c>lockstep bench</c> without <c>--scenario</c> measured: the throughput, latency and snapshot scenarios in turn.</summary>
+/// <param name="ServerCpuUsPerWrite">Server CPU (from /proc) per acknowledged write in the throughput phase; null when the servers' PIDs are unknown.</param>
+/// <param name="ServerCpuUsPerFrame">Server CPU per delivered change frame in the latency phase; null likewise.</param>
 internal sealed record BenchResult(
     int Writes,
     int Writers,
@@ -13,7 +15,9 @@ internal sealed record BenchResult(
     SnapshotSummary Snapshot,
     string Encoding,
     string Synchronous,
-    MachineInfo Machine);
+    MachineInfo Machine,
+    double? ServerCpuUsPerWrite,
+    double? ServerCpuUsPerFrame);
 
 /// <summary>One subscription's snapshot of a 1,000-document collection.</summary>
 /// <param name="Documents">The documents it held.</param>
@@ -21,21 +25,6 @@ internal sealed record BenchResult(
 /// <param name="Bytes">Their bytes on the wire, WebSocket headers included.</param>
 /// <param name="DocumentJsonBytes">The documents' own JSON, for comparison.</param>
 internal sealed record SnapshotSummary(int Documents, int Frames, long Bytes, long DocumentJsonBytes);
-
-/// <summary>Write → seen latency percentiles in milliseconds.</summary>
-internal sealed record LatencySummary(double P50, double P90, double P99, double Max, int Samples)
-{
-    public static LatencySummary Of(List<double> samples)
-    {
-        if (samples.Count == 0)
-        {
-            return new LatencySummary(double.NaN, double.NaN, double.NaN, double.NaN, 0);
-        }
-        samples.Sort();
-        double At(double q) => samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(q * samples.Count) - 1)];
-        return new LatencySummary(At(0.50), At(0.90), At(0.99), samples[^1], samples.Count);
-    }
-}
 
 /// <summary>Where the figures were taken.</summary>
 internal sealed record MachineInfo(int Cores, string Os, string Runtime)

@@ -8,10 +8,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Cli.Commands;
 
-/// <summary>The Lockstep host as `serve` and `bench` run it: exactly what an app embeds — AddLockstep(), a store (SQLite, or PostgreSQL for a cluster), MapLockstep().</summary>
+/// <summary>The Lockstep host as `serve` runs it (and `bench`, through a child `serve`): exactly what an app embeds — AddLockstep(), a store (SQLite, or PostgreSQL for a cluster), MapLockstep().</summary>
 internal static class ServerHost
 {
-    public static WebApplication Build(string databasePath, string urls, SqliteSynchronous synchronous, Action<LockstepOptions>? configure = null, bool quiet = false,
+    public static WebApplication Build(string databasePath, string urls, SqliteSynchronous synchronous, Action<LockstepOptions>? configure = null,
         string? postgres = null, SampleFiles? samples = null, string? configFile = null, bool open = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -20,10 +20,6 @@ internal static class ServerHost
             builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
         }
         builder.WebHost.UseUrls(urls);
-        if (quiet)
-        {
-            builder.Logging.ClearProviders();
-        }
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         var lockstep = builder.Services.AddLockstep(options =>

@@ -29,6 +29,10 @@ internal static class StatusCommand
             Console.WriteLine($"head        {status["head"]}");
             Console.WriteLine($"horizon     {status["horizon"]}");
             Console.WriteLine($"subscribed  {status["subscribedConnections"]} connections");
+            if (status["process"] is JsonObject process)
+            {
+                Console.WriteLine($"memory      {(long)process["rssBytes"]! >> 20} MiB resident, managed heap {(long)process["managedHeapBytes"]! >> 20} MiB");
+            }
             foreach (var c in status["collections"]!.AsArray())
             {
                 Console.WriteLine($"collection  {c!["name"]} ({c["policy"]})");

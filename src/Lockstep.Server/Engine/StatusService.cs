@@ -9,7 +9,22 @@ namespace Lockstep.Server;
 /// <param name="Horizon">The oldest seq still in the log minus one.</param>
 /// <param name="SubscribedConnections">Sessions this node delivers changes to.</param>
 /// <param name="Collections">The collections the caller may read (written or configured), by name, with their conflict policies.</param>
-internal sealed record ServerStatus(long Head, long Horizon, int SubscribedConnections, IReadOnlyList<(string Name, ConflictPolicy Policy)> Collections);
+/// <param name="Process">This node's process: its memory and garbage collections.</param>
+internal sealed record ServerStatus(long Head, long Horizon, int SubscribedConnections, IReadOnlyList<(string Name, ConflictPolicy Policy)> Collections, ProcessStatus Process);
+
+/// <summary>The server process's memory, for sizing (bytes per connection) and for telling a leak from a cache.</summary>
+/// <param name="RssBytes">Resident memory (<see cref="Environment.WorkingSet"/>).</param>
+/// <param name="ManagedHeapBytes">The managed heap's size after the last garbage collection (<see cref="GCMemoryInfo.HeapSizeBytes"/>).</param>
+/// <param name="ManagedAllocatedBytes">Managed bytes thought to be allocated now, garbage not yet collected included (<see cref="GC.GetTotalMemory(bool)"/>).</param>
+/// <param name="Gen0Collections">Garbage collections of generation 0 since start.</param>
+/// <param name="Gen1Collections">Of generation 1.</param>
+/// <param name="Gen2Collections">Of generation 2 (full collections).</param>
+internal sealed record ProcessStatus(long RssBytes, long ManagedHeapBytes, long ManagedAllocatedBytes, int Gen0Collections, int Gen1Collections, int Gen2Collections)
+{
+    /// <summary>The figures now.</summary>
+    public static ProcessStatus Now() => new(Environment.WorkingSet, GC.GetGCMemoryInfo().HeapSizeBytes, GC.GetTotalMemory(forceFullCollection: false),
+        GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+}
 
 /// <summary>The cluster as this node sees it.</summary>
 /// <param name="Self">This node's id.</param>
@@ -51,7 +66,7 @@ internal sealed class StatusService
             .Order(StringComparer.Ordinal)
             .Select(c => (c, _options.PolicyOf(c)))
             .ToList();
-        return new ServerStatus(reader.Head, _horizon.Value, _fanOut.ListenerCount, collections);
+        return new ServerStatus(reader.Head, _horizon.Value, _fanOut.ListenerCount, collections, ProcessStatus.Now());
     }
 
     /// <summary>The cluster's nodes; <c>forbidden</c> but for API keys and administrators.</summary>

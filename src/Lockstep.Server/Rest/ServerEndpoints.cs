@@ -33,6 +33,16 @@ internal static class ServerEndpoints
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.WriteStartObject("process");
+            w.WriteNumber("rssBytes", s.Process.RssBytes);
+            w.WriteNumber("managedHeapBytes", s.Process.ManagedHeapBytes);
+            w.WriteNumber("managedAllocatedBytes", s.Process.ManagedAllocatedBytes);
+            w.WriteStartObject("gcCollections");
+            w.WriteNumber("gen0", s.Process.Gen0Collections);
+            w.WriteNumber("gen1", s.Process.Gen1Collections);
+            w.WriteNumber("gen2", s.Process.Gen2Collections);
+            w.WriteEndObject();
+            w.WriteEndObject();
         });
     }
 

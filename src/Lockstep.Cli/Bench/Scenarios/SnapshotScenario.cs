@@ -1,37 +1,42 @@
-using System.Globalization;
 using System.Text;
 using Lockstep.Protocol;
 
-namespace Lockstep.Cli.Bench;
+namespace Lockstep.Cli.Bench.Scenarios;
 
-internal sealed partial class BenchRunner
+/// <summary>
+/// The bytes of a snapshot: writes 1,000 documents like the latency scenario's, then one reader subscribes to them;
+/// the bytes of every snapshot frame it received (WebSocket headers included), and the documents' own JSON for comparison.
+/// </summary>
+internal sealed class SnapshotScenario
 {
-    /// <summary>The documents of the snapshot phase.</summary>
-    public const int SnapshotDocuments = 1000;
+    /// <summary>The documents of the snapshot.</summary>
+    public const int Documents = 1000;
 
     private const int PutsPerMutation = 100;
+    private readonly BenchTarget _target;
 
-    /// <summary>
-    /// Writes 1,000 documents like the latency phase's, then one reader subscribes to them: the bytes of every
-    /// snapshot frame it received (WebSocket headers included), and the documents' own JSON for comparison.
-    /// </summary>
-    public async Task<SnapshotSummary> MeasureSnapshotAsync(CancellationToken cancellationToken)
+    public SnapshotScenario(BenchTarget target)
     {
-        var collection = "bench-s-" + Guid.NewGuid().ToString("N")[..8];
-        var run = Guid.NewGuid().ToString("N")[..8];
-        await using var writer = await ConnectAsync(0, $"bench-{run}-writer", cancellationToken);
-        var replies = new SemaphoreSlim(0);
+        _target = target;
+    }
+
+    public async Task<SnapshotSummary> RunAsync(CancellationToken cancellationToken)
+    {
+        var collection = BenchWrites.NewCollection("s");
+        var run = BenchWrites.NewRun();
+        await using var writer = await _target.ConnectAsync(0, $"bench-{run}-writer", cancellationToken);
+        using var replies = new SemaphoreSlim(0);
         writer.OnFrame = (_, _) => replies.Release();
         var documentBytes = 0L;
         var mutations = 0;
-        for (var first = 0; first < SnapshotDocuments; first += PutsPerMutation)
+        for (var first = 0; first < Documents; first += PutsPerMutation)
         {
             var ops = new List<MutationOp>(PutsPerMutation);
-            for (var d = first; d < Math.Min(SnapshotDocuments, first + PutsPerMutation); d++)
+            for (var d = first; d < Math.Min(Documents, first + PutsPerMutation); d++)
             {
-                var doc = Document(d);
-                documentBytes += Encoding.UTF8.GetByteCount(doc.Json);
-                ops.Add(new MutationOp(OpKind.Put, collection, "d" + d.ToString(CultureInfo.InvariantCulture)) { Doc = doc });
+                var op = BenchWrites.Put(collection, d);
+                documentBytes += Encoding.UTF8.GetByteCount(op.Doc!.Value.Json);
+                ops.Add(op);
             }
             await writer.SendAsync(new MutateFrame(RawJson.Number(mutations++), null, ops), cancellationToken);
         }
@@ -40,7 +45,7 @@ internal sealed partial class BenchRunner
             await replies.WaitAsync(cancellationToken);
         }
 
-        await using var reader = await ConnectAsync(1, $"bench-{run}-reader", cancellationToken);
+        await using var reader = await _target.ConnectAsync(1, $"bench-{run}-reader", cancellationToken);
         var bytes = 0L;
         var frames = 0;
         var received = 0;
@@ -64,9 +69,9 @@ internal sealed partial class BenchRunner
         };
         await reader.SendAsync(new SubscribeFrame(RawJson.Number(1), new SubscriptionSpec("s", collection)), cancellationToken);
         await done.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-        if (received != SnapshotDocuments)
+        if (received != Documents)
         {
-            _progress.WriteLine($"  the snapshot held {received} documents, not {SnapshotDocuments}");
+            _target.Progress.WriteLine($"  the snapshot held {received} documents, not {Documents}");
         }
         return new SnapshotSummary(received, frames, bytes, documentBytes);
     }
