@@ -100,7 +100,7 @@ internal sealed class ConsumerGroupApi : IDisposable
         {
             if (!response.IsSuccessStatusCode)
             {
-                throw RestResponses.ToException(response, await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false));
+                throw await RestResponses.RefusalAsync(response, cancellationToken).ConfigureAwait(false);
             }
             var text = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
             try

@@ -59,11 +59,10 @@ internal sealed class SagaDocuments : IDisposable
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var json = await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.PreconditionFailed)
         {
-            return (response.StatusCode, json);
+            return (response.StatusCode, await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false));
         }
-        throw RestResponses.ToException(response, json);
+        throw await RestResponses.RefusalAsync(response, cancellationToken).ConfigureAwait(false);
     }
 }
