@@ -143,7 +143,7 @@ public sealed class SagaRunner : IHostedService, IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
             {
                 Log.SagaPollFailed(_logger, e, _type);
             }
@@ -168,7 +168,7 @@ public sealed class SagaRunner : IHostedService, IAsyncDisposable
         {
             // stopping: the saga is resumed when its lease runs out
         }
-        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
         {
             Log.SagaInterrupted(_logger, e, _type, id);
         }

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Lockstep.Protocol;
 
 namespace Lockstep.Client;
 
@@ -28,22 +30,37 @@ internal sealed class SagaDocuments : IDisposable
     public async Task<(List<(string Id, long Version, JsonObject State)> Docs, string? Next)> ListAsync(JsonObject filter, string? after, CancellationToken cancellationToken)
     {
         var query = $"collections/{_collection}/docs?filter={Uri.EscapeDataString(filter.ToJsonString())}&limit=100" + (after is null ? "" : "&after=" + Uri.EscapeDataString(after));
-        var page = (await SendAsync(HttpMethod.Get, query, null, null, cancellationToken).ConfigureAwait(false)).Body!;
-        List<(string, long, JsonObject)> docs = [.. page["docs"]!.AsArray().Select(item => ((string)item!["id"]!, (long)item["v"]!, item["doc"]!.DeepClone().AsObject()))];
-        return (docs, (string?)page["next"]);
+        var (_, page) = await SendAsync(HttpMethod.Get, query, null, null, cancellationToken).ConfigureAwait(false);
+        using (page)
+        {
+            if (!JsonBodies.TryReadListing(page.RootElement, out var documents, out var next, out _))
+            {
+                throw new FormatException("The server's listing is not well formed.");
+            }
+            return ([.. documents.Select(d => (d.Id, d.Version, JsonNode.Parse(d.Doc.Json)!.AsObject()))], next);
+        }
     }
 
     /// <summary>PUTs a state document only if it is at <paramref name="ifVersion"/> (0: only if absent); the new version, or null when it was not.</summary>
     public async Task<long?> WriteAsync(string id, JsonObject state, long ifVersion, CancellationToken cancellationToken)
     {
-        var (status, body) = await SendAsync(HttpMethod.Put, $"collections/{_collection}/docs/{Uri.EscapeDataString(id)}", state,
+        var (status, answer) = await SendAsync(HttpMethod.Put, $"collections/{_collection}/docs/{Uri.EscapeDataString(id)}", state,
             ifVersion == 0 ? ("If-None-Match", "*") : ("If-Match", $"\"{ifVersion.ToString(CultureInfo.InvariantCulture)}\""), cancellationToken).ConfigureAwait(false);
-        return status == HttpStatusCode.PreconditionFailed ? null : (long)body!["v"]!;
+        using (answer)
+        {
+            if (status == HttpStatusCode.PreconditionFailed)
+            {
+                return null;
+            }
+            return JsonBodies.TryReadDocumentWritten(answer.RootElement, out var version, out _)
+                ? version
+                : throw new FormatException("The server's answer to a write has no version.");
+        }
     }
 
     public void Dispose() => _http.Dispose();
 
-    private async Task<(HttpStatusCode Status, JsonObject? Body)> SendAsync(HttpMethod method, string path, JsonObject? body, (string Name, string Value)? header, CancellationToken cancellationToken)
+    private async Task<(HttpStatusCode Status, JsonDocument Body)> SendAsync(HttpMethod method, string path, JsonObject? body, (string Name, string Value)? header, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, new Uri(_base, path));
         if (body is not null)
@@ -59,10 +76,18 @@ internal sealed class SagaDocuments : IDisposable
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.PreconditionFailed)
+        if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.PreconditionFailed)
         {
-            return (response.StatusCode, await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false));
+            throw await RestResponses.RefusalAsync(response, cancellationToken).ConfigureAwait(false);
         }
-        throw await RestResponses.RefusalAsync(response, cancellationToken).ConfigureAwait(false);
+        var text = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return (response.StatusCode, JsonDocument.Parse(text.Length > 0 ? text : "{}"u8.ToArray()));
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException("The server's answer is not JSON.", e);
+        }
     }
 }

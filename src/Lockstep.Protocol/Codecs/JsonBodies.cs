@@ -53,6 +53,45 @@ public static class JsonBodies
         writer.WriteNumber("seq", seq);
     }
 
+    /// <summary>
+    /// Reads a listing <see cref="WriteListingFields"/> wrote: false unless <c>docs</c> is an array of <c>{"id","v","doc"}</c>
+    /// (a string id, an integer version, an object document), <c>next</c> a string or null, and <c>seq</c> an integer.
+    /// </summary>
+    public static bool TryReadListing(JsonElement body, out IReadOnlyList<SnapshotDocument> documents, out string? next, out long seq)
+    {
+        documents = [];
+        next = null;
+        seq = 0;
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("docs", out var docs) || docs.ValueKind != JsonValueKind.Array || !TryInt64(body, "seq", out seq))
+        {
+            return false;
+        }
+        var read = new List<SnapshotDocument>(docs.GetArrayLength());
+        foreach (var item in docs.EnumerateArray())
+        {
+            if (!TryString(item, "id", out var id) || !TryInt64(item, "v", out var version)
+                || !item.TryGetProperty("doc", out var doc) || doc.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+            read.Add(new SnapshotDocument(id, version, new RawJson(doc.GetRawText())));
+        }
+        if (body.TryGetProperty("next", out var after) && after.ValueKind is not (JsonValueKind.Null or JsonValueKind.String))
+        {
+            return false;
+        }
+        documents = read;
+        TryString(body, "next", out next);
+        return true;
+    }
+
+    /// <summary>Reads a document write's answer (<see cref="WriteDocumentWrittenFields"/>): false unless <c>v</c> and <c>seq</c> are integers.</summary>
+    public static bool TryReadDocumentWritten(JsonElement body, out long version, out long seq)
+    {
+        seq = 0;
+        return TryInt64(body, "v", out version) & TryInt64(body, "seq", out seq);
+    }
+
     /// <summary>A change of the feed as an object.</summary>
     public static void WriteFeedChange(Utf8JsonWriter writer, FeedChange change)
     {

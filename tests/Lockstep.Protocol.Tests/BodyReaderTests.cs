@@ -7,10 +7,11 @@ using Xunit;
 namespace Lockstep.Protocol.Tests;
 
 /// <summary>
-/// The consumer group answers and the problem body as the client reads them: what the server writes (through the
-/// same Protocol writers) reads back as it was, and a malformed answer is refused rather than half read.
+/// The REST answers as the client reads them — a consumer group's claim and changes, a listing, a document write's
+/// answer, a problem: what the server writes (through the same Protocol writers) reads back as it was, and a
+/// malformed answer is refused rather than half read.
 /// </summary>
-public sealed class GroupBodyTests
+public sealed class BodyReaderTests
 {
     [Fact]
     public void A_group_changes_answer_written_with_the_feed_writer_reads_back_every_field()
@@ -101,6 +102,44 @@ public sealed class GroupBodyTests
         Assert.False(ProblemBody.TryRead("<html>bad gateway</html>", out _));
         Assert.False(ProblemBody.TryRead("{\"detail\":\"no code\"}", out _));
         Assert.False(ProblemBody.TryRead("", out _));
+    }
+
+    [Fact]
+    public void A_listing_and_a_document_write_answer_read_back_as_written()
+    {
+        var listed = new[] { new SnapshotDocument("a", 1, new RawJson("{\"n\":1}")), new SnapshotDocument("b", 4, new RawJson("{}")) };
+        foreach (var next in new[] { "b", null })
+        {
+            using var page = JsonDocument.Parse(Write(w =>
+            {
+                w.WriteStartObject();
+                JsonBodies.WriteListingFields(w, listed, next, 12);
+                w.WriteEndObject();
+            }));
+            Assert.True(JsonBodies.TryReadListing(page.RootElement, out var documents, out var after, out var seq));
+            Assert.Equal(listed, documents);
+            Assert.Equal((next, 12L), (after, seq));
+        }
+        using var written = JsonDocument.Parse(Write(w =>
+        {
+            w.WriteStartObject();
+            JsonBodies.WriteDocumentWrittenFields(w, "sagas", "s1", 3, 40, duplicate: false);
+            w.WriteEndObject();
+        }));
+        Assert.True(JsonBodies.TryReadDocumentWritten(written.RootElement, out var version, out var at));
+        Assert.Equal((3L, 40L), (version, at));
+    }
+
+    [Theory]
+    [InlineData("{\"docs\":[{\"id\":\"a\",\"v\":\"1\",\"doc\":{}}],\"next\":null,\"seq\":1}")]
+    [InlineData("{\"docs\":[{\"id\":\"a\",\"v\":1,\"doc\":[]}],\"next\":null,\"seq\":1}")]
+    [InlineData("{\"docs\":[],\"next\":3,\"seq\":1}")]
+    [InlineData("{\"docs\":[],\"next\":null}")]
+    [InlineData("{\"next\":null,\"seq\":1}")]
+    public void A_malformed_listing_is_refused(string body)
+    {
+        using var doc = JsonDocument.Parse(body);
+        Assert.False(JsonBodies.TryReadListing(doc.RootElement, out _, out _, out _));
     }
 
     private static string Write(Action<Utf8JsonWriter> fill)
