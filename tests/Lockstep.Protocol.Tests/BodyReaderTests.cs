@@ -14,7 +14,7 @@ namespace Lockstep.Protocol.Tests;
 public sealed class BodyReaderTests
 {
     [Fact]
-    public void A_group_changes_answer_written_with_the_feed_writer_reads_back_every_field()
+    public void A_group_changes_answer_reads_back_every_field_and_writes_the_same_json_again()
     {
         var delta = new FeedChange(7, "orders", "o1", 3) { Hlc = "h1", ClientId = "c-1", Mid = 42, Set = new RawJson("{\"n\":2}"), Unset = new RawJson("[\"x\"]"), Doc = new RawJson("{\"n\":2}") };
         var deleted = new FeedChange(8, "orders", "o2", 5) { Hlc = "h2", Deleted = true };
@@ -44,6 +44,12 @@ public sealed class BodyReaderTests
 
         using var doc = JsonDocument.Parse(text);
         Assert.True(GroupChanges.TryRead(doc.RootElement, out var changes));
+        Assert.Equal(text, Write(w =>
+        {
+            w.WriteStartObject();
+            changes.WriteFields(w);
+            w.WriteEndObject();
+        }));
 
         Assert.Equal(new[] { new GroupEvent(1, delta), new GroupEvent(2, deleted), new GroupEvent(3, removed) }, changes.Events);
         Assert.Equal(new[] { (1, 7L), (2, 8L) }, changes.Positions.OrderBy(p => p.Key).Select(p => (p.Key, p.Value)));

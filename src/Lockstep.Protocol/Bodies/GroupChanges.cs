@@ -11,7 +11,7 @@ public sealed record GroupEvent(int Partition, FeedChange Change);
 /// <summary>
 /// The answer to a consumer group's <c>changes</c> request (docs/microservices.md): the events in seq order, each
 /// partition's new position, the partitions the member no longer holds, and the log's head. The server writes it
-/// with <see cref="JsonBodies.WriteFeedChangeFields"/> per event.
+/// with <see cref="WriteFields"/>, the client reads it with <see cref="TryRead"/>.
 /// </summary>
 /// <param name="Events">The changes, each with its partition.</param>
 /// <param name="Positions">Per partition, the position everything up to which has been delivered.</param>
@@ -19,6 +19,34 @@ public sealed record GroupEvent(int Partition, FeedChange Change);
 /// <param name="Head">The log's head when read.</param>
 public sealed record GroupChanges(IReadOnlyList<GroupEvent> Events, IReadOnlyDictionary<int, long> Positions, IReadOnlyList<int> Lost, long Head)
 {
+    /// <summary>The answer's fields, into an object already started: <c>events</c> (each with its <c>partition</c>), <c>positions</c> (by partition, in order), <c>lost</c>, <c>head</c>.</summary>
+    public void WriteFields(Utf8JsonWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartArray("events");
+        foreach (var (partition, change) in Events)
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("partition", partition);
+            JsonBodies.WriteFeedChangeFields(writer, change);
+            writer.WriteEndObject();
+        }
+        writer.WriteEndArray();
+        writer.WriteStartObject("positions");
+        foreach (var (partition, seq) in Positions.OrderBy(p => p.Key))
+        {
+            writer.WriteNumber(partition.ToString(CultureInfo.InvariantCulture), seq);
+        }
+        writer.WriteEndObject();
+        writer.WriteStartArray("lost");
+        foreach (var partition in Lost)
+        {
+            writer.WriteNumberValue(partition);
+        }
+        writer.WriteEndArray();
+        writer.WriteNumber("head", Head);
+    }
+
     /// <summary>Reads an answer; false unless <c>events</c>, <c>positions</c> and <c>lost</c> are there and well formed.</summary>
     public static bool TryRead(JsonElement answer, out GroupChanges changes)
     {
