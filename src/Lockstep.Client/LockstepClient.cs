@@ -1,10 +1,8 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Lockstep.Core;
+using Lockstep.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Polly;
-using Lockstep.Protocol;
 
 namespace Lockstep.Client;
 
@@ -15,35 +13,31 @@ namespace Lockstep.Client;
 /// URL (Polly), fails over across <see cref="LockstepClientOptions.Urls"/>, and resumes its
 /// subscriptions from its cursor. Thread-safe.
 /// </summary>
-public sealed partial class LockstepClient : IAsyncDisposable
+/// <remarks>
+/// The client is a facade over its parts: the <see cref="ConnectionLoop"/> (connect, hello, reconnect), the
+/// <see cref="FrameHandler"/> (incoming frames to state), the <see cref="WritePipeline"/> (writes to their
+/// settlement), the <see cref="SubscriptionRegistry"/>, the <see cref="LocalView"/> (confirmed and optimistic
+/// documents) and the <see cref="LocalJournal"/> (the local store kept in step). All of them are guarded by one
+/// lock, this one's: a frame changes documents, subscriptions and writes together, and observers and the store
+/// see all of it or none. Parts take the lock only in their own background work (retries, timers); everything
+/// else they do is called with it held.
+/// </remarks>
+public sealed class LockstepClient : IAsyncDisposable
 {
-    private const long MidBlock = 10_000;
     private readonly LockstepClientOptions _options;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _disposing = new();
-    private readonly Dictionary<string, CollectionState> _collections = new(StringComparer.Ordinal);
     private readonly Dictionary<(string, Type), object> _typed = [];
-    private readonly Dictionary<string, SubscriptionState> _subs = new(StringComparer.Ordinal);
-    private readonly List<PendingWrite> _pending = [];
-    private readonly Dictionary<long, PendingWrite> _pendingByMid = [];
-    private readonly ResiliencePipeline _reconnect;
     private readonly Uri[] _urls;
-    private readonly ResiliencePipeline[] _breakers;
-    private readonly Polly.CircuitBreaker.CircuitBreakerStateProvider[] _breakerStates;
     private readonly LocalStore? _store;
     private readonly EventDispatcher _events;
-    private TaskCompletionSource _online = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Connection? _connection;
-    private Task _loop = Task.CompletedTask;
-    private Task _flushLoop = Task.CompletedTask;
-    private long _cursor;
-    private long _nextMid;
-    private long _midReserved;
-    private int _urlIndex;
-    private bool _forceFresh;
+    private readonly LocalJournal _journal;
+    private readonly LocalView _view;
+    private readonly SubscriptionRegistry _subs;
+    private readonly WritePipeline _writes;
+    private readonly ConnectionLoop _connection;
     private bool _disposed;
-    private ConnectionState _state = ConnectionState.Offline;
 
     /// <summary>Creates a client from options (see also <see cref="LockstepClientBuilder"/>); call <see cref="StartAsync"/> or <see cref="Start"/> to connect.</summary>
     public LockstepClient(LockstepClientOptions options)
@@ -54,10 +48,14 @@ public sealed partial class LockstepClient : IAsyncDisposable
         _urls = [.. options.Urls];
         _logger = options.LoggerFactory?.CreateLogger<LockstepClient>() ?? NullLogger<LockstepClient>.Instance;
         _events = new EventDispatcher(options.EventContext, _logger);
-        (_reconnect, _breakers, _breakerStates) = BuildPipelines();
-        if (options.UseLocalStore)
+        _store = options.UseLocalStore ? LocalStore.Open(options.ResolveStorePath()) : null;
+        var pending = new PendingWrites();
+        _journal = new LocalJournal(_gate, _store, _logger);
+        _view = new LocalView(pending, _journal, _events);
+        _subs = new SubscriptionRegistry(_gate, _view, _journal, options, _disposing.Token);
+        _writes = new WritePipeline(_gate, pending, _view, _store, options, _logger, _disposing.Token);
+        if (_store is not null)
         {
-            _store = LocalStore.Open(options.ResolveStorePath());
             try
             {
                 ClientId = Restore(_store);
@@ -71,10 +69,9 @@ public sealed partial class LockstepClient : IAsyncDisposable
         else
         {
             ClientId = options.ClientId ?? "c-" + Guid.NewGuid().ToString("N");
-            // Numbers must not repeat across runs of a process that keeps its ClientId: start from the clock.
-            _nextMid = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
-            _midReserved = long.MaxValue;
         }
+        var frames = new FrameHandler(_view, _subs, _writes, _logger);
+        _connection = new ConnectionLoop(_gate, options, ClientId, _view, _subs, _writes, frames, _logger, OnStateChanged, _disposing.Token);
     }
 
     /// <summary>This client's id (see <see cref="LockstepClientOptions.ClientId"/>).</summary>
@@ -87,7 +84,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _state;
+                return _connection.State;
             }
         }
     }
@@ -102,7 +99,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _pending.Count(p => p.Ack is null);
+                return _writes.UnacknowledgedCount;
             }
         }
     }
@@ -114,7 +111,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _cursor;
+                return _view.Cursor;
             }
         }
     }
@@ -126,7 +123,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _connection?.Url;
+                return _connection.ConnectedUrl;
             }
         }
     }
@@ -137,15 +134,8 @@ public sealed partial class LockstepClient : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_loop.IsCompleted)
-            {
-                SetState(ConnectionState.Connecting);
-                _loop = Task.Run(() => RunAsync(_disposing.Token), CancellationToken.None);
-            }
-            if (_store is not null && _flushLoop.IsCompleted)
-            {
-                _flushLoop = Task.Run(() => FlushLoopAsync(_disposing.Token), CancellationToken.None);
-            }
+            _connection.Start();
+            _journal.Start(_view, _subs, _disposing.Token);
         }
     }
 
@@ -162,7 +152,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         Task online;
         lock (_gate)
         {
-            online = _online.Task;
+            online = _connection.Online;
         }
         return online.WaitAsync(cancellationToken);
     }
@@ -173,7 +163,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         Task[] waits;
         lock (_gate)
         {
-            waits = [.. _pending.Where(p => p.Ack is null).Select(p => p.Completion)];
+            waits = [.. _writes.Unacknowledged().Select(p => p.Completion)];
         }
         try
         {
@@ -209,8 +199,8 @@ public sealed partial class LockstepClient : IAsyncDisposable
     public Task<WriteAck> CallAsync(string name, JsonNode? args, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        var argsJson = args is null ? (Protocol.RawJson?)null : new Protocol.RawJson(args.ToJsonString());
-        return EnqueueAsync(mid => new Protocol.CallFrame(RequestIds.ForWrite(mid), mid, name, argsJson), [], cancellationToken);
+        var argsJson = args is null ? (RawJson?)null : new RawJson(args.ToJsonString());
+        return EnqueueAsync(mid => new CallFrame(RequestIds.ForWrite(mid), mid, name, argsJson), [], cancellationToken);
     }
 
     /// <summary>Calls a server-side mutator (the same as <see cref="CallAsync"/>).</summary>
@@ -226,8 +216,31 @@ public sealed partial class LockstepClient : IAsyncDisposable
         {
             throw new ArgumentException("A mutation needs at least one op.", nameof(ops));
         }
-        List<Protocol.MutationOp> wire = [.. list.Select(o => o.Wire)];
-        return EnqueueAsync(mid => new Protocol.MutateFrame(RequestIds.ForWrite(mid), mid, wire), [.. list.Select(o => o.Op)], cancellationToken);
+        List<MutationOp> wire = [.. list.Select(o => o.Wire)];
+        return EnqueueAsync(mid => new MutateFrame(RequestIds.ForWrite(mid), mid, wire), [.. list.Select(o => o.Op)], cancellationToken);
+    }
+
+    /// <summary>
+    /// A member of the consumer group <paramref name="group"/> on this client's servers, with its token
+    /// provider and logging. Not started: register it as a hosted service or call <c>StartAsync</c>.
+    /// </summary>
+    public LockstepConsumer Consume(string group, IEnumerable<string> collections, Func<ConsumedChange, CancellationToken, ValueTask> handler, Action<ConsumerOptions>? configure = null)
+    {
+        var options = new ConsumerOptions();
+        configure?.Invoke(options);
+        return new LockstepConsumer(_urls, group, collections, handler, options, _options.TokenProvider, _options.LoggerFactory);
+    }
+
+    /// <summary>
+    /// A read model in the service's own database built from <paramref name="collections"/> (see
+    /// <see cref="LockstepProjection"/>), on this client's servers with its token provider and logging. Not started.
+    /// </summary>
+    public LockstepProjection Project(string name, IEnumerable<string> collections, Func<CancellationToken, Task<System.Data.Common.DbConnection>> open,
+        Func<ConsumedChange, System.Data.Common.DbTransaction, CancellationToken, Task> apply, Action<ProjectionOptions>? configure = null)
+    {
+        var options = new ProjectionOptions();
+        configure?.Invoke(options);
+        return new LockstepProjection(_urls, name, collections, open, apply, options, _options.TokenProvider, _options.LoggerFactory);
     }
 
     internal LockstepClientOptions Options => _options;
@@ -236,15 +249,47 @@ public sealed partial class LockstepClient : IAsyncDisposable
 
     internal EventDispatcher Events => _events;
 
-    internal CollectionState CollectionStateOf(string name)
+    /// <summary>A collection's state. Under the lock.</summary>
+    internal CollectionState CollectionStateOf(string name) => _view.Of(name);
+
+    /// <summary>Queues a write; <paramref name="frame"/> makes its <c>mut</c> or <c>call</c> from the mutation number.</summary>
+    internal Task<WriteAck> EnqueueAsync(Func<long, Frame> frame, IReadOnlyList<DocumentOp> ops, CancellationToken cancellationToken)
     {
-        if (!_collections.TryGetValue(name, out var state))
+        cancellationToken.ThrowIfCancellationRequested();
+        PendingWrite pending;
+        lock (_gate)
         {
-            _collections[name] = state = new CollectionState(name);
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            pending = _writes.Enqueue(frame, ops);
         }
-        return state;
+        // The write stays queued if the caller stops waiting: cancelling only stops the wait.
+        return pending.Completion.WaitAsync(cancellationToken);
     }
 
+    /// <summary>Joins (or starts) the subscription for a collection and filter (see <see cref="SubscriptionRegistry.Join"/>).</summary>
+    internal SubscriptionState Subscribe(string collection, JsonNode? filterNode)
+    {
+        var filterJson = filterNode?.ToJsonString() ?? "{}";
+        if (!Filter.TryParse(filterJson, out var filter, out var error))
+        {
+            throw new ArgumentException($"Invalid filter: {error}", nameof(filterNode));
+        }
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _subs.Join(collection, filter, filterJson, filterNode);
+        }
+    }
+
+    internal void Unsubscribe(SubscriptionState sub)
+    {
+        lock (_gate)
+        {
+            _subs.Leave(sub);
+        }
+    }
+
+    /// <summary>Reads the client's state back from its local store; the client id it belongs to.</summary>
     private string Restore(LocalStore store)
     {
         var clientId = store.GetMeta("clientId");
@@ -254,95 +299,16 @@ public sealed partial class LockstepClient : IAsyncDisposable
         }
         clientId ??= _options.ClientId ?? "c-" + Guid.NewGuid().ToString("N");
         store.SetMeta("clientId", clientId);
-
-        // Never below the clock: a store that is new (or was wiped) under a client id the server
-        // already knows must not number writes from 1 again, or they would be taken for replays.
-        var reserved = long.Parse(store.GetMeta("midReserved") ?? "0", CultureInfo.InvariantCulture);
-        _nextMid = Math.Max(reserved, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000);
-        _midReserved = reserved;
-        _cursor = long.Parse(store.GetMeta("cursor") ?? "0", CultureInfo.InvariantCulture);
-
-        foreach (var sub in store.LoadSubs())
-        {
-            if (!Filter.TryParse(sub.Filter, out var filter, out _))
-            {
-                continue;
-            }
-            var state = new SubscriptionState(sub.Name, sub.Collection, filter, sub.Filter == "{}" ? null : JsonNode.Parse(sub.Filter))
-            {
-                Established = sub.Established,
-            };
-            if (state.Established)
-            {
-                state.Ready.TrySetResult();
-            }
-            _subs[sub.Name] = state;
-            CollectionStateOf(sub.Collection).Subscriptions++;
-        }
-        foreach (var doc in store.LoadDocs())
-        {
-            var cached = new CachedDoc { Version = doc.Version, Body = doc.Body is null ? null : JsonNode.Parse(doc.Body) as JsonObject };
-            foreach (var name in (JsonNode.Parse(doc.Subs) as JsonArray ?? []).Select(n => (string?)n).OfType<string>())
-            {
-                cached.Subs.Add(name);
-            }
-            CollectionStateOf(doc.Collection).Confirmed[doc.Id] = cached;
-        }
-        foreach (var (mid, text) in store.LoadPending())
-        {
-            if (PendingWrite.FromStoredText(mid, text) is not { } pending)
-            {
-                continue;
-            }
-            _pending.Add(pending);
-            _pendingByMid[mid] = pending;
-            _nextMid = Math.Max(_nextMid, mid);
-        }
-        foreach (var op in _pending.SelectMany(p => p.Ops))
-        {
-            CollectionStateOf(op.Collection);
-        }
-        foreach (var collection in _collections.Values)
-        {
-            foreach (var id in collection.Confirmed.Keys.Concat(PendingIds(collection.Name)).Distinct(StringComparer.Ordinal).ToList())
-            {
-                Touch(collection, id, null);
-            }
-        }
+        _view.Restore(store);
+        _subs.Restore(store);
+        _writes.Restore(store);
+        _view.TouchAll();
         return clientId;
     }
 
-    private IEnumerable<string> PendingIds(string collection) =>
-        _pending.SelectMany(p => p.Ops).Where(o => o.Collection == collection).Select(o => o.Id);
-
-    private long NextMid()
+    /// <summary>Queues <see cref="StateChanged"/>. Under the lock.</summary>
+    private void OnStateChanged(ConnectionState state)
     {
-        _nextMid++;
-        if (_store is not null && _nextMid >= _midReserved)
-        {
-            // Reserve numbers in blocks, so a restart never reuses one and a write costs no extra store update.
-            _midReserved = _nextMid + MidBlock;
-            _store.SetMeta("midReserved", _midReserved.ToString(CultureInfo.InvariantCulture));
-        }
-        return _nextMid;
-    }
-
-    private void SetState(ConnectionState state)
-    {
-        // Called under the lock.
-        if (_state == state || _state == ConnectionState.Closed)
-        {
-            return;
-        }
-        _state = state;
-        if (state == ConnectionState.Online)
-        {
-            _online.TrySetResult();
-        }
-        else if (_online.Task.IsCompleted)
-        {
-            _online = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
         var handler = StateChanged;
         if (handler is not null)
         {
@@ -354,6 +320,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Task loop;
+        Task flushing;
         lock (_gate)
         {
             if (_disposed)
@@ -361,13 +328,14 @@ public sealed partial class LockstepClient : IAsyncDisposable
                 return;
             }
             _disposed = true;
-            loop = _loop;
+            loop = _connection.Running;
+            flushing = _journal.Flushing;
         }
         // Outside the lock: cancellation runs continuations that take it.
         await _disposing.CancelAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(loop, _flushLoop).ConfigureAwait(false);
+            await Task.WhenAll(loop, flushing).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -375,8 +343,8 @@ public sealed partial class LockstepClient : IAsyncDisposable
         List<PendingWrite> unfinished;
         lock (_gate)
         {
-            SetState(ConnectionState.Closed);
-            unfinished = [.. _pending.Where(p => p.Ack is null)];
+            _connection.Close();
+            unfinished = _writes.Unacknowledged();
         }
         foreach (var pending in unfinished)
         {
@@ -385,7 +353,7 @@ public sealed partial class LockstepClient : IAsyncDisposable
         }
         if (_store is not null)
         {
-            Flush();
+            _journal.Flush(_view, _subs);
             _store.Dispose();
         }
         await _events.DisposeAsync().ConfigureAwait(false);

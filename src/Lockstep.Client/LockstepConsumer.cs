@@ -1,8 +1,3 @@
-using System.Globalization;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json.Nodes;
-using System.Threading.Channels;
 using Lockstep.Protocol;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -18,23 +13,18 @@ namespace Lockstep.Client;
 /// <see cref="LockstepInbox"/> to make effects exactly once). Start it as a hosted service, or with
 /// <see cref="StartAsync"/>; <see cref="StopAsync"/> finishes the changes being handled, commits, and leaves the group.
 /// </summary>
-public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
+public sealed class LockstepConsumer : IHostedService, IAsyncDisposable
 {
-    private readonly Uri[] _urls;
     private readonly string _group;
     private readonly string[] _collections;
-    private readonly Func<ConsumedChange, CancellationToken, ValueTask> _handler;
     private readonly ConsumerOptions _options;
-    private readonly Func<CancellationToken, ValueTask<string?>>? _tokenProvider;
     private readonly ILogger _logger;
-    private readonly HttpClient _http = new() { Timeout = Timeout.InfiniteTimeSpan };
-    private readonly Lock _gate = new();
-    private readonly Dictionary<int, PartitionWork> _partitions = [];
-    private readonly SemaphoreSlim _concurrency;
+    private readonly ConsumerGroupApi _api;
+    private readonly PartitionTable _table;
+    private readonly PartitionWorker _worker;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _firstClaim = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _loops = Task.CompletedTask;
-    private int _urlIndex;
     private int _state;
 
     /// <summary>A member of <paramref name="group"/> reading <paramref name="collections"/> from a server.</summary>
@@ -52,23 +42,23 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentNullException.ThrowIfNull(collections);
         ArgumentNullException.ThrowIfNull(handler);
-        _urls = [.. servers.Select(RestResponses.ApiBase)];
-        if (_urls.Length == 0)
+        Uri[] urls = [.. servers.Select(RestResponses.ApiBase)];
+        if (urls.Length == 0)
         {
             throw new ArgumentException("At least one server URL is needed.", nameof(servers));
         }
         _group = group;
         _collections = [.. collections.Distinct(StringComparer.Ordinal)];
-        _handler = handler;
         _options = options ?? new ConsumerOptions();
         if (_options.Lease < TimeSpan.FromMilliseconds(200) || _options.Lease > TimeSpan.FromMinutes(10))
         {
             // The server would refuse every claim; say so here rather than through a consumer that never joins.
             throw new ArgumentOutOfRangeException(nameof(options), _options.Lease, "ConsumerOptions.Lease must be from 200 milliseconds to 10 minutes.");
         }
-        _tokenProvider = tokenProvider;
         _logger = loggerFactory?.CreateLogger<LockstepConsumer>() ?? NullLogger<LockstepConsumer>.Instance;
-        _concurrency = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrency));
+        _api = new ConsumerGroupApi(urls, group, _options.Member, tokenProvider);
+        _table = new PartitionTable(group, _options.Member, _logger);
+        _worker = new PartitionWorker(handler, _table, _options, group, _logger);
     }
 
     /// <summary>The group.</summary>
@@ -78,16 +68,7 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
     public string Member => _options.Member;
 
     /// <summary>The partitions this member holds now.</summary>
-    public IReadOnlyList<int> Partitions
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return [.. _partitions.Keys.Order()];
-            }
-        }
-    }
+    public IReadOnlyList<int> Partitions => _table.Partitions;
 
     /// <summary>Completes once the first claim has been answered (the member has joined).</summary>
     public Task Joined => _firstClaim.Task;
@@ -116,11 +97,7 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         }
         await _stopping.CancelAsync();
         await _loops.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        List<PartitionWork> works;
-        lock (_gate)
-        {
-            works = [.. _partitions.Values];
-        }
+        var works = _table.Works;
         foreach (var work in works)
         {
             // Queued changes are dropped unhandled (Pending stays above zero, so the commit below stops at
@@ -145,9 +122,9 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
         try
         {
             await CommitAsync(cancellationToken).ConfigureAwait(false);
-            await PostAsync("leave", new JsonObject { ["member"] = Member }, cancellationToken).ConfigureAwait(false);
+            await _api.LeaveAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
         {
             Log.ConsumerStopFailed(_logger, e, _group);
         }
@@ -161,73 +138,130 @@ public sealed partial class LockstepConsumer : IHostedService, IAsyncDisposable
             await StopAsync(timeout.Token).ConfigureAwait(false);
         }
         _stopping.Dispose();
-        _http.Dispose();
-        _concurrency.Dispose();
+        _api.Dispose();
+        _worker.Dispose();
     }
 
-    /// <summary>The work of one held partition under one epoch.</summary>
-    private sealed class PartitionWork(int partition, long epoch, long checkpoint)
+    /// <summary>Joins, then renews at a third of the lease; the answer is the member's share after rebalancing.</summary>
+    private async Task ClaimLoopAsync(CancellationToken cancellationToken)
     {
-        public int Partition { get; } = partition;
-
-        public long Epoch { get; } = epoch;
-
-        /// <summary>Every change of the partition up to here has been fetched (and queued).</summary>
-        public long Fetched { get; set; } = checkpoint;
-
-        /// <summary>The last change the handler finished.</summary>
-        public long Handled { get; set; } = checkpoint;
-
-        public long Committed { get; set; } = checkpoint;
-
-        /// <summary>Queued changes the handler has not finished.</summary>
-        public int Pending { get; set; }
-
-        public Channel<ConsumedChange> Queue { get; } = Channel.CreateUnbounded<ConsumedChange>(); // the worker reads; StopAsync drains too
-
-        public CancellationTokenSource Cancel { get; } = new();
-
-        public Task Worker { get; set; } = Task.CompletedTask;
-
-        /// <summary>How far the group may commit: everything fetched once nothing queued is left, else what was handled.</summary>
-        public long CommitTarget => Pending == 0 ? Fetched : Handled;
+        var lastClaim = DateTimeOffset.UtcNow;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var assigned = await _api.ClaimAsync(_collections, _options.Partitions, _options.Lease, cancellationToken).ConfigureAwait(false);
+                lastClaim = DateTimeOffset.UtcNow;
+                Assign(assigned);
+                _firstClaim.TrySetResult();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
+            {
+                Log.ConsumerClaimFailed(_logger, e, _group);
+                if (e is LockstepException { IsTransient: false } refused)
+                {
+                    _firstClaim.TrySetException(refused);
+                }
+                if (DateTimeOffset.UtcNow - lastClaim > _options.Lease)
+                {
+                    Assign([]); // without a renewal the leases are gone: stop handling their partitions
+                }
+            }
+            await Delay(_options.Lease / 3, cancellationToken).ConfigureAwait(false);
+        }
     }
 
-    private static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private async Task<JsonNode?> SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken cancellationToken)
+    private void Assign(IReadOnlyList<GroupAssignment> assigned)
     {
-        var url = _urls[Volatile.Read(ref _urlIndex) % _urls.Length];
-        using var request = new HttpRequestMessage(method, new Uri(url, path));
-        if (body is not null)
+        foreach (var work in _table.Assign(assigned))
         {
-            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+            _worker.Start(work);
         }
-        if (_tokenProvider is not null && await _tokenProvider(cancellationToken).ConfigureAwait(false) is { Length: > 0 } token)
+    }
+
+    private async Task FetchLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            var (works, pending) = _table.ToFetch();
+            if (works.Count == 0 || pending > 4 * _options.FetchLimit)
+            {
+                await Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            try
+            {
+                var answer = await _api.ChangesAsync(works.Values.Select(w => (w.Partition, w.Fetched)), _options.FetchLimit, cancellationToken).ConfigureAwait(false);
+                _table.Accept(works, answer);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
+            {
+                Log.ConsumerFetchFailed(_logger, e, _group);
+                await Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+            }
         }
-        HttpResponseMessage response;
+    }
+
+    private async Task CommitLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Delay(_options.CommitInterval, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
+            {
+                Log.CommitFailed(_logger, e, _group);
+            }
+        }
+    }
+
+    /// <summary>Commits each partition up to what the handler finished; a partition whose lease is gone is dropped.</summary>
+    private async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        var commits = _table.ToCommit();
+        if (commits.Count == 0)
+        {
+            return;
+        }
         try
         {
-            response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            await _api.CommitAsync(commits.Select(c => c.Commit), cancellationToken).ConfigureAwait(false);
         }
-        catch (HttpRequestException)
+        catch (LockstepException e) when (e.Code == ErrorCodes.LeaseLost.Code)
         {
-            Interlocked.Increment(ref _urlIndex); // the next server, next time
+            if (e.Data["op"] is int p)
+            {
+                _table.Lose(p);
+            }
             throw;
         }
-        using (response)
-        {
-            var json = await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw RestResponses.ToException(response, json);
-            }
-            return json;
-        }
+        _table.MarkCommitted(commits);
     }
 
-    private Task<JsonNode?> PostAsync(string action, JsonObject body, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, $"groups/{Uri.EscapeDataString(_group)}/{action}", body, cancellationToken);
+    private static async Task Delay(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // the loop checks the token
+        }
+    }
 }

@@ -38,11 +38,22 @@ internal static class RestResponses
     /// A refusal as an exception: the problem's code, detail and transience, and its <c>op</c> (in <c>Data["op"]</c>).
     /// Without a code the answer is not Lockstep's (a proxy, a server starting): 5xx and 429 may pass.
     /// </summary>
-    public static LockstepException ToException(HttpResponseMessage response, JsonObject? problem)
+    public static async Task<LockstepException> RefusalAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        var code = (string?)problem?["code"];
-        var message = (string?)problem?["detail"] ?? $"{(int)response.StatusCode} {response.ReasonPhrase}";
-        var transient = code is not null ? (bool?)problem?["transient"] ?? false : (int)response.StatusCode is >= 500 or 429;
-        return new LockstepException(code ?? ErrorCodes.InternalError.Code, message, transient) { Data = { ["op"] = (int?)problem?["op"] } };
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        return ToException(response, ProblemBody.TryRead(text, out var problem) ? problem : null);
+    }
+
+    /// <summary>A refusal as an exception (see <see cref="RefusalAsync"/>); without a <paramref name="problem"/>, from the status alone.</summary>
+    public static LockstepException ToException(HttpResponseMessage response, ProblemBody? problem)
+    {
+        if (problem is null)
+        {
+            return new LockstepException(ErrorCodes.InternalError.Code, $"{(int)response.StatusCode} {response.ReasonPhrase}", (int)response.StatusCode is >= 500 or 429) { Data = { ["op"] = null } };
+        }
+        return new LockstepException(problem.Code, problem.Detail.Length > 0 ? problem.Detail : $"{(int)response.StatusCode} {response.ReasonPhrase}", problem.Transient)
+        {
+            Data = { ["op"] = problem.Op },
+        };
     }
 }

@@ -1,7 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -17,20 +14,14 @@ namespace Lockstep.Client;
 /// owns a saga under a lease, and when it dies another runner resumes the saga from the last step
 /// recorded. Steps and compensations therefore run at least once: make them idempotent.
 /// </summary>
-public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
+public sealed class SagaRunner : IHostedService, IAsyncDisposable
 {
-    private const string Running = "running";
-    private const string Compensating = "compensating";
-    private const string Completed = "completed";
-    private const string Compensated = "compensated";
-
-    private readonly Uri _base;
     private readonly string _type;
     private readonly IReadOnlyList<SagaStep> _steps;
     private readonly SagaOptions _options;
-    private readonly Func<CancellationToken, ValueTask<string?>>? _tokenProvider;
     private readonly ILogger _logger;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private readonly SagaDocuments _documents;
+    private readonly SagaExecutor _executor;
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _stopping = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
@@ -53,12 +44,12 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
         {
             throw new ArgumentException("A saga has at least one step.", nameof(steps));
         }
-        _base = RestResponses.ApiBase(server);
         _type = type;
         _steps = steps;
         _options = options ?? new SagaOptions();
-        _tokenProvider = tokenProvider;
         _logger = loggerFactory?.CreateLogger<SagaRunner>() ?? NullLogger<SagaRunner>.Instance;
+        _documents = new SagaDocuments(RestResponses.ApiBase(server), _options.Collection, tokenProvider);
+        _executor = new SagaExecutor(type, steps, _options, _documents, _logger);
         _slots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrency));
     }
 
@@ -74,19 +65,26 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
         var state = new JsonObject
         {
             ["type"] = _type,
-            ["status"] = Running,
+            ["status"] = SagaExecutor.Running,
             ["step"] = 0,
             ["stepName"] = _steps[0].Name,
             ["data"] = data.DeepClone(),
             ["leaseUntil"] = 0L,
             ["startedAt"] = now.ToString("O", CultureInfo.InvariantCulture),
         };
-        var created = await WriteAsync(sagaId, state, ifVersion: 0, cancellationToken).ConfigureAwait(false) is not null;
+        var created = await _documents.WriteAsync(sagaId, state, ifVersion: 0, cancellationToken).ConfigureAwait(false) is not null;
         if (created)
         {
             Log.SagaStarted(_logger, _type, sagaId);
         }
         return created;
+    }
+
+    /// <summary>For tests: the runner dies on the spot — nothing more is recorded, steps in flight finish unrecorded, leases run out.</summary>
+    internal void Crash()
+    {
+        _executor.Crash();
+        _stopping.Cancel();
     }
 
     /// <summary>Starts looking for sagas to run (new ones, and those whose runner's lease ran out).</summary>
@@ -109,7 +107,7 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
-        _http.Dispose();
+        _documents.Dispose();
         _slots.Dispose();
     }
 
@@ -118,30 +116,26 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
         while (!cancellationToken.IsCancellationRequested)
         {
             // Only sagas that no runner holds: new ones, ended leases (the server filters; this runner's own are skipped below).
-            var filter = Uri.EscapeDataString(new JsonObject
+            var filter = new JsonObject
             {
                 ["type"] = _type,
-                ["status"] = new JsonObject { ["$in"] = new JsonArray(Running, Compensating) },
+                ["status"] = new JsonObject { ["$in"] = new JsonArray(SagaExecutor.Running, SagaExecutor.Compensating) },
                 ["leaseUntil"] = new JsonObject { ["$lte"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
-            }.ToJsonString());
+            };
             try
             {
                 string? after = null;
                 do
                 {
-                    var page = (await SendAsync(HttpMethod.Get, $"collections/{_options.Collection}/docs?filter={filter}&limit=100"
-                        + (after is null ? "" : "&after=" + Uri.EscapeDataString(after)), null, null, cancellationToken).ConfigureAwait(false)).Body!;
-                    foreach (var item in page["docs"]!.AsArray())
+                    (var docs, after) = await _documents.ListAsync(filter, after, cancellationToken).ConfigureAwait(false);
+                    foreach (var (id, version, state) in docs)
                     {
-                        var id = (string)item!["id"]!;
-                        var state = item["doc"]!.AsObject();
                         if (!_running.ContainsKey(id) && (long)state["leaseUntil"]! <= DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
                         {
                             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-                            _running[id] = Task.Run(() => RunGuardedAsync(id, (long)item["v"]!, state.DeepClone().AsObject(), cancellationToken), CancellationToken.None);
+                            _running[id] = Task.Run(() => RunGuardedAsync(id, version, state, cancellationToken), CancellationToken.None);
                         }
                     }
-                    after = (string?)page["next"];
                 }
                 while (after is not null && !cancellationToken.IsCancellationRequested);
             }
@@ -149,7 +143,7 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+            catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
             {
                 Log.SagaPollFailed(_logger, e, _type);
             }
@@ -168,13 +162,13 @@ public sealed partial class SagaRunner : IHostedService, IAsyncDisposable
     {
         try
         {
-            await RunAsync(id, version, state, cancellationToken).ConfigureAwait(false);
+            await _executor.RunAsync(id, version, state, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // stopping: the saga is resumed when its lease runs out
         }
-        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException)
+        catch (Exception e) when (e is HttpRequestException or LockstepException or OperationCanceledException or FormatException)
         {
             Log.SagaInterrupted(_logger, e, _type, id);
         }

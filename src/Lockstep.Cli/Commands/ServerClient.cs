@@ -62,16 +62,15 @@ internal static class ServerClient
     {
         var body = await response.Content.ReadAsStringAsync();
         string message;
-        try
+        if (Lockstep.Protocol.ProblemBody.TryRead(body, out var problem))
         {
-            var problem = JsonNode.Parse(body);
-            message = $"{problem?["code"]}: {problem?["detail"]}";
-            if (problem?["current"] is { } current)
+            message = $"{problem.Code}: {problem.Detail}";
+            if (problem.Current is { } current)
             {
-                message += $" (current: {current.ToJsonString(Lockstep.Core.LockstepJson.Options)})";
+                message += $" (current: {JsonNode.Parse(current.Json)?.ToJsonString(Lockstep.Core.LockstepJson.Options) ?? "null"})";
             }
         }
-        catch (System.Text.Json.JsonException)
+        else
         {
             message = $"{(int)response.StatusCode} {response.ReasonPhrase}";
         }

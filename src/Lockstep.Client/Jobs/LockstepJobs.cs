@@ -173,12 +173,11 @@ public sealed class LockstepJobs : IDisposable
             request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
         }
         using var response = await _http.SendAsync(request, cancellationToken);
-        var json = await RestResponses.ReadAsync(response, cancellationToken);
-        if (response.IsSuccessStatusCode && json is not null)
+        if (response.IsSuccessStatusCode && await RestResponses.ReadAsync(response, cancellationToken) is { } json)
         {
             return json;
         }
-        var refusal = RestResponses.ToException(response, json);
+        var refusal = await RestResponses.RefusalAsync(response, cancellationToken);
         throw refusal.Code == ErrorCodes.LeaseLost.Code ? new JobLeaseLostException(refusal.Message) : refusal;
     }
 

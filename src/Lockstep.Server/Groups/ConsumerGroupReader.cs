@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lockstep.Core;
@@ -105,29 +104,6 @@ internal sealed record GroupBatch(List<string> Collections, long Head, long Hori
     public int? Expired { get; init; }
 
     /// <summary>The batch as JSON; a change's origin shows only to the <paramref name="reader"/> that made it.</summary>
-    public void Write(Utf8JsonWriter w, Caller reader)
-    {
-        w.WriteStartArray("events");
-        foreach (var (partition, change) in Events)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("partition", partition);
-            JsonBodies.WriteFeedChangeFields(w, Frames.Feed(change, reader));
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartObject("positions");
-        foreach (var (p, seq) in Positions.OrderBy(p => p.Key))
-        {
-            w.WriteNumber(p.ToString(CultureInfo.InvariantCulture), seq);
-        }
-        w.WriteEndObject();
-        w.WriteStartArray("lost");
-        foreach (var p in Lost)
-        {
-            w.WriteNumberValue(p);
-        }
-        w.WriteEndArray();
-        w.WriteNumber("head", Head);
-    }
+    public void Write(Utf8JsonWriter w, Caller reader) =>
+        new GroupChanges([.. Events.Select(e => new GroupEvent(e.Partition, Frames.Feed(e.Change, reader)))], Positions, Lost, Head).WriteFields(w);
 }

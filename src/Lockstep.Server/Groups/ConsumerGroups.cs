@@ -83,7 +83,7 @@ internal static class ConsumerGroups
             before[i] = ParseLease(i, await context.GetAsync(SystemCollections.Groups, PartitionId(group, i), cancellationToken));
         }
         var after = PartitionBalancer.Claim(before, member, now, lease);
-        var assigned = new JsonArray();
+        List<GroupAssignment> assigned = [];
         for (var i = 0; i < after.Count; i++)
         {
             if (after[i] != before[i])
@@ -92,7 +92,7 @@ internal static class ConsumerGroups
             }
             if (after[i].Owner == member && after[i].IsHeld(now))
             {
-                assigned.Add(new JsonObject { ["partition"] = i, ["epoch"] = after[i].Epoch, ["checkpoint"] = after[i].Checkpoint });
+                assigned.Add(new GroupAssignment(i, after[i].Epoch, after[i].Checkpoint));
             }
         }
         return new JsonObject
@@ -101,7 +101,7 @@ internal static class ConsumerGroups
             ["collections"] = new JsonArray([.. settings.Value.Collections.Select(c => JsonValue.Create(c))]),
             ["partitions"] = settings.Value.Partitions,
             ["leaseMs"] = (long)lease.TotalMilliseconds,
-            ["assigned"] = assigned,
+            ["assigned"] = GroupAssignment.ToJson(assigned),
         };
     }
 

@@ -1,13 +1,32 @@
 using System.Text.Json.Nodes;
 using Lockstep.Core;
 using Lockstep.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Client;
 
-public sealed partial class LockstepClient
+/// <summary>
+/// Applies the frames the server sends to the client's state: snapshots and changes to the confirmed documents,
+/// acks and refusals to the pending writes, positions to the cursor (settling the writes it passes). Called under
+/// the client's lock, one frame at a time, so each frame's effects are seen together.
+/// </summary>
+internal sealed class FrameHandler
 {
-    /// <summary>Applies one frame from the server. Under the lock. False asks the connection to be dropped and resynchronized.</summary>
-    private bool HandleFrame(Frame frame)
+    private readonly LocalView _view;
+    private readonly SubscriptionRegistry _subs;
+    private readonly WritePipeline _writes;
+    private readonly ILogger _logger;
+
+    public FrameHandler(LocalView view, SubscriptionRegistry subs, WritePipeline writes, ILogger logger)
+    {
+        _view = view;
+        _subs = subs;
+        _writes = writes;
+        _logger = logger;
+    }
+
+    /// <summary>Applies one frame. False asks the connection to be dropped and resynchronized.</summary>
+    public bool Handle(Frame frame)
     {
         switch (frame)
         {
@@ -15,12 +34,12 @@ public sealed partial class LockstepClient
                 OnSnapshot(snapshot);
                 return true;
             case SubscribedFrame subscribed:
-                if (_subs.TryGetValue(subscribed.Sub, out var resumed))
+                if (_subs.TryGet(subscribed.Sub, out var resumed))
                 {
-                    resumed.Established = true;
+                    _subs.MarkEstablished(resumed, save: false);
                     resumed.Ready.TrySetResult();
                 }
-                AdvanceCursor(subscribed.Seq);
+                Advance(subscribed.Seq);
                 return true;
             case ChangeFrame change:
                 return OnChange(change);
@@ -28,12 +47,12 @@ public sealed partial class LockstepClient
                 OnRemoved(removed);
                 return true;
             case PositionFrame position:
-                AdvanceCursor(position.Seq);
+                Advance(position.Seq);
                 return true;
             case AckFrame ack:
                 if (RequestIds.MidOf(ack.Id) is { } mid)
                 {
-                    OnAck(mid, ack);
+                    _writes.OnAck(mid, ack);
                 }
                 return true;
             case ErrorFrame error:
@@ -49,54 +68,25 @@ public sealed partial class LockstepClient
     {
         if (RequestIds.MidOf(frame.Id) is { } mid)
         {
-            OnWriteError(mid, frame);
+            _writes.OnError(mid, frame);
             return;
         }
         var id = RequestIds.Text(frame.Id);
-        if (id is not null && id.StartsWith(RequestIds.Subscribe, StringComparison.Ordinal) && _subs.TryGetValue(id[RequestIds.Subscribe.Length..], out var sub))
+        if (id is not null && id.StartsWith(RequestIds.Subscribe, StringComparison.Ordinal) && _subs.TryGet(id[RequestIds.Subscribe.Length..], out var sub))
         {
-            var error = LockstepException.FromFrame(frame);
-            if (error.IsTransient)
-            {
-                // Refused for now (rate_limited, overloaded): asked again after a backoff on the same connection.
-                sub.Requested = false;
-                _ = ResubscribeLaterAsync(sub, _connection, BackoffDelay(1));
-                return;
-            }
-            // A refused subscription (an invalid filter, later: forbidden) is given up; its queries fault.
-            RemoveSubscription(sub);
-            sub.Ready.TrySetException(error);
+            _subs.Refused(sub, LockstepException.FromFrame(frame));
             return;
         }
         Log.ServerError(_logger, frame.Code, frame.Message);
     }
 
-    private async Task ResubscribeLaterAsync(SubscriptionState sub, Connection? connection, TimeSpan delay)
-    {
-        try
-        {
-            await Task.Delay(delay, _disposing.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-        {
-            return;
-        }
-        lock (_gate)
-        {
-            if (connection is not null && _connection == connection && _subs.TryGetValue(sub.Name, out var current) && current == sub && !sub.Requested)
-            {
-                connection.SendSubscribe(sub);
-            }
-        }
-    }
-
     private void OnSnapshot(SnapshotFrame frame)
     {
-        if (!_subs.TryGetValue(frame.Sub, out var sub))
+        if (!_subs.TryGet(frame.Sub, out var sub))
         {
             return;
         }
-        var collection = CollectionStateOf(sub.Collection);
+        var collection = _view.Of(sub.Collection);
         sub.SnapshotIds ??= new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in frame.Docs)
         {
@@ -110,17 +100,13 @@ public sealed partial class LockstepClient
             var isNew = !collection.Confirmed.TryGetValue(id, out var cached);
             cached ??= collection.Confirmed[id] = new CachedDoc();
             cached.Subs.Add(sub.Name);
+            _view.MarkDirty(collection.Name, id);
             // A reset replaces whatever was held: the server's data is the truth even when older (restored from a backup).
             if (isNew || version > cached.Version || (frame.Reset && version != cached.Version))
             {
                 cached.Version = version;
                 cached.Body = body;
-                MarkDirty(collection.Name, id);
-                Touch(collection, id, new RemoteUpdate(collection.Name, id, version, frame.Seq, RemoteUpdateKind.Entered, (JsonObject)body.DeepClone(), []));
-            }
-            else
-            {
-                MarkDirty(collection.Name, id);
+                _view.Touch(collection, id, new RemoteUpdate(collection.Name, id, version, frame.Seq, RemoteUpdateKind.Entered, (JsonObject)body.DeepClone(), []));
             }
         }
         if (!frame.Last)
@@ -130,31 +116,30 @@ public sealed partial class LockstepClient
         // What the subscription held and the snapshot no longer has has left it.
         foreach (var (id, cached) in collection.Confirmed.Where(p => p.Value.Subs.Contains(sub.Name) && !sub.SnapshotIds.Contains(p.Key)).ToList())
         {
-            LeaveSubscription(collection, id, cached, sub.Name, cached.Version, frame.Seq);
+            _view.Leave(collection, id, cached, sub.Name, cached.Version, frame.Seq);
         }
         sub.SnapshotIds = null;
-        sub.Established = true;
-        _dirtySubs.Add(sub.Name);
-        AdvanceCursor(frame.Seq, frame.Reset);
+        _subs.MarkEstablished(sub, save: true);
+        Advance(frame.Seq, frame.Reset);
         sub.Ready.TrySetResult();
     }
 
     private bool OnChange(ChangeFrame frame)
     {
         var seq = frame.Seq;
-        if (!_subs.TryGetValue(frame.Sub, out var sub) || sub.SnapshotIds is not null)
+        if (!_subs.TryGet(frame.Sub, out var sub) || sub.SnapshotIds is not null)
         {
-            AdvanceCursor(seq);
+            Advance(seq);
             return true;
         }
-        var collection = CollectionStateOf(sub.Collection);
+        var collection = _view.Of(sub.Collection);
         var id = frame.Id;
         var version = frame.Version;
         // Only this client's own changes carry a mid; its pending write (if still held) is now part of the confirmed state.
         var own = frame.Mid is not null;
-        if (frame.Mid is { } mid && _pendingByMid.TryGetValue(mid, out var pending))
+        if (frame.Mid is { } mid)
         {
-            pending.Seen.Add((collection.Name, id));
+            _writes.Seen(mid, collection.Name, id);
         }
         collection.Confirmed.TryGetValue(id, out var cached);
         RemoteUpdate? update = null;
@@ -164,7 +149,7 @@ public sealed partial class LockstepClient
                 if (cached is not null && version > cached.Version)
                 {
                     collection.Confirmed.Remove(id);
-                    MarkDirty(collection.Name, id);
+                    _view.MarkDirty(collection.Name, id);
                     update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Deleted, [], []);
                 }
                 break;
@@ -175,7 +160,7 @@ public sealed partial class LockstepClient
                 }
                 cached ??= collection.Confirmed[id] = new CachedDoc();
                 cached.Subs.Add(sub.Name);
-                MarkDirty(collection.Name, id);
+                _view.MarkDirty(collection.Name, id);
                 if (version > cached.Version || cached.Body is null)
                 {
                     cached.Version = version;
@@ -197,45 +182,42 @@ public sealed partial class LockstepClient
                     var unset = (frame.Unset is { } paths ? JsonNode.Parse(paths.Json) as JsonArray ?? [] : []).Select(n => (string?)n).OfType<string>().ToList();
                     new Delta([.. set.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value?.DeepClone()))], unset).ApplyTo(cached.Body);
                     cached.Version = version;
-                    MarkDirty(collection.Name, id);
+                    _view.MarkDirty(collection.Name, id);
                     update = new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Changed, set, unset);
                 }
                 break;
         }
-        Touch(collection, id, own ? null : update);
-        AdvanceCursor(seq);
+        _view.Touch(collection, id, own ? null : update);
+        Advance(seq);
         return true;
     }
 
     private void OnRemoved(RemovedFrame frame)
     {
-        if (_subs.TryGetValue(frame.Sub, out var sub) && sub.SnapshotIds is null)
+        if (_subs.TryGet(frame.Sub, out var sub) && sub.SnapshotIds is null)
         {
-            var collection = CollectionStateOf(sub.Collection);
-            if (frame.Mid is { } mid && _pendingByMid.TryGetValue(mid, out var pending))
+            var collection = _view.Of(sub.Collection);
+            if (frame.Mid is { } mid)
             {
-                pending.Seen.Add((collection.Name, frame.Id));
+                _writes.Seen(mid, collection.Name, frame.Id);
             }
             if (collection.Confirmed.TryGetValue(frame.Id, out var cached))
             {
-                LeaveSubscription(collection, frame.Id, cached, sub.Name, frame.Version, frame.Seq);
+                _view.Leave(collection, frame.Id, cached, sub.Name, frame.Version, frame.Seq);
             }
         }
-        AdvanceCursor(frame.Seq);
+        Advance(frame.Seq);
+    }
+
+    /// <summary>Moves the stream position forward and settles the acknowledged writes it passes.</summary>
+    private void Advance(long seq, bool reset = false)
+    {
+        if (_view.Advance(seq, reset))
+        {
+            _writes.SettleUpTo(_view.Cursor);
+        }
     }
 
     /// <summary>A JSON value of a frame as an object; null when absent or not an object.</summary>
     private static JsonObject? ParseObject(RawJson? value) => value is { } raw ? JsonNode.Parse(raw.Json) as JsonObject : null;
-
-    /// <summary>A document left one subscription; when no other holds it, it leaves the cache.</summary>
-    private void LeaveSubscription(CollectionState collection, string id, CachedDoc cached, string sub, long version, long seq)
-    {
-        cached.Subs.Remove(sub);
-        MarkDirty(collection.Name, id);
-        if (cached.Subs.Count == 0)
-        {
-            collection.Confirmed.Remove(id);
-            Touch(collection, id, new RemoteUpdate(collection.Name, id, version, seq, RemoteUpdateKind.Removed, [], []));
-        }
-    }
 }

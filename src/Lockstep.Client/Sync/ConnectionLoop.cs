@@ -1,13 +1,104 @@
 using System.Net.WebSockets;
 using Lockstep.Protocol;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 
 namespace Lockstep.Client;
 
-public sealed partial class LockstepClient
+/// <summary>
+/// Keeps the client connected: connects (with a fresh token from the provider each time), says hello resuming
+/// the established subscriptions from the cursor, hands the connection to the subscriptions and the write
+/// pipeline, feeds its frames to the <see cref="FrameHandler"/>, watches the heartbeat, and when it drops
+/// reconnects with exponential backoff, full jitter and a circuit breaker per URL (Polly), failing over across
+/// the URLs. Owns the connection state; its fields are guarded by the client's lock.
+/// </summary>
+internal sealed class ConnectionLoop
 {
+    private readonly Lock _gate;
+    private readonly LockstepClientOptions _options;
+    private readonly Uri[] _urls;
+    private readonly string _clientId;
+    private readonly LocalView _view;
+    private readonly SubscriptionRegistry _subs;
+    private readonly WritePipeline _writes;
+    private readonly FrameHandler _frames;
+    private readonly ILogger _logger;
+    private readonly Action<ConnectionState> _stateChanged;
+    private readonly CancellationToken _disposing;
+    private readonly ResiliencePipeline _reconnect;
+    private readonly ResiliencePipeline[] _breakers;
+    private readonly CircuitBreakerStateProvider[] _breakerStates;
+    private TaskCompletionSource _online = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Connection? _connection;
+    private Task _loop = Task.CompletedTask;
+    private int _urlIndex;
+    private bool _forceFresh;
+    private ConnectionState _state = ConnectionState.Offline;
+
+    /// <summary>A loop over the client's parts; <c>stateChanged</c> is told of each state change, under the lock (it only queues the event).</summary>
+    public ConnectionLoop(Lock gate, LockstepClientOptions options, string clientId, LocalView view, SubscriptionRegistry subs, WritePipeline writes,
+        FrameHandler frames, ILogger logger, Action<ConnectionState> stateChanged, CancellationToken disposing)
+    {
+        _gate = gate;
+        _options = options;
+        _urls = [.. options.Urls];
+        _clientId = clientId;
+        _view = view;
+        _subs = subs;
+        _writes = writes;
+        _frames = frames;
+        _logger = logger;
+        _stateChanged = stateChanged;
+        _disposing = disposing;
+        (_reconnect, _breakers, _breakerStates) = BuildPipelines();
+    }
+
+    /// <summary>The connection's state. Under the lock.</summary>
+    public ConnectionState State => _state;
+
+    /// <summary>The server connected to, or null. Under the lock.</summary>
+    public Uri? ConnectedUrl => _connection?.Url;
+
+    /// <summary>Completes when online. Under the lock.</summary>
+    public Task Online => _online.Task;
+
+    /// <summary>The loop, once started. Under the lock.</summary>
+    public Task Running => _loop;
+
+    /// <summary>Starts the loop unless it runs. Under the lock.</summary>
+    public void Start()
+    {
+        if (_loop.IsCompleted)
+        {
+            SetState(ConnectionState.Connecting);
+            _loop = Task.Run(() => RunAsync(_disposing), CancellationToken.None);
+        }
+    }
+
+    /// <summary>The client is disposed: the state is final. Under the lock.</summary>
+    public void Close() => SetState(ConnectionState.Closed);
+
+    private void SetState(ConnectionState state)
+    {
+        // Called under the lock.
+        if (_state == state || _state == ConnectionState.Closed)
+        {
+            return;
+        }
+        _state = state;
+        if (state == ConnectionState.Online)
+        {
+            _online.TrySetResult();
+        }
+        else if (_online.Task.IsCompleted)
+        {
+            _online = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        _stateChanged(state);
+    }
+
     private (ResiliencePipeline Reconnect, ResiliencePipeline[] Breakers, CircuitBreakerStateProvider[] States) BuildPipelines()
     {
         var handled = new PredicateBuilder().Handle<Exception>(e => !(e is OperationCanceledException && _disposing.IsCancellationRequested));
@@ -16,7 +107,7 @@ public sealed partial class LockstepClient
             {
                 ShouldHandle = handled,
                 MaxRetryAttempts = int.MaxValue,
-                DelayGenerator = args => new ValueTask<TimeSpan?>(BackoffDelay(args.AttemptNumber)),
+                DelayGenerator = args => new ValueTask<TimeSpan?>(Backoff.Delay(_options, args.AttemptNumber)),
                 OnRetry = args =>
                 {
                     lock (_gate)
@@ -154,21 +245,14 @@ public sealed partial class LockstepClient
 
     private HelloFrame BuildHello(string? token)
     {
-        if (_forceFresh)
-        {
-            _forceFresh = false;
-            foreach (var sub in _subs.Values)
-            {
-                sub.Established = false;
-            }
-        }
-        var resumed = _subs.Values.Where(s => s.Established).Select(s => s.ToSpec()).ToList();
+        var resumed = _subs.ToResume(_forceFresh);
+        _forceFresh = false;
         return new HelloFrame(RawJson.FromString(RequestIds.Hello))
         {
-            ClientId = ClientId,
+            ClientId = _clientId,
             Protocol = 1,
             Token = token,
-            Cursor = resumed.Count > 0 ? _cursor : null,
+            Cursor = resumed.Count > 0 ? _view.Cursor : null,
             Subs = resumed.Count > 0 ? resumed : null,
         };
     }
@@ -177,16 +261,8 @@ public sealed partial class LockstepClient
     {
         lock (_gate)
         {
-            foreach (var sub in _subs.Values.Where(s => !s.Established))
-            {
-                connection.SendSubscribe(sub);
-            }
-            // Replayed in their original order with their original numbers: the server answers each
-            // one it already applied with its original result.
-            foreach (var pending in _pending.Where(p => p.Ack is null).ToList())
-            {
-                Send(connection, pending);
-            }
+            _subs.Attach(connection);
+            _writes.Attach(connection);
             _connection = connection;
             SetState(ConnectionState.Online);
         }
@@ -200,7 +276,7 @@ public sealed partial class LockstepClient
             {
                 lock (_gate)
                 {
-                    var inStep = HandleFrame(frame);
+                    var inStep = _frames.Handle(frame);
                     _forceFresh |= !inStep;
                     return inStep;
                 }
@@ -228,20 +304,8 @@ public sealed partial class LockstepClient
             {
                 _connection = null;
             }
-            foreach (var pending in _pending)
-            {
-                pending.SentAt = null;
-            }
-            foreach (var sub in _subs.Values)
-            {
-                sub.Requested = false;
-                if (sub.SnapshotIds is not null)
-                {
-                    // A snapshot cut short is asked for again from the start.
-                    sub.SnapshotIds = null;
-                    sub.Established = false;
-                }
-            }
+            _writes.Detach(connection);
+            _subs.Detach(connection);
             if (!stop.IsCancellationRequested)
             {
                 SetState(ConnectionState.Connecting);
@@ -271,7 +335,7 @@ public sealed partial class LockstepClient
             }
             lock (_gate)
             {
-                if (_pending.FirstOrDefault(p => p.SentAt is not null) is { SentAt: { } sentAt } && now - sentAt > _options.RequestTimeout.TotalMilliseconds)
+                if (_writes.FirstSentAt() is { } sentAt && now - sentAt > _options.RequestTimeout.TotalMilliseconds)
                 {
                     throw new TimeoutException($"A write waited {now - sentAt} ms for its acknowledgement.");
                 }

@@ -1,41 +1,43 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
-using Lockstep.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace Lockstep.Client;
 
-public sealed partial class SagaRunner
+/// <summary>
+/// Runs sagas of one type that a <see cref="SagaRunner"/> found: claims each under a lease (renewed while it runs),
+/// runs its steps forward or its compensations back, and records the state after every step under the version
+/// last written, so that a runner that lost the saga to another stops without touching it.
+/// </summary>
+internal sealed class SagaExecutor
 {
-    /// <summary>A saga this runner owns: its state document and version, written one at a time.</summary>
-    private sealed class Owned(string id, long version, JsonObject state)
-    {
-        public string Id { get; } = id;
+    /// <summary>The states of a saga document's <c>status</c>.</summary>
+    public const string Running = "running";
+    public const string Compensating = "compensating";
+    public const string Completed = "completed";
+    public const string Compensated = "compensated";
 
-        public long Version { get; set; } = version;
-
-        public JsonObject State { get; set; } = state;
-
-        public SemaphoreSlim Writing { get; } = new(1, 1);
-    }
-
-    /// <summary>Another runner took the saga (this one's lease ran out): stop without touching it.</summary>
-    private sealed class SagaLostException(string id) : Exception($"Saga {id} is owned by another runner now.");
-
+    private readonly string _type;
+    private readonly IReadOnlyList<SagaStep> _steps;
+    private readonly SagaOptions _options;
+    private readonly SagaDocuments _documents;
+    private readonly ILogger _logger;
     private bool _crashed;
 
-    /// <summary>For tests: the runner dies on the spot — nothing more is recorded, steps in flight finish unrecorded, leases run out.</summary>
-    internal void Crash()
+    public SagaExecutor(string type, IReadOnlyList<SagaStep> steps, SagaOptions options, SagaDocuments documents, ILogger logger)
     {
-        Volatile.Write(ref _crashed, true);
-        _stopping.Cancel();
+        _type = type;
+        _steps = steps;
+        _options = options;
+        _documents = documents;
+        _logger = logger;
     }
 
-    private long LeaseUntil() => (DateTimeOffset.UtcNow + _options.Lease).ToUnixTimeMilliseconds();
+    /// <summary>For tests: nothing more is recorded; steps in flight finish unrecorded and leases run out.</summary>
+    public void Crash() => Volatile.Write(ref _crashed, true);
 
-    private async Task RunAsync(string id, long version, JsonObject state, CancellationToken cancellationToken)
+    /// <summary>Claims the saga at <paramref name="version"/> and runs it until it ends, is lost to another runner, or the token fires.</summary>
+    public async Task RunAsync(string id, long version, JsonObject state, CancellationToken cancellationToken)
     {
         var owned = new Owned(id, version, state);
         try
@@ -68,6 +70,8 @@ public sealed partial class SagaRunner
             owned.Writing.Dispose();
         }
     }
+
+    private long LeaseUntil() => (DateTimeOffset.UtcNow + _options.Lease).ToUnixTimeMilliseconds();
 
     /// <summary>Runs the saga forward, or back through its compensations, recording each step, until it ends.</summary>
     private async Task StepAsync(Owned owned, CancellationToken cancellationToken)
@@ -200,7 +204,7 @@ public sealed partial class SagaRunner
             var next = owned.State.DeepClone().AsObject();
             change(next);
             next["updatedAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
-            var version = await WriteAsync(owned.Id, next, owned.Version, CancellationToken.None).ConfigureAwait(false)
+            var version = await _documents.WriteAsync(owned.Id, next, owned.Version, CancellationToken.None).ConfigureAwait(false)
                 ?? throw new SagaLostException(owned.Id);
             owned.Version = version;
             owned.State = next;
@@ -211,35 +215,18 @@ public sealed partial class SagaRunner
         }
     }
 
-    /// <summary>PUTs a state document only if it is at <paramref name="ifVersion"/> (0: only if absent); the new version, or null when it was not.</summary>
-    private async Task<long?> WriteAsync(string id, JsonObject state, long ifVersion, CancellationToken cancellationToken)
+    /// <summary>A saga this runner owns: its state document and version, written one at a time.</summary>
+    private sealed class Owned(string id, long version, JsonObject state)
     {
-        var (status, body) = await SendAsync(HttpMethod.Put, $"collections/{_options.Collection}/docs/{Uri.EscapeDataString(id)}", state,
-            ifVersion == 0 ? ("If-None-Match", "*") : ("If-Match", $"\"{ifVersion.ToString(CultureInfo.InvariantCulture)}\""), cancellationToken).ConfigureAwait(false);
-        return status == HttpStatusCode.PreconditionFailed ? null : (long)body!["v"]!;
+        public string Id { get; } = id;
+
+        public long Version { get; set; } = version;
+
+        public JsonObject State { get; set; } = state;
+
+        public SemaphoreSlim Writing { get; } = new(1, 1);
     }
 
-    private async Task<(HttpStatusCode Status, JsonObject? Body)> SendAsync(HttpMethod method, string path, JsonObject? body, (string Name, string Value)? header, CancellationToken cancellationToken)
-    {
-        using var request = new HttpRequestMessage(method, new Uri(_base, path));
-        if (body is not null)
-        {
-            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-        }
-        if (header is { } h)
-        {
-            request.Headers.TryAddWithoutValidation(h.Name, h.Value);
-        }
-        if (_tokenProvider is not null && await _tokenProvider(cancellationToken).ConfigureAwait(false) is { Length: > 0 } token)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var json = await RestResponses.ReadAsync(response, cancellationToken).ConfigureAwait(false);
-        if (response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.PreconditionFailed)
-        {
-            return (response.StatusCode, json);
-        }
-        throw RestResponses.ToException(response, json);
-    }
+    /// <summary>Another runner took the saga (this one's lease ran out): stop without touching it.</summary>
+    private sealed class SagaLostException(string id) : Exception($"Saga {id} is owned by another runner now.");
 }
