@@ -51,7 +51,7 @@ internal static class RestResponses
         {
             return new LockstepException(ErrorCodes.InternalError.Code, $"{(int)response.StatusCode} {response.ReasonPhrase}", (int)response.StatusCode is >= 500 or 429) { Data = { ["op"] = null } };
         }
-        return new LockstepException(problem.Code, problem.Detail.Length > 0 ? problem.Detail : $"{(int)response.StatusCode} {response.ReasonPhrase}", problem.Transient)
+        return new LockstepException(problem.Code, problem.Detail.Length > 0 ? problem.Detail : $"{(int)response.StatusCode} {response.ReasonPhrase}", problem.Transient == true)
         {
             Data = { ["op"] = problem.Op },
         };

@@ -92,10 +92,10 @@ internal sealed class MutationDelivery : IDisposable
                 ? PublishOutcome.Applied(ack.Seq, ack.Dup)
                 : PublishOutcome.Failed(PublishOutcomeKind.Halt, "unknown", $"HTTP {status} without a Lockstep answer: is the server URL right?", status);
         }
-        if (MutationBodies.TryReadProblem(answer, out var problem))
+        if (ProblemBody.TryRead(answer, out var problem))
         {
             var code = problem.Code;
-            var message = problem.Detail ?? code;
+            var message = problem.Detail.Length > 0 ? problem.Detail : code;
             if (code == ErrorCodes.Unauthorized.Code || code == ErrorCodes.Forbidden.Code)
             {
                 return PublishOutcome.Failed(PublishOutcomeKind.Halt, code, message, status);

@@ -161,20 +161,20 @@ public sealed class MutationBodyTests
     {
         var body = """{"type":"urn:lockstep:error:invalid_operation","title":"Invalid operation","status":422,"detail":"'by' \u003Cnot\u003E a number","instance":"/v1/mutations","code":"invalid_operation","transient":false,"op":2}""";
 
-        Assert.True(MutationBodies.TryReadProblem(Encoding.UTF8.GetBytes(body), out var problem));
+        Assert.True(ProblemBody.TryRead(new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes(body)), out var problem));
 
-        Assert.Equal(new RestProblem("invalid_operation", "'by' <not> a number", false, 2), problem);
-        Assert.True(MutationBodies.TryReadProblem(Encoding.UTF8.GetBytes("""{"code":"overloaded","transient":true}"""), out problem));
-        Assert.Equal(new RestProblem("overloaded", null, true, null), problem);
-        Assert.True(MutationBodies.TryReadProblem(Encoding.UTF8.GetBytes("""{"code":"rate_limited"}"""), out problem));
+        Assert.Equal(("invalid_operation", "'by' <not> a number", (bool?)false, (int?)2), (problem.Code, problem.Detail, problem.Transient, problem.Op));
+        Assert.True(ProblemBody.TryRead(new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes("""{"code":"overloaded","transient":true}""")), out problem));
+        Assert.Equal(("overloaded", "", (bool?)true, (int?)null), (problem.Code, problem.Detail, problem.Transient, problem.Op));
+        Assert.True(ProblemBody.TryRead(new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes("""{"code":"rate_limited"}""")), out problem));
         Assert.Null(problem.Transient);
     }
 
     [Fact]
     public void A_problems_fields_of_the_wrong_type_read_as_not_said()
     {
-        Assert.True(MutationBodies.TryReadProblem(Encoding.UTF8.GetBytes("""{"code":"forbidden","detail":7,"transient":"yes","op":"2"}"""), out var problem));
-        Assert.Equal(new RestProblem("forbidden", null, false, null), problem);
+        Assert.True(ProblemBody.TryRead(new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes("""{"code":"forbidden","detail":7,"transient":"yes","op":"2"}""")), out var problem));
+        Assert.Equal(("forbidden", "", (bool?)false, (int?)null), (problem.Code, problem.Detail, problem.Transient, problem.Op));
     }
 
     [Theory]
@@ -189,7 +189,7 @@ public sealed class MutationBodyTests
     [InlineData("""{"code":"a","code":"b"}""")]
     public void What_has_no_code_is_not_a_lockstep_problem(string body)
     {
-        Assert.False(MutationBodies.TryReadProblem(Encoding.UTF8.GetBytes(body), out var problem));
+        Assert.False(ProblemBody.TryRead(new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes(body)), out var problem));
         Assert.Null(problem);
     }
 

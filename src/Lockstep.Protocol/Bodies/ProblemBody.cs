@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 
 namespace Lockstep.Protocol;
@@ -11,8 +12,8 @@ namespace Lockstep.Protocol;
 /// <param name="Detail">What went wrong, for people.</param>
 public sealed record ProblemBody(string Code, string Detail)
 {
-    /// <summary>True when trying again later may succeed.</summary>
-    public bool Transient { get; init; }
+    /// <summary>Whether trying again later may succeed, as the body says; null when it says nothing (not a Lockstep server's answer, then).</summary>
+    public bool? Transient { get; init; }
 
     /// <summary>A finer reason within the code, when the server gave one.</summary>
     public string? Reason { get; init; }
@@ -26,36 +27,45 @@ public sealed record ProblemBody(string Code, string Detail)
     /// <summary>True when the refusal is a replay of one recorded before.</summary>
     public bool Dup { get; init; }
 
-    /// <summary>Reads a problem from a body's text; false unless it is a JSON object with a string <c>code</c> (a proxy's page, say).</summary>
-    public static bool TryRead(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ProblemBody? problem)
+    /// <summary>Reads a problem from a body's text; false unless it is one JSON object (through <see cref="JsonText"/>) with a non-empty string <c>code</c> (not a proxy's page, say).</summary>
+    public static bool TryRead(string text, [NotNullWhen(true)] out ProblemBody? problem)
     {
         problem = null;
-        if (string.IsNullOrEmpty(text))
+        if (string.IsNullOrEmpty(text) || !JsonText.TryParse(text, out var document, out _))
         {
             return false;
         }
-        try
+        using (document)
         {
-            using var document = JsonDocument.Parse(text);
             return TryRead(document.RootElement, out problem);
-        }
-        catch (JsonException)
-        {
-            return false;
         }
     }
 
-    /// <summary>Reads a problem; false unless it is an object with a string <c>code</c>.</summary>
-    public static bool TryRead(JsonElement body, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ProblemBody? problem)
+    /// <summary>Reads a problem from a body's bytes, as <see cref="TryRead(string, out ProblemBody?)"/>.</summary>
+    public static bool TryRead(ReadOnlyMemory<byte> body, [NotNullWhen(true)] out ProblemBody? problem)
     {
         problem = null;
-        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("code", out var code) || code.ValueKind != JsonValueKind.String)
+        if (body.IsEmpty || !JsonText.TryParse(body, out var document, out _))
         {
             return false;
         }
-        problem = new ProblemBody(code.GetString()!, String(body, "detail") ?? "")
+        using (document)
         {
-            Transient = body.TryGetProperty("transient", out var t) && t.ValueKind == JsonValueKind.True,
+            return TryRead(document.RootElement, out problem);
+        }
+    }
+
+    /// <summary>Reads a problem; false unless it is an object with a non-empty string <c>code</c>. Fields of the wrong type read as not said.</summary>
+    public static bool TryRead(JsonElement body, [NotNullWhen(true)] out ProblemBody? problem)
+    {
+        problem = null;
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("code", out var code) || JsonText.TryGetString(code) is not { Length: > 0 } text)
+        {
+            return false;
+        }
+        problem = new ProblemBody(text, String(body, "detail") ?? "")
+        {
+            Transient = body.TryGetProperty("transient", out var t) ? t.ValueKind == JsonValueKind.True : null,
             Reason = String(body, "reason"),
             Op = JsonBodies.TryInt32(body, "op", out var op) ? op : null,
             Current = body.TryGetProperty("current", out var current) && current.ValueKind is not (JsonValueKind.Null or JsonValueKind.Undefined) ? new RawJson(current.GetRawText()) : null,
@@ -65,5 +75,5 @@ public sealed record ProblemBody(string Code, string Detail)
     }
 
     private static string? String(JsonElement body, string name) =>
-        body.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        body.TryGetProperty(name, out var value) ? JsonText.TryGetString(value) : null;
 }

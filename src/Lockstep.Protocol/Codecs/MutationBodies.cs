@@ -8,7 +8,7 @@ namespace Lockstep.Protocol;
 /// <summary>
 /// The body of REST <c>POST /v1/mutations</c> (docs/protocol.md §9) as a caller writes it — an atomic batch of ops,
 /// <c>{"ops":[…]}</c>, or a mutator call, <c>{"name","args"}</c>, sent behind the <c>clientId</c> and <c>mid</c> it is
-/// written under — and the answer as the caller reads it: an ack's fields, or a problem. The ops and the call are
+/// written under — and the answer as the caller reads it: an ack's fields, or a problem (<see cref="ProblemBody"/>). The ops and the call are
 /// written by the <c>mut</c> and <c>call</c> frames' own writer; the server reads the body with
 /// <see cref="RequestReader"/> and <see cref="MutationReader"/>.
 /// </summary>
@@ -140,32 +140,6 @@ public static class MutationBodies
             {
                 return false;
             }
-        }
-    }
-
-    /// <summary>
-    /// A refusal's problem+json: its <c>code</c> (a non-empty string), <c>detail</c>, <c>transient</c> and <c>op</c>. False when
-    /// <paramref name="body"/> is not a Lockstep problem (not JSON, no code: a proxy's or a router's answer).
-    /// </summary>
-    public static bool TryReadProblem(ReadOnlyMemory<byte> body, [NotNullWhen(true)] out RestProblem? problem)
-    {
-        problem = null;
-        if (!JsonText.TryParse(body, out var doc, out _))
-        {
-            return false;
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("code", out var c) || JsonText.TryGetString(c) is not { Length: > 0 } code)
-            {
-                return false;
-            }
-            var detail = root.TryGetProperty("detail", out var d) ? JsonText.TryGetString(d) : null;
-            bool? transient = root.TryGetProperty("transient", out var t) ? t.ValueKind == JsonValueKind.True : null;
-            int? op = root.TryGetProperty("op", out var o) && o.ValueKind == JsonValueKind.Number && o.TryGetInt32(out var index) ? index : null;
-            problem = new RestProblem(code, detail, transient, op);
-            return true;
         }
     }
 
