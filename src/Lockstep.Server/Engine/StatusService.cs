@@ -14,7 +14,7 @@ internal sealed record ServerStatus(long Head, long Horizon, int SubscribedConne
 
 /// <summary>The server process's memory, for sizing (bytes per connection) and for telling a leak from a cache.</summary>
 /// <param name="RssBytes">Resident memory (<see cref="Environment.WorkingSet"/>).</param>
-/// <param name="ManagedHeapBytes">The managed heap's size after the last garbage collection (<see cref="GCMemoryInfo.HeapSizeBytes"/>).</param>
+/// <param name="ManagedHeapBytes">The managed heap's size after the last garbage collection (<see cref="GCMemoryInfo.HeapSizeBytes"/>); before the first, all that was allocated.</param>
 /// <param name="ManagedAllocatedBytes">Managed bytes thought to be allocated now, garbage not yet collected included (<see cref="GC.GetTotalMemory(bool)"/>).</param>
 /// <param name="Gen0Collections">Garbage collections of generation 0 since start.</param>
 /// <param name="Gen1Collections">Of generation 1.</param>
@@ -22,8 +22,14 @@ internal sealed record ServerStatus(long Head, long Horizon, int SubscribedConne
 internal sealed record ProcessStatus(long RssBytes, long ManagedHeapBytes, long ManagedAllocatedBytes, int Gen0Collections, int Gen1Collections, int Gen2Collections)
 {
     /// <summary>The figures now.</summary>
-    public static ProcessStatus Now() => new(Environment.WorkingSet, GC.GetGCMemoryInfo().HeapSizeBytes, GC.GetTotalMemory(forceFullCollection: false),
-        GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+    public static ProcessStatus Now()
+    {
+        var allocated = GC.GetTotalMemory(forceFullCollection: false);
+        // Before the first collection there is no "after the last one" (HeapSizeBytes is 0): the heap holds all that was allocated.
+        var last = GC.GetGCMemoryInfo();
+        return new(Environment.WorkingSet, last.Index == 0 ? allocated : last.HeapSizeBytes, allocated,
+            GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+    }
 }
 
 /// <summary>The cluster as this node sees it.</summary>
