@@ -1,5 +1,7 @@
 using System.Globalization;
 
+using Lockstep.Server;
+
 namespace Lockstep.Cli.Bench;
 
 /// <summary>
@@ -13,7 +15,7 @@ internal static class OpenFilesLimit
     private const int Reserve = 200;
 
     /// <summary>The soft and hard open-files limits of this process.</summary>
-    public static (long Soft, long Hard)? OfThisProcess() => Read("/proc/self/limits");
+    public static (long Soft, long Hard)? OfThisProcess() => Read("self");
 
     /// <summary>
     /// At most <paramref name="wanted"/>, fewer when this process's soft limit (or that of a server node whose
@@ -32,7 +34,7 @@ internal static class OpenFilesLimit
         {
             foreach (var pid in servers.Pids)
             {
-                if (Read($"/proc/{pid}/limits") is { } server && (server.Soft - Reserve) * servers.Pids.Count < count)
+                if (Read(pid.ToString(CultureInfo.InvariantCulture)) is { } server && (server.Soft - Reserve) * servers.Pids.Count < count)
                 {
                     count = (int)Math.Max(0, (server.Soft - Reserve) * servers.Pids.Count);
                     reason = $"server {pid}'s open-files limit is {server.Soft:N0} (hard {server.Hard:N0})";
@@ -42,24 +44,7 @@ internal static class OpenFilesLimit
         return (count, reason);
     }
 
-    private static (long Soft, long Hard)? Read(string path)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines(path))
-            {
-                if (line.StartsWith("Max open files", StringComparison.Ordinal))
-                {
-                    var parts = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    return (Parse(parts[0]), Parse(parts[1]));
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-        return null;
-    }
-
-    private static long Parse(string value) => value == "unlimited" ? long.MaxValue : long.Parse(value, CultureInfo.InvariantCulture);
+    /// <summary>A process's limits (<see cref="OpenFiles.Limits"/>), an unlimited one as <see cref="long.MaxValue"/>.</summary>
+    private static (long Soft, long Hard)? Read(string process) =>
+        OpenFiles.Limits(process) is { } limits ? (limits.Soft ?? long.MaxValue, limits.Hard ?? long.MaxValue) : null;
 }

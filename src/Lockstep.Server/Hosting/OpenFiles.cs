@@ -8,16 +8,22 @@ internal static class OpenFiles
     private const string LimitLine = "Max open files";
 
     /// <summary>The soft <c>RLIMIT_NOFILE</c>: the most file descriptors this process may hold; null when unknown or unlimited.</summary>
-    public static long? SoftLimit()
+    public static long? SoftLimit() => Limits("self") is { } limits ? limits.Soft : null;
+
+    /// <summary>
+    /// The soft and hard open-files limits of a process (<c>self</c> or a PID) from <c>/proc/…/limits</c>; null when they
+    /// cannot be read, and a limit null when it is unlimited.
+    /// </summary>
+    public static (long? Soft, long? Hard)? Limits(string process)
     {
         try
         {
-            foreach (var line in File.ReadLines("/proc/self/limits"))
+            foreach (var line in File.ReadLines($"/proc/{process}/limits"))
             {
                 if (line.StartsWith(LimitLine, StringComparison.Ordinal))
                 {
-                    var soft = line[LimitLine.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-                    return long.TryParse(soft, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) ? limit : null;
+                    var parts = line[LimitLine.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return parts.Length < 2 ? null : (Parse(parts[0]), Parse(parts[1]));
                 }
             }
         }
@@ -26,6 +32,9 @@ internal static class OpenFiles
         }
         return null;
     }
+
+    private static long? Parse(string limit) =>
+        long.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
 
     /// <summary>How many file descriptors the process holds now (0 when unknown).</summary>
     public static int Open()
