@@ -37,4 +37,7 @@ internal sealed class ChangeBatch
     public long Head { get; }
 
     public IReadOnlySet<string> Collections { get; }
+
+    /// <summary>The batch's frames, encoded once for all the connections it goes to.</summary>
+    public SharedChangeFrames SharedFrames { get; } = new();
 }

@@ -54,11 +54,19 @@ internal sealed class FanOut : ICommitObserver
     {
         // Listeners first, head second: whoever reads Head may rely on every batch up to it having
         // been offered already (the session's "pos" frames depend on it).
+        List<IChangeListener>? woken = null;
         foreach (var listener in Volatile.Read(ref _listeners))
         {
-            listener.Offer(batch);
+            if (listener.Offer(batch))
+            {
+                (woken ??= []).Add(listener);
+            }
         }
         Volatile.Write(ref _head, batch.Head);
+        if (woken is not null)
+        {
+            Deliver(woken);
+        }
         TaskCompletionSource signal;
         lock (_gate)
         {
@@ -98,6 +106,31 @@ internal sealed class FanOut : ICommitObserver
             await next.WaitAsync(cancellationToken);
         }
     }
+
+    /// <summary>
+    /// Runs the deliveries of the listeners a batch woke off the publishing thread, in one work item per core (a
+    /// share of them each) rather than one per listener: a session's delivery runs inline until its send has to
+    /// wait, so one thread sends a batch to many sessions without a hand-off between threads for each.
+    /// </summary>
+    private static void Deliver(List<IChangeListener> woken)
+    {
+        var lanes = Math.Clamp(woken.Count / MinimumPerLane, 1, Environment.ProcessorCount);
+        var share = (woken.Count + lanes - 1) / lanes;
+        var all = woken.ToArray();
+        for (var from = 0; from < woken.Count; from += share)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static lane =>
+            {
+                foreach (var listener in lane)
+                {
+                    listener.Deliver();
+                }
+            }, new ArraySegment<IChangeListener>(all, from, Math.Min(share, all.Length - from)), preferLocal: false);
+        }
+    }
+
+    /// <summary>Listeners a delivery thread takes at least before a second one shares the work.</summary>
+    private const int MinimumPerLane = 64;
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -14,7 +14,7 @@ internal sealed class FrameBuffer(IFrameCodec codec) : IBufferWriter<byte>
     private byte[] _array = [];
     private int _written;
 
-    /// <summary>The frame's bytes, valid until the next <see cref="Encode"/> or <see cref="Release"/>.</summary>
+    /// <summary>The frame's bytes, valid until the next <c>Encode</c> or <see cref="Release"/>.</summary>
     public ReadOnlyMemory<byte> Encode(Frame frame)
     {
         _written = 0;
@@ -22,7 +22,15 @@ internal sealed class FrameBuffer(IFrameCodec codec) : IBufferWriter<byte>
         return _array.AsMemory(0, _written);
     }
 
-    /// <summary>Gives the array back to the pool (the bytes <see cref="Encode"/> gave are no longer valid).</summary>
+    /// <summary>A shared frame's bytes addressed to <paramref name="sub"/>, valid until the next <c>Encode</c> or <see cref="Release"/>.</summary>
+    public ReadOnlyMemory<byte> Encode(SharedFrame frame, string sub)
+    {
+        _written = 0;
+        frame.WriteTo(sub, this);
+        return _array.AsMemory(0, _written);
+    }
+
+    /// <summary>Gives the array back to the pool (the bytes <c>Encode</c> gave are no longer valid).</summary>
     public void Release()
     {
         _written = 0;

@@ -62,13 +62,19 @@ internal static class Frames
     public static FeedChange FeedRemoved(Change change) => new(change.Seq, change.Collection, change.Id, change.Version) { Removed = true };
 
     /// <summary>
+    /// True when the change's frames to the connection of client <paramref name="clientId"/> carry its <c>mid</c>: the
+    /// client's own change carries its mutation number, so an SDK can tell its writes from remote ones.
+    /// </summary>
+    public static bool CarriesMid(Change change, string? clientId) =>
+        change.MutationNo is not null && clientId is not null && string.Equals(change.ClientId, clientId, StringComparison.Ordinal);
+
+    /// <summary>
     /// A change as a subscription's frame: <c>removed</c>, or a <c>chg</c> with the delta, the whole document or
     /// <c>del</c>; it carries its <c>mid</c> only to the connection whose client made it (<paramref name="clientId"/>).
     /// </summary>
     public static Frame Change(string sub, Change change, ChangeFrameKind kind, string? clientId)
     {
-        // The client's own change carries its mutation number, so an SDK can tell its writes from remote ones.
-        long? mid = change.MutationNo is { } m && clientId is not null && string.Equals(change.ClientId, clientId, StringComparison.Ordinal) ? m : null;
+        long? mid = CarriesMid(change, clientId) ? change.MutationNo : null;
         return kind switch
         {
             ChangeFrameKind.Removed => new RemovedFrame(sub, change.Seq, change.Id, change.Version) { Mid = mid },

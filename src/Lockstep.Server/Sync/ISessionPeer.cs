@@ -25,6 +25,12 @@ internal interface ISessionPeer
     /// <summary>Encodes a frame of the stream (snapshot, change, position) in the connection's encoding and sends it.</summary>
     ValueTask SendAsync(Frame frame, CancellationToken cancellationToken);
 
+    /// <summary>The connection's encoding.</summary>
+    IFrameCodec Codec { get; }
+
+    /// <summary>Sends a frame encoded once for many connections, addressed to this connection's subscription <paramref name="sub"/>.</summary>
+    ValueTask SendSharedAsync(SharedFrame frame, string sub, CancellationToken cancellationToken);
+
     /// <summary>Queues a command for the pump.</summary>
     void Enqueue(SessionCommand command);
 

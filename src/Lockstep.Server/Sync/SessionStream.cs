@@ -11,7 +11,7 @@ namespace Lockstep.Server;
 /// A session's stream: its subscriptions and everything it is sent about them — snapshots, changes, removals,
 /// positions — in seq order. The fan-out offers it committed batches into a bounded inbox; when the inbox
 /// overflows it reads the log from its position instead, and when the log no longer holds what it missed it
-/// sends its subscriptions afresh. One pump loop owns it; the receive loop and the timer queue commands.
+/// sends its subscriptions afresh. One pump owns it (its inbox runs it, one item at a time); the receive loop and the timer queue commands.
 /// </summary>
 internal sealed class SessionStream
 {
@@ -68,56 +68,68 @@ internal sealed class SessionStream
     /// <summary>Changes to read from the log per page: <see cref="LockstepOptions.CatchUpPageSize"/>, fewer when they are large. Pump-owned.</summary>
     private int _catchUpPageSize;
 
-    public async Task PumpAsync(CancellationToken cancellationToken)
+    /// <summary>Starts the pump: the inbox runs it, one item at a time, until <see cref="Complete"/> or the token; the task ends with it.</summary>
+    public Task StartPump(CancellationToken cancellationToken)
     {
+        _inbox.Start(item => HandleAsync(item, cancellationToken));
+        return _inbox.Completion;
+    }
+
+    /// <summary>Does one item of the inbox; false when the pump must stop (the session is closing, or failed).</summary>
+    private async ValueTask<bool> HandleAsync(object item, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
         try
         {
-            await foreach (var item in _inbox.ReadAllAsync(cancellationToken))
+            switch (item)
             {
-                switch (item)
-                {
-                    case ChangeBatch batch:
-                        _inbox.Dequeued(batch);
-                        if (!_inbox.Overflowed && batch.Head > _position)
-                        {
-                            await DeliverAsync(batch.Changes, reader: null, cancellationToken);
-                            _position = batch.Head;
-                            await ResyncAsync(cancellationToken);
-                        }
-                        break;
-                    case OverflowCommand:
-                        Log.FellBehind(_logger, _session.Id, _position);
-                        _metrics.CatchUp();
-                        await CatchUpAsync(cancellationToken);
+                case ChangeBatch batch:
+                    _inbox.Dequeued(batch);
+                    if (!_inbox.Overflowed && batch.Head > _position)
+                    {
+                        await DeliverAsync(batch.Changes, reader: null, cancellationToken, shared: batch.SharedFrames);
+                        _position = batch.Head;
                         await ResyncAsync(cancellationToken);
-                        break;
-                    case SubscribeCommand subscribe:
-                        await SubscribeAsync(subscribe, cancellationToken);
-                        Handled(subscribe.FromClient, subscribe.Subscription.Filter.Bytes);
-                        await ResyncAsync(cancellationToken);
-                        break;
-                    case ResumeCommand resume:
-                        await ResumeAsync(resume, cancellationToken);
-                        await ResyncAsync(cancellationToken);
-                        break;
-                    case UnsubscribeCommand unsubscribe:
-                        await UnsubscribeAsync(unsubscribe, cancellationToken);
-                        Handled(unsubscribe.FromClient, 0);
-                        break;
-                    case TickCommand tick:
-                        await TickAsync(tick, cancellationToken);
-                        break;
-                }
+                    }
+                    break;
+                case OverflowCommand:
+                    Log.FellBehind(_logger, _session.Id, _position);
+                    _metrics.CatchUp();
+                    await CatchUpAsync(cancellationToken);
+                    await ResyncAsync(cancellationToken);
+                    break;
+                case SubscribeCommand subscribe:
+                    await SubscribeAsync(subscribe, cancellationToken);
+                    Handled(subscribe.FromClient, subscribe.Subscription.Filter.Bytes);
+                    await ResyncAsync(cancellationToken);
+                    break;
+                case ResumeCommand resume:
+                    await ResumeAsync(resume, cancellationToken);
+                    await ResyncAsync(cancellationToken);
+                    break;
+                case UnsubscribeCommand unsubscribe:
+                    await UnsubscribeAsync(unsubscribe, cancellationToken);
+                    Handled(unsubscribe.FromClient, 0);
+                    break;
+                case TickCommand tick:
+                    await TickAsync(tick, cancellationToken);
+                    break;
             }
+            return true;
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
             // the session is closing
+            return false;
         }
         catch (Exception e)
         {
             Log.SessionFailed(_logger, e, _session.Id);
             await _session.CloseAsync(CloseCodes.InternalError, ErrorCodes.InternalError.Code);
+            return false;
         }
     }
 
@@ -417,7 +429,9 @@ internal sealed class SessionStream
     }
 
     /// <summary>Sends the frames that the changes after the position mean for each subscription.</summary>
-    private async Task DeliverAsync(IReadOnlyList<Change> changes, IStoreReader? reader, CancellationToken cancellationToken, List<Subscription>? only = null)
+    /// <remarks>A live batch's frames (<paramref name="shared"/>) are encoded once for every connection; pages read from the log are this connection's alone.</remarks>
+    private async Task DeliverAsync(IReadOnlyList<Change> changes, IStoreReader? reader, CancellationToken cancellationToken, List<Subscription>? only = null,
+        SharedChangeFrames? shared = null)
     {
         // Live changes without a before image, for a narrowed subscription, need the log: one read, opened
         // on first need, serves the whole delivery.
@@ -444,7 +458,14 @@ internal sealed class SessionStream
                     }
                     else if (kind != ChangeFrameKind.None)
                     {
-                        await _session.SendAsync(Frames.Change(sub.Id, change, kind, _session.ClientId), cancellationToken);
+                        if (shared is not null && !Frames.CarriesMid(change, _session.ClientId))
+                        {
+                            await _session.SendSharedAsync(shared.Get(_session.Codec, change, kind), sub.Id, cancellationToken);
+                        }
+                        else
+                        {
+                            await _session.SendAsync(Frames.Change(sub.Id, change, kind, _session.ClientId), cancellationToken);
+                        }
                         _sentPosition = change.Seq;
                     }
                 }

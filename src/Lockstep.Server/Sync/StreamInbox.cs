@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 
 namespace Lockstep.Server;
 
@@ -8,13 +8,27 @@ namespace Lockstep.Server;
 /// <see cref="LockstepOptions.SendBufferBytes"/>; past them it overflows once (the stream then reads the log
 /// instead) and takes no batch until the stream has caught up. The pump's commands queue here too, in order.
 /// </summary>
+/// <remarks>
+/// The inbox runs its stream's pump itself, one item after another, never two at once: whoever queues the first
+/// item while nothing runs claims the run. A batch's claim goes back to the fan-out, which runs the pumps of every
+/// session it woke on its own delivery thread (<see cref="Deliver"/>: inline until a send has to wait, as one
+/// loop, not one thread-pool hand-off per session); a command's claim runs on the thread pool.
+/// </remarks>
 internal sealed class StreamInbox(LockstepOptions options, EngineMetrics metrics) : IChangeListener
 {
-    private readonly Channel<object> _channel = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentQueue<object> _queue = new();
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Func<object, ValueTask<bool>>? _handle;
     private IReadOnlySet<string> _collections = new HashSet<string>(StringComparer.Ordinal);
     private long _queuedChanges;
     private long _queuedBytes;
     private int _overflowed;
+
+    /// <summary>1 while a run owns the pump (or for good, once it ended).</summary>
+    private int _running;
+
+    /// <summary>True once the pump ended: nothing is queued any more.</summary>
+    private volatile bool _ended;
 
     /// <summary>The collections the stream's subscriptions name (the pump sets them).</summary>
     public IReadOnlySet<string> Collections
@@ -30,14 +44,36 @@ internal sealed class StreamInbox(LockstepOptions options, EngineMetrics metrics
         set => Volatile.Write(ref _overflowed, value ? 1 : 0);
     }
 
+    /// <summary>True when no run owns the pump (nothing is being handled).</summary>
+    public bool IsIdle => Volatile.Read(ref _running) == 0;
+
+    /// <summary>Completes when the pump has ended: after <see cref="Complete"/>, or when the handler said stop.</summary>
+    public Task Completion => _done.Task;
+
+    /// <summary>
+    /// Starts taking items: <paramref name="handle"/> does one, in order, and answers false to stop the pump for good
+    /// (the items left are dropped). Items queued before are handled now.
+    /// </summary>
+    public void Start(Func<object, ValueTask<bool>> handle)
+    {
+        _handle = handle;
+        if (TryClaim())
+        {
+            RunOnThreadPool();
+        }
+    }
+
     /// <summary>Queues a command for the pump.</summary>
-    public void Enqueue(object command) => _channel.Writer.TryWrite(command);
+    public void Enqueue(object command)
+    {
+        if (Put(command))
+        {
+            RunOnThreadPool();
+        }
+    }
 
-    /// <summary>No more items.</summary>
-    public void Complete() => _channel.Writer.TryComplete();
-
-    /// <summary>The items in order, for the pump.</summary>
-    public IAsyncEnumerable<object> ReadAllAsync(CancellationToken cancellationToken) => _channel.Reader.ReadAllAsync(cancellationToken);
+    /// <summary>No more items: the pump ends once it has done the queued ones.</summary>
+    public void Complete() => Enqueue(CompleteCommand.Instance);
 
     /// <summary>A batch the pump took: it no longer counts against the bounds.</summary>
     public void Dequeued(ChangeBatch batch)
@@ -47,11 +83,11 @@ internal sealed class StreamInbox(LockstepOptions options, EngineMetrics metrics
     }
 
     /// <inheritdoc />
-    public void Offer(ChangeBatch batch)
+    public bool Offer(ChangeBatch batch)
     {
         if (Volatile.Read(ref _overflowed) != 0 || !Concerns(batch))
         {
-            return;
+            return false;
         }
         var queued = Interlocked.Add(ref _queuedChanges, batch.Changes.Count);
         var queuedBytes = Interlocked.Add(ref _queuedBytes, batch.Bytes);
@@ -61,18 +97,75 @@ internal sealed class StreamInbox(LockstepOptions options, EngineMetrics metrics
         {
             Interlocked.Add(ref _queuedChanges, -batch.Changes.Count);
             Interlocked.Add(ref _queuedBytes, -batch.Bytes);
-            Overflow();
-            return;
+            return MarkOverflowed();
         }
         metrics.Queued(queued);
-        _channel.Writer.TryWrite(batch);
+        return Put(batch);
     }
 
+    /// <inheritdoc />
     public void Overflow()
     {
-        if (Interlocked.Exchange(ref _overflowed, 1) == 0)
+        if (MarkOverflowed())
         {
-            _channel.Writer.TryWrite(OverflowCommand.Instance);
+            RunOnThreadPool();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Deliver() => _ = RunAsync();
+
+    /// <summary>Marks the inbox overflowed and queues the catch-up once; true when that claimed the run.</summary>
+    private bool MarkOverflowed() => Interlocked.Exchange(ref _overflowed, 1) == 0 && Put(OverflowCommand.Instance);
+
+    /// <summary>Queues an item; true when the caller claimed the run and must start it.</summary>
+    private bool Put(object item)
+    {
+        if (_ended)
+        {
+            return false;
+        }
+        _queue.Enqueue(item);
+        return TryClaim();
+    }
+
+    private bool TryClaim() => Volatile.Read(ref _handle) is not null && Interlocked.CompareExchange(ref _running, 1, 0) == 0;
+
+    private void RunOnThreadPool() => ThreadPool.UnsafeQueueUserWorkItem(static inbox => inbox.Deliver(), this, preferLocal: false);
+
+    private async Task RunAsync()
+    {
+        var handle = _handle!;
+        while (true)
+        {
+            while (_queue.TryDequeue(out var item))
+            {
+                bool more;
+                try
+                {
+                    more = item is not CompleteCommand && await handle(item);
+                }
+                catch (Exception)
+                {
+                    // The handler answers its own failures (it closes the session); this only keeps the run's end certain.
+                    more = false;
+                }
+                if (!more)
+                {
+                    // Ended for good: the claim is never given back, so nothing runs the pump again.
+                    _ended = true;
+                    _queue.Clear();
+                    _done.TrySetResult();
+                    return;
+                }
+            }
+            // Give the claim back, then look again: an item queued meanwhile found the pump running and left it
+            // to this run (the exchange is a full fence, so that item is seen).
+            Interlocked.Exchange(ref _running, 0);
+            if (_queue.IsEmpty || !TryClaim())
+            {
+                return;
+            }
         }
     }
 
@@ -91,5 +184,11 @@ internal sealed class StreamInbox(LockstepOptions options, EngineMetrics metrics
             }
         }
         return false;
+    }
+
+    /// <summary>The end of the items.</summary>
+    private sealed class CompleteCommand
+    {
+        public static CompleteCommand Instance { get; } = new();
     }
 }

@@ -29,6 +29,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     private readonly FrameBuffer _sendBuffer;
     private readonly CancellationTokenSource _closing;
     private readonly CancellationTokenRegistration _shutdown;
+    private readonly CancellationTokenRegistration _abortOnClosing;
     private readonly FrameReader _reader;
     private int _closeStarted;
 
@@ -53,6 +54,8 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
         _logger = services.Logger;
         _time = services.Time;
         _closing = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        // Sends take no token (EncodeAndSendAsync): closing aborts the socket, which ends a pending send or receive.
+        _abortOnClosing = _closing.Token.Register(static s => ((WebSocket)s!).Abort(), socket);
         // On shutdown, say goodbye with 1001 (cancelling a pending receive would abort the socket
         // instead, and the client would see a reset rather than "going away").
         _shutdown = services.Lifetime.ClosingConnections.Register(() => _ = CloseAsync(CloseCodes.GoingAway, ErrorCodes.ShuttingDown.Code));
@@ -91,7 +94,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
             {
                 return;
             }
-            pump = Task.Run(() => _stream.PumpAsync(token), CancellationToken.None);
+            pump = _stream.StartPump(token);
             timer = Task.Run(() => TimerAsync(token), CancellationToken.None);
             if (_caller?.Expires is { } expires)
             {
@@ -133,6 +136,7 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     /// <summary>Releases the session's buffers and locks; called when <see cref="RunAsync"/> ends.</summary>
     public void Dispose()
     {
+        _abortOnClosing.Dispose();
         _closing.Dispose();
         _sendLock.Dispose();
         _dispatcher.Dispose();
@@ -190,13 +194,36 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     /// <summary>Sends a reply; the caller must not hold the send lock.</summary>
     public ValueTask ReplyAsync(Frame frame, CancellationToken cancellationToken) => EncodeAndSendAsync(frame, cancellationToken);
 
+    /// <inheritdoc />
+    public IFrameCodec Codec => _codec;
+
+    /// <inheritdoc />
+    public ValueTask SendSharedAsync(SharedFrame frame, string sub, CancellationToken cancellationToken) => EncodeAndSendAsync(frame, sub, cancellationToken);
+
     /// <summary>Encodes a frame in the connection's one send buffer and sends it, both under the send lock; the buffer goes back to the pool after.</summary>
     private async ValueTask EncodeAndSendAsync(Frame frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            await _socket.SendAsync(_sendBuffer.Encode(frame), MessageType, endOfMessage: true, cancellationToken);
+            // No token for the send itself: a cancellable send takes the WebSocket's slow path (a registration and
+            // a state machine per frame); a send stuck on a reader that stopped reading ends when the session
+            // aborts the socket (_closing, registered in the constructor), as a cancelled send would.
+            await _socket.SendAsync(_sendBuffer.Encode(frame), MessageType, endOfMessage: true, CancellationToken.None);
+        }
+        finally
+        {
+            _sendBuffer.Release();
+            _sendLock.Release();
+        }
+    }
+
+    private async ValueTask EncodeAndSendAsync(SharedFrame frame, string sub, CancellationToken cancellationToken)
+    {
+        await _sendLock.WaitAsync(cancellationToken);
+        try
+        {
+            await _socket.SendAsync(_sendBuffer.Encode(frame, sub), MessageType, endOfMessage: true, CancellationToken.None);
         }
         finally
         {

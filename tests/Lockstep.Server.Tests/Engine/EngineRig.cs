@@ -139,12 +139,17 @@ internal sealed class RecordingListener : IChangeListener
         }
     }
 
-    public void Offer(ChangeBatch batch)
+    public bool Offer(ChangeBatch batch)
     {
         lock (_gate)
         {
             _offered.Add(batch);
         }
+        return false;
+    }
+
+    public void Deliver()
+    {
     }
 
     public void Overflow()

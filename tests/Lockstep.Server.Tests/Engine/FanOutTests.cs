@@ -137,7 +137,15 @@ public sealed class FanOutTests
     {
         public List<bool> AnsweredWhenOffered { get; } = [];
 
-        public void Offer(ChangeBatch batch) => AnsweredWhenOffered.Add(request.Completion.IsCompleted);
+        public bool Offer(ChangeBatch batch)
+        {
+            AnsweredWhenOffered.Add(request.Completion.IsCompleted);
+            return false;
+        }
+
+        public void Deliver()
+        {
+        }
 
         public void Overflow()
         {

@@ -263,6 +263,11 @@ public sealed class RequestDispatcherTests : IAsyncLifetime
         public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken) =>
             throw new InvalidOperationException($"The dispatcher answers requests; the stream's frames ({frame.GetType().Name}) are the pump's.");
 
+        public IFrameCodec Codec => FrameCodecs.Json;
+
+        public ValueTask SendSharedAsync(SharedFrame frame, string sub, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException($"The dispatcher answers requests; the stream's frames (to {sub}) are the pump's.");
+
         public void Enqueue(SessionCommand command) => Commands.Add(command);
 
         public Task CloseAsync(int code, string reason) => throw new InvalidOperationException($"The dispatcher does not close the connection ({code} {reason}).");
