@@ -13,7 +13,7 @@ public sealed class BenchClusterTests
     {
         await using var database = await Cluster.StartAsync(0); // a fresh database, no nodes
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { ServerProcess.CliPath, "bench", "--scenario", "fanout", "--postgres", database.ConnectionString, "--nodes", "2", "--subscribers", "6", "--rate", "10", "--duration", "1", "--json" })
+        foreach (var arg in new[] { ServerProcess.CliPath, "bench", "--scenario", "fanout", "--postgres", database.ConnectionString, "--nodes", "2", "--subscribers", "6", "--rate", "10", "--duration", "1", "--warmup", "0", "--json" })
         {
             info.ArgumentList.Add(arg);
         }

@@ -256,7 +256,7 @@ public sealed class CliTests : IAsyncLifetime
     [InlineData("msgpack", 32)]
     public async Task Bench_prints_one_json_object_with_sane_figures(string encoding, double maxBytesPerUpdate)
     {
-        var result = await RunAsync("bench", "--url", Url, "--writes", "400", "--writers", "4", "--readers", "2", "--rate", "200", "--duration", "1", "--encoding", encoding, "--json");
+        var result = await RunAsync("bench", "--url", Url, "--writes", "400", "--writers", "4", "--readers", "2", "--rate", "200", "--duration", "1", "--warmup", "0", "--encoding", encoding, "--json");
         Assert.True(result.Exit == 0, result.Err);
         var json = JsonNode.Parse(result.Out)!;
         Assert.True((double)json["writesPerSec"]! > 0);
@@ -391,7 +391,7 @@ public sealed class CliTests : IAsyncLifetime
     [Fact]
     public async Task Bench_fanout_delivers_every_write_to_every_subscriber_and_reports_server_cpu_per_frame()
     {
-        var result = await RunAsync("bench", "--scenario", "fanout", "--url", Url, "--server-pid", ServerPid, "--subscribers", "20", "--rate", "20", "--duration", "1", "--json");
+        var result = await RunAsync("bench", "--scenario", "fanout", "--url", Url, "--server-pid", ServerPid, "--subscribers", "20", "--rate", "20", "--duration", "1", "--warmup", "0.5", "--json");
         Assert.True(result.Exit == 0, result.Err);
         var json = JsonNode.Parse(result.Out)!;
         Assert.Equal("fanout", (string?)json["scenario"]);

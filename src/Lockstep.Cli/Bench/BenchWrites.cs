@@ -23,6 +23,23 @@ internal static class BenchWrites
     public static MutationOp SetN(string collection, string id, long n) =>
         new(OpKind.Patch, collection, id) { Set = new RawJson("{\"n\":" + n.ToString(CultureInfo.InvariantCulture) + "}") };
 
+    /// <summary>
+    /// The scenario's own writes for <paramref name="warmup"/> at its rate, before it measures — so that what is measured
+    /// is the server warmed up, not its first seconds of compiling and tiering up code — then a second for them to be
+    /// delivered. They set <c>n</c> below −1, which no reader counts (<see cref="SetNumber"/> ≥ 0).
+    /// </summary>
+    public static async Task WarmUpAsync(BenchTarget target, BenchConnection writer, int rate, TimeSpan warmup, Func<long, MutationOp> op, CancellationToken cancellationToken)
+    {
+        var writes = (int)(rate * warmup.TotalSeconds);
+        if (writes < 1)
+        {
+            return;
+        }
+        target.Progress.WriteLine($"  warming up: {writes:N0} writes in {warmup.TotalSeconds} s …");
+        await new PacedWriter(rate).WriteAsync(writes, i => writer.SendAsync(Mutation(-2 - i, null, op(-2 - i)), cancellationToken), cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+    }
+
     /// <summary>A document as the bench writes them.</summary>
     public static RawJson Document(int d) => new("{\"title\":\"document " + d.ToString(CultureInfo.InvariantCulture) + "\",\"n\":-1}");
 

@@ -128,7 +128,7 @@ internal static class BenchCommand
         var rate = settings.Rate ?? 1000;
         var duration = settings.Duration ?? 10;
         target.Progress.WriteLine($"{prefix}{settings.Readers} readers, one writer at {rate} writes/s for {duration} s …");
-        return new LatencyScenario(target).RunAsync(settings.Readers, rate, TimeSpan.FromSeconds(duration), cancellationToken);
+        return new LatencyScenario(target).RunAsync(settings.Readers, rate, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(settings.Warmup), cancellationToken);
     }
 
     private static Task<FanoutOutcome> RunFanoutAsync(BenchTarget target, BenchSettings settings, CancellationToken cancellationToken)
@@ -136,7 +136,7 @@ internal static class BenchCommand
         var rate = settings.Rate ?? 20;
         var duration = settings.Duration ?? 10;
         target.Progress.WriteLine($"fanout: {settings.Subscribers:N0} subscribers of one document, one writer at {rate} writes/s for {duration} s …");
-        return new FanoutScenario(target).RunAsync(settings.Subscribers, rate, TimeSpan.FromSeconds(duration), cancellationToken);
+        return new FanoutScenario(target).RunAsync(settings.Subscribers, rate, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(settings.Warmup), cancellationToken);
     }
 
     private static Task<SnapshotSummary> RunSnapshotAsync(BenchTarget target, CancellationToken cancellationToken, string prefix = "")

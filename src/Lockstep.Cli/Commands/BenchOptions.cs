@@ -14,6 +14,7 @@ internal sealed record BenchSettings(
     int Readers,
     int? Rate,
     double? Duration,
+    double Warmup,
     int Subscribers,
     int Connections,
     int Changes,
@@ -50,6 +51,11 @@ internal sealed class BenchOptions
     private readonly Option<int> _readers = new("--readers") { Description = "Subscribers in the latency scenario.", DefaultValueFactory = _ => 4 };
     private readonly Option<int?> _rate = new("--rate") { Description = "Writes per second of the one writer: latency (default 1000) and fanout (default 20)." };
     private readonly Option<double?> _duration = new("--duration") { Description = "Seconds of writing in the latency and fanout scenarios (default 10)." };
+    private readonly Option<double> _warmup = new("--warmup")
+    {
+        Description = "Seconds of the same writes before the latency and fanout scenarios measure, so that the server's JIT and caches are warm (0: none).",
+        DefaultValueFactory = _ => 3,
+    };
     private readonly Option<int> _subscribers = new("--subscribers") { Description = "Subscribers to one collection in the fanout scenario.", DefaultValueFactory = _ => 1000 };
     private readonly Option<int> _connections = new("--connections") { Description = "Idle connections in the connections scenario (as many as the open-files limit allows).", DefaultValueFactory = _ => 10_000 };
     private readonly Option<int> _changes = new("--changes") { Description = "Changes written before the catch-up in the catchup scenario.", DefaultValueFactory = _ => 1_000_000 };
@@ -67,7 +73,7 @@ internal sealed class BenchOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _scenario, _url, _serverPid, _writes, _writers, _readers, _rate, _duration, _subscribers, _connections, _changes, _synchronous, _postgres, _nodes, _encoding, _json })
+        foreach (var option in new Option[] { _scenario, _url, _serverPid, _writes, _writers, _readers, _rate, _duration, _warmup, _subscribers, _connections, _changes, _synchronous, _postgres, _nodes, _encoding, _json })
         {
             command.Options.Add(option);
         }
@@ -85,6 +91,7 @@ internal sealed class BenchOptions
             result.GetValue(_readers),
             result.GetValue(_rate),
             result.GetValue(_duration),
+            result.GetValue(_warmup),
             result.GetValue(_subscribers),
             result.GetValue(_connections),
             result.GetValue(_changes),
@@ -93,9 +100,9 @@ internal sealed class BenchOptions
             result.GetValue(_nodes),
             result.GetValue(_encoding)!,
             result.GetValue(_json));
-        if (settings.Writes < 1 || settings.Writers < 1 || settings.Rate < 1 || settings.Readers < 0 || settings.Duration <= 0)
+        if (settings.Writes < 1 || settings.Writers < 1 || settings.Rate < 1 || settings.Readers < 0 || settings.Duration <= 0 || settings.Warmup < 0)
         {
-            return (null, "--writes, --writers and --rate must be at least 1, --readers at least 0, --duration above 0.");
+            return (null, "--writes, --writers and --rate must be at least 1, --readers and --warmup at least 0, --duration above 0.");
         }
         if (settings.Subscribers < 1 || settings.Connections < 1 || settings.Changes < 1 || settings.Nodes < 1)
         {

@@ -31,7 +31,7 @@ internal sealed class FanoutScenario
         _target = target;
     }
 
-    public async Task<FanoutOutcome> RunAsync(int subscribers, int rate, TimeSpan duration, CancellationToken cancellationToken)
+    public async Task<FanoutOutcome> RunAsync(int subscribers, int rate, TimeSpan duration, TimeSpan warmup, CancellationToken cancellationToken)
     {
         var collection = BenchWrites.NewCollection("f");
         await using var writer = await _target.ConnectAsync(0, $"bench-{BenchWrites.NewRun()}-writer", cancellationToken);
@@ -61,6 +61,7 @@ internal sealed class FanoutScenario
         Volatile.Write(ref expected, (long)writes * set.Count);
         _target.Progress.WriteLine($"  {set.Count:N0} subscribed; one writer at {rate} writes/s for {duration.TotalSeconds} s …");
 
+        await BenchWrites.WarmUpAsync(_target, writer, rate, warmup, n => BenchWrites.SetN(collection, BenchWrites.DocumentId(0), n), cancellationToken);
         var before = _target.ReadProcesses();
         await new PacedWriter(rate).WriteAsync(writes, async i =>
         {

@@ -28,7 +28,7 @@ internal sealed class LatencyScenario
         _target = target;
     }
 
-    public async Task<LatencyOutcome> RunAsync(int readers, int rate, TimeSpan duration, CancellationToken cancellationToken)
+    public async Task<LatencyOutcome> RunAsync(int readers, int rate, TimeSpan duration, TimeSpan warmup, CancellationToken cancellationToken)
     {
         var collection = BenchWrites.NewCollection("l");
         var run = BenchWrites.NewRun();
@@ -75,6 +75,7 @@ internal sealed class LatencyScenario
                 await snapshotDone.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
             }
 
+            await BenchWrites.WarmUpAsync(_target, writer, rate, warmup, n => BenchWrites.SetN(collection, BenchWrites.DocumentId((int)(n % Documents)), n), cancellationToken);
             var before = _target.ReadProcesses();
             await new PacedWriter(rate).WriteAsync(updates, async i =>
             {
