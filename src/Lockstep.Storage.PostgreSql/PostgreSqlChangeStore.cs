@@ -77,9 +77,40 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
     /// seq any node appended, which may be ahead of anything this process has seen. The sequencer above
     /// must number its changes from it (head + 1, …), never from a head it keeps in memory, and must
     /// not trust documents or mutation numbers it cached from earlier batches: another node may have
-    /// changed them since.
+    /// changed them since (<see cref="BeginWriteAsync(long, CancellationToken)"/> says what changed).
     /// </returns>
-    public async ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken)
+    public ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken) => BeginWriteCoreAsync(knownHead: null, cancellationToken);
+
+    /// <summary>
+    /// Starts a write transaction as <see cref="BeginWriteAsync(CancellationToken)"/> does and, in the same
+    /// round trip, after the lock and the head, reads what was committed after <paramref name="knownHead"/>:
+    /// the last change of each document changed since (its document row as that change left it) and, per
+    /// client, the highest mutation number recorded at or after it. Then it reads the horizon: when that
+    /// statement's horizon is still at or below <paramref name="knownHead"/>, so was the earlier one's
+    /// (a horizon only grows), and a compaction, which deletes and moves the horizon in one transaction,
+    /// had removed none of those changes. <see cref="IStoreWriter.WrittenSince"/> is null when the horizon
+    /// passed <paramref name="knownHead"/>, or when more than <see cref="WrittenSinceMaxChanges"/> changes
+    /// were committed since (reading them all under the lock would cost every node more than forgetting).
+    /// </summary>
+    public ValueTask<IStoreWriter> BeginWriteAsync(long knownHead, CancellationToken cancellationToken) => BeginWriteCoreAsync(knownHead, cancellationToken);
+
+    /// <summary>The most changes since a writer's known head that <see cref="BeginWriteAsync(long, CancellationToken)"/> reads back.</summary>
+    public const int WrittenSinceMaxChanges = 10_000;
+
+    private const string DocumentsChangedSince = """
+        SELECT DISTINCT ON (collection, id) collection, id, version, seq, deleted, body, hlc
+        FROM changes
+        WHERE seq > $1 AND (SELECT head FROM log_head) - $1 <= $2
+        ORDER BY collection, id, seq DESC
+        """;
+
+    private const string MutationNosSince = """
+        SELECT client_id, max(mutation_no) FROM mutations
+        WHERE seq >= $1 AND (SELECT head FROM log_head) - $1 <= $2
+        GROUP BY client_id
+        """;
+
+    private async ValueTask<IStoreWriter> BeginWriteCoreAsync(long? knownHead, CancellationToken cancellationToken)
     {
         var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
         NpgsqlTransaction? transaction = null;
@@ -105,7 +136,14 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             // another (one round trip), each with its own snapshot.
             batch.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock($1)", Schema.LogLockKey));
             batch.BatchCommands.Add(Command("SELECT head FROM log_head"));
+            if (knownHead is { } known)
+            {
+                batch.BatchCommands.Add(Command(DocumentsChangedSince, known, (long)WrittenSinceMaxChanges));
+                batch.BatchCommands.Add(Command(MutationNosSince, known, (long)WrittenSinceMaxChanges));
+                batch.BatchCommands.Add(Command("SELECT horizon FROM log_head"));
+            }
             long head;
+            WrittenSince? since = null;
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
             {
                 await reader.NextResultAsync(cancellationToken);
@@ -115,8 +153,12 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
                     throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
                 }
                 head = reader.GetInt64(0);
+                if (knownHead is { } after)
+                {
+                    since = await ReadWrittenSinceAsync(reader, after, head, cancellationToken);
+                }
             }
-            return new PostgreSqlStoreWriter(connection, transaction, head);
+            return new PostgreSqlStoreWriter(connection, transaction, head, since);
         }
         catch
         {
@@ -127,6 +169,35 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             await connection.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Reads the results of the statements <see cref="BeginWriteCoreAsync"/> added after the head; null when they are not whole.</summary>
+    private static async Task<WrittenSince?> ReadWrittenSinceAsync(NpgsqlDataReader reader, long known, long head, CancellationToken cancellationToken)
+    {
+        var documents = new List<StoredDocument>();
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetBoolean(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5), HlcTimestamp.Parse(reader.GetString(6))));
+        }
+        var mutationNos = new Dictionary<string, long>(StringComparer.Ordinal);
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            mutationNos[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        await reader.NextResultAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
+        }
+        var horizon = reader.GetInt64(0);
+        if (head < known || head - known > WrittenSinceMaxChanges || horizon > known)
+        {
+            return null;
+        }
+        return new WrittenSince(known, documents, mutationNos);
     }
 
     /// <inheritdoc />

@@ -92,18 +92,22 @@ internal sealed class Sequencer
         BatchState state;
         try
         {
-            await using var writer = await _store.BeginWriteAsync(cancellationToken);
-            if (writer.Head != _lastCommittedHead)
+            var shared = _store as ISharedChangeStore;
+            await using var writer = shared is not null && _lastCommittedHead >= 0
+                ? await shared.BeginWriteAsync(_lastCommittedHead, cancellationToken)
+                : await _store.BeginWriteAsync(cancellationToken);
+            if (shared is not null && writer.WrittenSince is { } since && since.AfterSeq == _lastCommittedHead)
             {
-                // Someone else appended since this sequencer's last commit (another node on a shared
-                // store, or this is the first batch): the documents it remembers may be stale.
-                _cache.Clear();
-                _lastMutationNo.Clear();
+                // Other nodes' commits since this sequencer's last, read under the log lock: the cache
+                // takes their documents and the mutation numbers their records, and stays exact.
+                CatchUp(since);
             }
-            else if (_store is ISharedChangeStore)
+            else if (writer.Head != _lastCommittedHead || shared is not null)
             {
-                // Another node may have recorded a refused mutation, which does not move the head:
-                // mutation numbers are looked up in the store every batch.
+                // Someone else appended since this sequencer's last commit (another node, too much to read
+                // back, or this is the first batch), or another node may have recorded a refused mutation,
+                // which does not move the head: what this sequencer remembers may be stale.
+                _cache.Clear();
                 _lastMutationNo.Clear();
             }
             state = new BatchState(writer, _cache);
@@ -172,6 +176,28 @@ internal sealed class Sequencer
             requests[i].Complete(results[i]);
         }
         Log.BatchCommitted(_logger, requests.Count, state.Changes.Count, state.Head);
+    }
+
+    /// <summary>
+    /// Brings the caches up to what other writers committed after this sequencer's last commit. A
+    /// document's last change there is its committed state, so it replaces what the cache held. A client's
+    /// remembered mutation number rises to the highest recorded since; a client the sequencer has no number
+    /// for stays unknown (a higher one may have been recorded before), and is looked up when it writes.
+    /// </summary>
+    private void CatchUp(WrittenSince since)
+    {
+        foreach (var document in since.Documents)
+        {
+            _cache.Set(document);
+        }
+        foreach (var (clientId, mutationNo) in since.LastMutationNos)
+        {
+            if (_lastMutationNo.TryGetValue(clientId, out var last) && mutationNo > last)
+            {
+                _lastMutationNo[clientId] = mutationNo;
+            }
+        }
+        _metrics.CaughtUp(since.Documents.Count);
     }
 
     private void Notify(CommittedBatch batch)
