@@ -8,11 +8,12 @@ using Microsoft.Extensions.Options;
 namespace Lockstep.Server;
 
 /// <summary>
-/// The single writer of the log. Mutations from every connection enter one channel; the loop takes
-/// as many as are waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in
-/// order inside one store transaction, commits once (group commit: one fsync per batch), then tells the
-/// commit observers (the fan-out first) and only then completes each request. A refused write is a
-/// result value (<see cref="WriteResult"/>), never an exception.
+/// The single writer of the log. Mutations from every connection enter one channel; the loop begins a
+/// store transaction when one is waiting, then takes as many as are waiting (up to
+/// <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in order inside that transaction,
+/// commits once (group commit: one fsync per batch), then tells the commit observers (the fan-out
+/// first) and only then completes each request. A refused write is a result value
+/// (<see cref="WriteResult"/>), never an exception.
 /// </summary>
 internal sealed class Sequencer
 {
@@ -78,17 +79,23 @@ internal sealed class Sequencer
         while (await reader.WaitToReadAsync(cancellationToken))
         {
             batch.Clear();
-            while (batch.Count < _options.MaxBatchMutations && reader.TryRead(out var request))
-            {
-                batch.Add(request);
-            }
             await CommitBatchAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>Moves what is waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>) into the batch.</summary>
+    private void TakeBatch(List<WriteRequest> requests)
+    {
+        var reader = _queue.Reader;
+        while (requests.Count < _options.MaxBatchMutations && reader.TryRead(out var request))
+        {
+            requests.Add(request);
         }
     }
 
     private async Task CommitBatchAsync(List<WriteRequest> requests, CancellationToken cancellationToken)
     {
-        var results = new WriteResult[requests.Count];
+        WriteResult[] results;
         BatchState state;
         try
         {
@@ -96,6 +103,11 @@ internal sealed class Sequencer
             await using var writer = shared is not null && _lastCommittedHead >= 0
                 ? await shared.BeginWriteAsync(_lastCommittedHead, cancellationToken)
                 : await _store.BeginWriteAsync(cancellationToken);
+            // The batch is taken once the transaction has begun, not before: on a shared store that is
+            // when this node holds the log lock, so everything its clients sent while other nodes held it
+            // joins this batch instead of waiting for the next turn (on one node: what came during BEGIN).
+            TakeBatch(requests);
+            results = new WriteResult[requests.Count];
             if (shared is not null && writer.WrittenSince is { } since && since.AfterSeq == _lastCommittedHead)
             {
                 // Other nodes' commits since this sequencer's last, read under the log lock: the cache
@@ -132,6 +144,8 @@ internal sealed class Sequencer
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // When the transaction never began, the batch was not taken yet: those writers hear it too.
+            TakeBatch(requests);
             var shutdown = WriteResult.Rejected(new Rejection(ErrorCodes.ShuttingDown, "The server is shutting down; nothing was written."));
             foreach (var request in requests)
             {
@@ -144,6 +158,9 @@ internal sealed class Sequencer
             // The cache and the mutation numbers may hold what never committed: forget them.
             _cache.Clear();
             _lastMutationNo.Clear();
+            // When beginning failed (the store is down), the waiting writes are taken now and refused,
+            // as when they had been taken first: the loop waits for new ones rather than retrying at once.
+            TakeBatch(requests);
             Log.CommitFailed(_logger, e, requests.Count);
             // When the commit itself failed (the connection to a database dropped), it may or may not
             // have happened: a numbered mutation retried with the same mid is applied once either way.
