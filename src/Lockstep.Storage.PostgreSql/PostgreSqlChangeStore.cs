@@ -89,8 +89,9 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
     /// statement's horizon is still at or below <paramref name="knownHead"/>, so was the earlier one's
     /// (a horizon only grows), and a compaction, which deletes and moves the horizon in one transaction,
     /// had removed none of those changes. <see cref="IStoreWriter.WrittenSince"/> is null when the horizon
-    /// passed <paramref name="knownHead"/>, or when more than <see cref="WrittenSinceMaxChanges"/> changes
-    /// were committed since (reading them all under the lock would cost every node more than forgetting).
+    /// passed <paramref name="knownHead"/>, or when more than <see cref="WrittenSinceMaxChanges"/> changes,
+    /// or mutation records, were committed since (reading them all under the lock would cost every node
+    /// more than forgetting).
     /// </summary>
     public ValueTask<IStoreWriter> BeginWriteAsync(long knownHead, CancellationToken cancellationToken) => BeginWriteCoreAsync(knownHead, cancellationToken);
 
@@ -104,9 +105,13 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
         ORDER BY collection, id, seq DESC
         """;
 
+    // At most WrittenSinceMaxChanges + 1 records, and how many there were: refused mutations add records
+    // without moving the head, so their number is not bounded by the changes since.
     private const string MutationNosSince = """
-        SELECT client_id, max(mutation_no) FROM mutations
-        WHERE seq >= $1 AND (SELECT head FROM log_head) - $1 <= $2
+        SELECT client_id, max(mutation_no), sum(count(*)) OVER ()
+        FROM (SELECT client_id, mutation_no FROM mutations
+              WHERE seq >= $1 AND (SELECT head FROM log_head) - $1 <= $2
+              LIMIT $2 + 1) AS since
         GROUP BY client_id
         """;
 
@@ -182,10 +187,12 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
                 reader.IsDBNull(5) ? null : reader.GetString(5), HlcTimestamp.Parse(reader.GetString(6))));
         }
         var mutationNos = new Dictionary<string, long>(StringComparer.Ordinal);
+        long records = 0;
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             mutationNos[reader.GetString(0)] = reader.GetInt64(1);
+            records = (long)reader.GetDecimal(2);
         }
         await reader.NextResultAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -193,7 +200,7 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
         }
         var horizon = reader.GetInt64(0);
-        if (head < known || head - known > WrittenSinceMaxChanges || horizon > known)
+        if (head < known || head - known > WrittenSinceMaxChanges || records > WrittenSinceMaxChanges || horizon > known)
         {
             return null;
         }

@@ -210,7 +210,7 @@ public sealed class PostgreSqlClusterTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_writer_gets_nothing_to_catch_up_from_when_the_log_was_compacted_past_its_head_or_moved_too_far()
+    public async Task A_writer_gets_nothing_to_catch_up_from_when_the_log_was_compacted_past_its_head_or_moved_or_recorded_too_much()
     {
         var a = await NodeAsync();
         await Append(a, 1, 2, 3, 4);
@@ -231,6 +231,27 @@ public sealed class PostgreSqlClusterTests : IAsyncLifetime
         await using (var writer = await a.BeginWriteAsync(5, CancellationToken.None))
         {
             Assert.Equal(PostgreSqlChangeStore.WrittenSinceMaxChanges, writer.WrittenSince!.Documents.Count);
+        }
+        // Refused mutations add records without moving the head: more of them than the bound is too much too.
+        var head = 5L + PostgreSqlChangeStore.WrittenSinceMaxChanges;
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([], [.. Enumerable.Range(1, PostgreSqlChangeStore.WrittenSinceMaxChanges).Select(n => new MutationRecord("spam", n, head, "{}"))],
+                CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(head, CancellationToken.None))
+        {
+            Assert.Equal(PostgreSqlChangeStore.WrittenSinceMaxChanges, writer.WrittenSince!.LastMutationNos["spam"]);
+        }
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([], [new MutationRecord("spam", PostgreSqlChangeStore.WrittenSinceMaxChanges + 1, head, "{}")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(head, CancellationToken.None))
+        {
+            Assert.Null(writer.WrittenSince);
         }
     }
 
