@@ -90,25 +90,40 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
     /// (a horizon only grows), and a compaction, which deletes and moves the horizon in one transaction,
     /// had removed none of those changes. <see cref="IStoreWriter.WrittenSince"/> is null when the horizon
     /// passed <paramref name="knownHead"/>, or when more than <see cref="WrittenSinceMaxChanges"/> changes,
-    /// or mutation records, were committed since (reading them all under the lock would cost every node
-    /// more than forgetting).
+    /// or mutation records, or more than <see cref="WrittenSinceMaxBytes"/> of bodies were committed since
+    /// (reading them all under the lock would cost every node more than forgetting).
     /// </summary>
     public ValueTask<IStoreWriter> BeginWriteAsync(long knownHead, CancellationToken cancellationToken) => BeginWriteCoreAsync(knownHead, cancellationToken);
 
-    /// <summary>The most changes since a writer's known head that <see cref="BeginWriteAsync(long, CancellationToken)"/> reads back.</summary>
+    /// <summary>The most changes, or mutation records, since a writer's known head that <see cref="BeginWriteAsync(long, CancellationToken)"/> reads back.</summary>
     public const int WrittenSinceMaxChanges = 10_000;
 
+    /// <summary>
+    /// The most body bytes (UTF-8) of the changes since a writer's known head that
+    /// <see cref="BeginWriteAsync(long, CancellationToken)"/> reads back: 16 MiB, a quarter of the
+    /// sequencer's default document cache.
+    /// </summary>
+    public const long WrittenSinceMaxBytes = 16L << 20;
+
+    // The size check reads the lengths only (octet_length does not detoast), before any body is sent.
     private const string DocumentsChangedSince = """
         SELECT DISTINCT ON (collection, id) collection, id, version, seq, deleted, body, hlc
         FROM changes
         WHERE seq > $1 AND (SELECT head FROM log_head) - $1 <= $2
+          AND (SELECT coalesce(sum(octet_length(body)), 0) FROM changes WHERE seq > $1) <= $3
         ORDER BY collection, id, seq DESC
+        """;
+
+    // Last, so that a horizon at most the known head proves that nothing the statements before read was
+    // compacted away in between (the byte count included).
+    private const string HorizonAndBytesSince = """
+        SELECT horizon, (SELECT coalesce(sum(octet_length(body)), 0)::bigint FROM changes WHERE seq > $1) FROM log_head
         """;
 
     // At most WrittenSinceMaxChanges + 1 records, and how many there were: refused mutations add records
     // without moving the head, so their number is not bounded by the changes since.
     private const string MutationNosSince = """
-        SELECT client_id, max(mutation_no), sum(count(*)) OVER ()
+        SELECT client_id, max(mutation_no), (sum(count(*)) OVER ())::bigint
         FROM (SELECT client_id, mutation_no FROM mutations
               WHERE seq >= $1 AND (SELECT head FROM log_head) - $1 <= $2
               LIMIT $2 + 1) AS since
@@ -143,9 +158,9 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             batch.BatchCommands.Add(Command("SELECT head FROM log_head"));
             if (knownHead is { } known)
             {
-                batch.BatchCommands.Add(Command(DocumentsChangedSince, known, (long)WrittenSinceMaxChanges));
+                batch.BatchCommands.Add(Command(DocumentsChangedSince, known, (long)WrittenSinceMaxChanges, WrittenSinceMaxBytes));
                 batch.BatchCommands.Add(Command(MutationNosSince, known, (long)WrittenSinceMaxChanges));
-                batch.BatchCommands.Add(Command("SELECT horizon FROM log_head"));
+                batch.BatchCommands.Add(Command(HorizonAndBytesSince, known));
             }
             long head;
             WrittenSince? since = null;
@@ -192,7 +207,7 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
         while (await reader.ReadAsync(cancellationToken))
         {
             mutationNos[reader.GetString(0)] = reader.GetInt64(1);
-            records = (long)reader.GetDecimal(2);
+            records = reader.GetInt64(2);
         }
         await reader.NextResultAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -200,7 +215,8 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
         }
         var horizon = reader.GetInt64(0);
-        if (head < known || head - known > WrittenSinceMaxChanges || records > WrittenSinceMaxChanges || horizon > known)
+        var bytes = reader.GetInt64(1);
+        if (head < known || head - known > WrittenSinceMaxChanges || records > WrittenSinceMaxChanges || bytes > WrittenSinceMaxBytes || horizon > known)
         {
             return null;
         }

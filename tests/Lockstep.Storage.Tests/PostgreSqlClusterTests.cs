@@ -255,6 +255,37 @@ public sealed class PostgreSqlClusterTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_writer_gets_nothing_to_catch_up_from_when_the_bodies_written_since_are_too_large()
+    {
+        var a = await NodeAsync();
+        var body = "{\"s\":\"" + new string('x', 1 << 20) + "\"}";
+        var count = (int)(PostgreSqlChangeStore.WrittenSinceMaxBytes / body.Length);
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([.. Enumerable.Range(1, count).Select(i => Doc(i, "big" + i, 1, body))], [], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(0, CancellationToken.None))
+        {
+            Assert.Equal(count, writer.WrittenSince!.Documents.Count);
+            Assert.Equal(body, writer.WrittenSince.Documents[0].Json);
+        }
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([Doc(count + 1, "big" + (count + 1), 1, body)], [], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(0, CancellationToken.None))
+        {
+            Assert.Null(writer.WrittenSince);
+        }
+        await using (var writer = await a.BeginWriteAsync(1, CancellationToken.None))
+        {
+            Assert.Equal(count, writer.WrittenSince!.Documents.Count);
+        }
+    }
+
     private static Change Doc(long seq, string id, long version, string? json) => new()
     {
         Seq = seq,
