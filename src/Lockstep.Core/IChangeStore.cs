@@ -66,6 +66,16 @@ public interface IStoreWriter : IAsyncDisposable
     /// </summary>
     /// <value>Null unless the implementation has queues.</value>
     Jobs.IStoreJobWriter? Jobs => null;
+
+    /// <summary>
+    /// What other writers committed after the head this transaction was asked about
+    /// (<see cref="ISharedChangeStore.BeginWriteAsync(long, CancellationToken)"/>), read under the log lock.
+    /// </summary>
+    /// <value>
+    /// Null when not asked (<see cref="IChangeStore.BeginWriteAsync"/>), or when the store could not read it
+    /// whole (too many changes since, or compacted past them): the caller must then forget what it cached.
+    /// </value>
+    WrittenSince? WrittenSince => null;
 }
 
 /// <summary>A read of one consistent snapshot of the store.</summary>

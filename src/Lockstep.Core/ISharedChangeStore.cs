@@ -15,6 +15,14 @@ public interface ISharedChangeStore : IChangeStore
     /// </summary>
     IAsyncEnumerable<long> WatchHeadAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Starts a write transaction as <see cref="IChangeStore.BeginWriteAsync"/> does, and reads in it, under
+    /// the log lock, what other nodes committed after <paramref name="knownHead"/> (the head after the
+    /// caller's own last commit): <see cref="IStoreWriter.WrittenSince"/>. A sequencer that applies it to
+    /// its document and mutation-number caches keeps them exact without reading each document again.
+    /// </summary>
+    ValueTask<IStoreWriter> BeginWriteAsync(long knownHead, CancellationToken cancellationToken);
+
     /// <summary>Records that <paramref name="node"/> is alive now (creating its row on first use).</summary>
     ValueTask HeartbeatAsync(ClusterNode node, CancellationToken cancellationToken);
 

@@ -77,9 +77,60 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
     /// seq any node appended, which may be ahead of anything this process has seen. The sequencer above
     /// must number its changes from it (head + 1, …), never from a head it keeps in memory, and must
     /// not trust documents or mutation numbers it cached from earlier batches: another node may have
-    /// changed them since.
+    /// changed them since (<see cref="BeginWriteAsync(long, CancellationToken)"/> says what changed).
     /// </returns>
-    public async ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken)
+    public ValueTask<IStoreWriter> BeginWriteAsync(CancellationToken cancellationToken) => BeginWriteCoreAsync(knownHead: null, cancellationToken);
+
+    /// <summary>
+    /// Starts a write transaction as <see cref="BeginWriteAsync(CancellationToken)"/> does and, in the same
+    /// round trip, after the lock and the head, reads what was committed after <paramref name="knownHead"/>:
+    /// the last change of each document changed since (its document row as that change left it) and, per
+    /// client, the highest mutation number recorded at or after it. Then it reads the horizon: when that
+    /// statement's horizon is still at or below <paramref name="knownHead"/>, so was the earlier one's
+    /// (a horizon only grows), and a compaction, which deletes and moves the horizon in one transaction,
+    /// had removed none of those changes. <see cref="IStoreWriter.WrittenSince"/> is null when the horizon
+    /// passed <paramref name="knownHead"/>, or when more than <see cref="WrittenSinceMaxChanges"/> changes,
+    /// or mutation records, or more than <see cref="WrittenSinceMaxBytes"/> of bodies were committed since
+    /// (reading them all under the lock would cost every node more than forgetting).
+    /// </summary>
+    public ValueTask<IStoreWriter> BeginWriteAsync(long knownHead, CancellationToken cancellationToken) => BeginWriteCoreAsync(knownHead, cancellationToken);
+
+    /// <summary>The most changes, or mutation records, since a writer's known head that <see cref="BeginWriteAsync(long, CancellationToken)"/> reads back.</summary>
+    public const int WrittenSinceMaxChanges = 10_000;
+
+    /// <summary>
+    /// The most body bytes (UTF-8) of the changes since a writer's known head that
+    /// <see cref="BeginWriteAsync(long, CancellationToken)"/> reads back: 16 MiB, a quarter of the
+    /// sequencer's default document cache.
+    /// </summary>
+    public const long WrittenSinceMaxBytes = 16L << 20;
+
+    // The size check reads the lengths only (octet_length does not detoast), before any body is sent.
+    private const string DocumentsChangedSince = """
+        SELECT DISTINCT ON (collection, id) collection, id, version, seq, deleted, body, hlc
+        FROM changes
+        WHERE seq > $1 AND (SELECT head FROM log_head) - $1 <= $2
+          AND (SELECT coalesce(sum(octet_length(body)), 0) FROM changes WHERE seq > $1) <= $3
+        ORDER BY collection, id, seq DESC
+        """;
+
+    // Last, so that a horizon at most the known head proves that nothing the statements before read was
+    // compacted away in between (the byte count included).
+    private const string HorizonAndBytesSince = """
+        SELECT horizon, (SELECT coalesce(sum(octet_length(body)), 0)::bigint FROM changes WHERE seq > $1) FROM log_head
+        """;
+
+    // At most WrittenSinceMaxChanges + 1 records, and how many there were: refused mutations add records
+    // without moving the head, so their number is not bounded by the changes since.
+    private const string MutationNosSince = """
+        SELECT client_id, max(mutation_no), (sum(count(*)) OVER ())::bigint
+        FROM (SELECT client_id, mutation_no FROM mutations
+              WHERE seq >= $1 AND (SELECT head FROM log_head) - $1 <= $2
+              LIMIT $2 + 1) AS since
+        GROUP BY client_id
+        """;
+
+    private async ValueTask<IStoreWriter> BeginWriteCoreAsync(long? knownHead, CancellationToken cancellationToken)
     {
         var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
         NpgsqlTransaction? transaction = null;
@@ -105,7 +156,14 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             // another (one round trip), each with its own snapshot.
             batch.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock($1)", Schema.LogLockKey));
             batch.BatchCommands.Add(Command("SELECT head FROM log_head"));
+            if (knownHead is { } known)
+            {
+                batch.BatchCommands.Add(Command(DocumentsChangedSince, known, (long)WrittenSinceMaxChanges, WrittenSinceMaxBytes));
+                batch.BatchCommands.Add(Command(MutationNosSince, known, (long)WrittenSinceMaxChanges));
+                batch.BatchCommands.Add(Command(HorizonAndBytesSince, known));
+            }
             long head;
+            WrittenSince? since = null;
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
             {
                 await reader.NextResultAsync(cancellationToken);
@@ -115,8 +173,12 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
                     throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
                 }
                 head = reader.GetInt64(0);
+                if (knownHead is { } after)
+                {
+                    since = await ReadWrittenSinceAsync(reader, after, head, cancellationToken);
+                }
             }
-            return new PostgreSqlStoreWriter(connection, transaction, head);
+            return new PostgreSqlStoreWriter(connection, transaction, head, since);
         }
         catch
         {
@@ -127,6 +189,38 @@ public sealed class PostgreSqlChangeStore : ISharedChangeStore, ISharedJobStore
             await connection.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Reads the results of the statements <see cref="BeginWriteCoreAsync"/> added after the head; null when they are not whole.</summary>
+    private static async Task<WrittenSince?> ReadWrittenSinceAsync(NpgsqlDataReader reader, long known, long head, CancellationToken cancellationToken)
+    {
+        var documents = new List<StoredDocument>();
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetBoolean(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5), HlcTimestamp.Parse(reader.GetString(6))));
+        }
+        var mutationNos = new Dictionary<string, long>(StringComparer.Ordinal);
+        long records = 0;
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            mutationNos[reader.GetString(0)] = reader.GetInt64(1);
+            records = reader.GetInt64(2);
+        }
+        await reader.NextResultAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            throw new InvalidDataException("The log_head table has no row; the database was changed by hand.");
+        }
+        var horizon = reader.GetInt64(0);
+        var bytes = reader.GetInt64(1);
+        if (head < known || head - known > WrittenSinceMaxChanges || records > WrittenSinceMaxChanges || bytes > WrittenSinceMaxBytes || horizon > known)
+        {
+            return null;
+        }
+        return new WrittenSince(known, documents, mutationNos);
     }
 
     /// <inheritdoc />

@@ -4,7 +4,7 @@ using Npgsql;
 namespace Lockstep.Storage.PostgreSql;
 
 /// <summary>
-/// One write transaction holding the log lock (see <see cref="PostgreSqlChangeStore.BeginWriteAsync"/>).
+/// One write transaction holding the log lock (see <see cref="PostgreSqlChangeStore.BeginWriteAsync(CancellationToken)"/>).
 /// An append is one round trip whatever its size: the rows travel as arrays and <c>unnest</c> turns
 /// them back into rows.
 /// </summary>
@@ -34,13 +34,17 @@ internal sealed class PostgreSqlStoreWriter : IStoreWriter, Lockstep.Core.Jobs.I
     private bool _committed;
     private bool _disposed;
 
-    public PostgreSqlStoreWriter(NpgsqlConnection connection, NpgsqlTransaction transaction, long head)
+    public PostgreSqlStoreWriter(NpgsqlConnection connection, NpgsqlTransaction transaction, long head, WrittenSince? writtenSince)
     {
         _connection = connection;
         _transaction = transaction;
         Head = head;
         _appendedHead = head;
+        WrittenSince = writtenSince;
     }
+
+    /// <inheritdoc />
+    public WrittenSince? WrittenSince { get; }
 
     /// <summary>
     /// The committed head read under the log lock, in this transaction: what every node has appended,

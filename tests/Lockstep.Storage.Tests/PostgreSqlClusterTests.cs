@@ -150,6 +150,156 @@ public sealed class PostgreSqlClusterTests : IAsyncLifetime
         Assert.Fail("The lease holder's session did not end.");
     }
 
+    [Fact]
+    public async Task A_writer_asked_about_its_last_head_reads_what_other_nodes_committed_since_under_the_lock()
+    {
+        var a = await NodeAsync();
+        var b = await NodeAsync();
+        long known;
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([Doc(1, "x", 1, "{\"n\":1}"), Doc(2, "y", 1, "{\"n\":1}")], [new MutationRecord("ca", 1, 2, "{}")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+            known = 2;
+        }
+        // Node b changes x twice and deletes y, records a mutation of client cb, then a refused one
+        // (a record that does not move the head), and a lower number of client ca.
+        await using (var writer = await b.BeginWriteAsync(known, CancellationToken.None))
+        {
+            Assert.NotNull(writer.WrittenSince);
+            Assert.Empty(writer.WrittenSince.Documents);
+            await writer.AppendAsync([Doc(3, "x", 2, "{\"n\":2}"), Doc(4, "x", 3, "{\"n\":3}"), Doc(5, "y", 2, null)],
+                [new MutationRecord("cb", 7, 5, "{}"), new MutationRecord("ca", 0, 5, "{}")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await b.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([], [new MutationRecord("cb", 9, 5, "{\"error\":{}}")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+
+        await using (var writer = await a.BeginWriteAsync(known, CancellationToken.None))
+        {
+            var since = writer.WrittenSince;
+            Assert.NotNull(since);
+            Assert.Equal(5, writer.Head);
+            Assert.Equal(known, since.AfterSeq);
+            var x = Assert.Single(since.Documents, d => d.Id == "x");
+            var y = Assert.Single(since.Documents, d => d.Id == "y");
+            Assert.Equal(2, since.Documents.Count);
+            // Each is exactly the document row the store holds.
+            Assert.Equal(await writer.GetDocumentAsync("c", "x", CancellationToken.None), x);
+            Assert.Equal(await writer.GetDocumentAsync("c", "y", CancellationToken.None), y);
+            Assert.Equal((3L, 4L, false, "{\"n\":3}"), (x.Version, x.Seq, x.Deleted, x.Json));
+            Assert.True(y.Deleted);
+            Assert.Equal(9, since.LastMutationNos["cb"]);
+            Assert.Equal(1, since.LastMutationNos["ca"]);
+        }
+        // The head did not move since 5, but a refused mutation's record would still be read.
+        await using (var writer = await b.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([], [new MutationRecord("cc", 3, 5, "{\"error\":{}}")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(5, CancellationToken.None))
+        {
+            Assert.NotNull(writer.WrittenSince);
+            Assert.Empty(writer.WrittenSince.Documents);
+            Assert.Equal(3, writer.WrittenSince.LastMutationNos["cc"]);
+        }
+    }
+
+    [Fact]
+    public async Task A_writer_gets_nothing_to_catch_up_from_when_the_log_was_compacted_past_its_head_or_moved_or_recorded_too_much()
+    {
+        var a = await NodeAsync();
+        await Append(a, 1, 2, 3, 4);
+        await a.CompactAsync(3, CancellationToken.None);
+        await using (var writer = await a.BeginWriteAsync(2, CancellationToken.None))
+        {
+            Assert.Null(writer.WrittenSince);
+        }
+        await using (var writer = await a.BeginWriteAsync(3, CancellationToken.None))
+        {
+            Assert.Equal("d4", Assert.Single(writer.WrittenSince!.Documents).Id);
+        }
+        await Append(a, [.. Enumerable.Range(5, PostgreSqlChangeStore.WrittenSinceMaxChanges + 1).Select(s => (long)s)]);
+        await using (var writer = await a.BeginWriteAsync(4, CancellationToken.None))
+        {
+            Assert.Null(writer.WrittenSince);
+        }
+        await using (var writer = await a.BeginWriteAsync(5, CancellationToken.None))
+        {
+            Assert.Equal(PostgreSqlChangeStore.WrittenSinceMaxChanges, writer.WrittenSince!.Documents.Count);
+        }
+        // Refused mutations add records without moving the head: more of them than the bound is too much too.
+        var head = 5L + PostgreSqlChangeStore.WrittenSinceMaxChanges;
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([], [.. Enumerable.Range(1, PostgreSqlChangeStore.WrittenSinceMaxChanges).Select(n => new MutationRecord("spam", n, head, "{}"))],
+                CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(head, CancellationToken.None))
+        {
+            Assert.Equal(PostgreSqlChangeStore.WrittenSinceMaxChanges, writer.WrittenSince!.LastMutationNos["spam"]);
+        }
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([], [new MutationRecord("spam", PostgreSqlChangeStore.WrittenSinceMaxChanges + 1, head, "{}")], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(head, CancellationToken.None))
+        {
+            Assert.Null(writer.WrittenSince);
+        }
+    }
+
+    [Fact]
+    public async Task A_writer_gets_nothing_to_catch_up_from_when_the_bodies_written_since_are_too_large()
+    {
+        var a = await NodeAsync();
+        var body = "{\"s\":\"" + new string('x', 1 << 20) + "\"}";
+        var count = (int)(PostgreSqlChangeStore.WrittenSinceMaxBytes / body.Length);
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([.. Enumerable.Range(1, count).Select(i => Doc(i, "big" + i, 1, body))], [], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(0, CancellationToken.None))
+        {
+            Assert.Equal(count, writer.WrittenSince!.Documents.Count);
+            Assert.Equal(body, writer.WrittenSince.Documents[0].Json);
+        }
+        await using (var writer = await a.BeginWriteAsync(CancellationToken.None))
+        {
+            await writer.AppendAsync([Doc(count + 1, "big" + (count + 1), 1, body)], [], CancellationToken.None);
+            await writer.CommitAsync(CancellationToken.None);
+        }
+        await using (var writer = await a.BeginWriteAsync(0, CancellationToken.None))
+        {
+            Assert.Null(writer.WrittenSince);
+        }
+        await using (var writer = await a.BeginWriteAsync(1, CancellationToken.None))
+        {
+            Assert.Equal(count, writer.WrittenSince!.Documents.Count);
+        }
+    }
+
+    private static Change Doc(long seq, string id, long version, string? json) => new()
+    {
+        Seq = seq,
+        Collection = "c",
+        Id = id,
+        Version = version,
+        Created = version == 1,
+        Deleted = json is null,
+        DocumentJson = json,
+        SetJson = json is null ? null : "{}",
+        Hlc = new HlcTimestamp(1_700_000_000_000 + seq, 0),
+        PreviousSeq = version == 1 ? 0 : seq - 1,
+    };
+
     private static async Task Append(PostgreSqlChangeStore store, params long[] seqs)
     {
         await using var writer = await store.BeginWriteAsync(CancellationToken.None);

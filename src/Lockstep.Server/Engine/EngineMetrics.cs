@@ -9,6 +9,7 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _catchUps;
     private readonly Counter<long> _batches;
     private readonly Counter<long> _changes;
+    private readonly Counter<long> _caughtUpDocuments;
     private long _catchUpCount;
     private long _queuedHighWater;
 
@@ -18,6 +19,8 @@ public sealed class EngineMetrics : IDisposable
         _catchUps = _meter.CreateCounter<long>("lockstep.session.catch_ups", description: "Times a connection fell behind and read from the log");
         _batches = _meter.CreateCounter<long>("lockstep.sequencer.batches", description: "Committed group-commit batches");
         _changes = _meter.CreateCounter<long>("lockstep.sequencer.changes", description: "Committed changes");
+        _caughtUpDocuments = _meter.CreateCounter<long>("lockstep.sequencer.caught_up_documents",
+            description: "Documents other nodes changed that the sequencer's cache took from the shared log instead of being cleared");
     }
 
     /// <summary>How many times a connection fell behind and switched to reading the log.</summary>
@@ -51,6 +54,8 @@ public sealed class EngineMetrics : IDisposable
         _batches.Add(1);
         _changes.Add(changes);
     }
+
+    internal void CaughtUp(int documents) => _caughtUpDocuments.Add(documents);
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

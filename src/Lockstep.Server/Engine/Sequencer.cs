@@ -8,11 +8,12 @@ using Microsoft.Extensions.Options;
 namespace Lockstep.Server;
 
 /// <summary>
-/// The single writer of the log. Mutations from every connection enter one channel; the loop takes
-/// as many as are waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in
-/// order inside one store transaction, commits once (group commit: one fsync per batch), then tells the
-/// commit observers (the fan-out first) and only then completes each request. A refused write is a
-/// result value (<see cref="WriteResult"/>), never an exception.
+/// The single writer of the log. Mutations from every connection enter one channel; the loop begins a
+/// store transaction when one is waiting, then takes as many as are waiting (up to
+/// <see cref="LockstepOptions.MaxBatchMutations"/>), applies them in order inside that transaction,
+/// commits once (group commit: one fsync per batch), then tells the commit observers (the fan-out
+/// first) and only then completes each request. A refused write is a result value
+/// (<see cref="WriteResult"/>), never an exception.
 /// </summary>
 internal sealed class Sequencer
 {
@@ -78,32 +79,47 @@ internal sealed class Sequencer
         while (await reader.WaitToReadAsync(cancellationToken))
         {
             batch.Clear();
-            while (batch.Count < _options.MaxBatchMutations && reader.TryRead(out var request))
-            {
-                batch.Add(request);
-            }
             await CommitBatchAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>Moves what is waiting (up to <see cref="LockstepOptions.MaxBatchMutations"/>) into the batch.</summary>
+    private void TakeBatch(List<WriteRequest> requests)
+    {
+        var reader = _queue.Reader;
+        while (requests.Count < _options.MaxBatchMutations && reader.TryRead(out var request))
+        {
+            requests.Add(request);
         }
     }
 
     private async Task CommitBatchAsync(List<WriteRequest> requests, CancellationToken cancellationToken)
     {
-        var results = new WriteResult[requests.Count];
+        WriteResult[] results;
         BatchState state;
         try
         {
-            await using var writer = await _store.BeginWriteAsync(cancellationToken);
-            if (writer.Head != _lastCommittedHead)
+            var shared = _store as ISharedChangeStore;
+            await using var writer = shared is not null && _lastCommittedHead >= 0
+                ? await shared.BeginWriteAsync(_lastCommittedHead, cancellationToken)
+                : await _store.BeginWriteAsync(cancellationToken);
+            // The batch is taken once the transaction has begun, not before: on a shared store that is
+            // when this node holds the log lock, so everything its clients sent while other nodes held it
+            // joins this batch instead of waiting for the next turn (on one node: what came during BEGIN).
+            TakeBatch(requests);
+            results = new WriteResult[requests.Count];
+            if (shared is not null && writer.WrittenSince is { } since && since.AfterSeq == _lastCommittedHead)
             {
-                // Someone else appended since this sequencer's last commit (another node on a shared
-                // store, or this is the first batch): the documents it remembers may be stale.
-                _cache.Clear();
-                _lastMutationNo.Clear();
+                // Other nodes' commits since this sequencer's last, read under the log lock: the cache
+                // takes their documents and the mutation numbers their records, and stays exact.
+                CatchUp(since);
             }
-            else if (_store is ISharedChangeStore)
+            else if (writer.Head != _lastCommittedHead || shared is not null)
             {
-                // Another node may have recorded a refused mutation, which does not move the head:
-                // mutation numbers are looked up in the store every batch.
+                // Someone else appended since this sequencer's last commit (another node, too much to read
+                // back, or this is the first batch), or another node may have recorded a refused mutation,
+                // which does not move the head: what this sequencer remembers may be stale.
+                _cache.Clear();
                 _lastMutationNo.Clear();
             }
             state = new BatchState(writer, _cache);
@@ -128,6 +144,8 @@ internal sealed class Sequencer
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // When the transaction never began, the batch was not taken yet: those writers hear it too.
+            TakeBatch(requests);
             var shutdown = WriteResult.Rejected(new Rejection(ErrorCodes.ShuttingDown, "The server is shutting down; nothing was written."));
             foreach (var request in requests)
             {
@@ -140,6 +158,9 @@ internal sealed class Sequencer
             // The cache and the mutation numbers may hold what never committed: forget them.
             _cache.Clear();
             _lastMutationNo.Clear();
+            // When beginning failed (the store is down), the waiting writes are taken now and refused,
+            // as when they had been taken first: the loop waits for new ones rather than retrying at once.
+            TakeBatch(requests);
             Log.CommitFailed(_logger, e, requests.Count);
             // When the commit itself failed (the connection to a database dropped), it may or may not
             // have happened: a numbered mutation retried with the same mid is applied once either way.
@@ -172,6 +193,28 @@ internal sealed class Sequencer
             requests[i].Complete(results[i]);
         }
         Log.BatchCommitted(_logger, requests.Count, state.Changes.Count, state.Head);
+    }
+
+    /// <summary>
+    /// Brings the caches up to what other writers committed after this sequencer's last commit. A
+    /// document's last change there is its committed state, so it replaces what the cache held. A client's
+    /// remembered mutation number rises to the highest recorded since; a client the sequencer has no number
+    /// for stays unknown (a higher one may have been recorded before), and is looked up when it writes.
+    /// </summary>
+    private void CatchUp(WrittenSince since)
+    {
+        foreach (var document in since.Documents)
+        {
+            _cache.Set(document);
+        }
+        foreach (var (clientId, mutationNo) in since.LastMutationNos)
+        {
+            if (_lastMutationNo.TryGetValue(clientId, out var last) && mutationNo > last)
+            {
+                _lastMutationNo[clientId] = mutationNo;
+            }
+        }
+        _metrics.CaughtUp(since.Documents.Count);
     }
 
     private void Notify(CommittedBatch batch)

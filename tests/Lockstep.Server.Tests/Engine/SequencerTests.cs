@@ -42,6 +42,29 @@ public sealed class SequencerTests
     }
 
     [Fact]
+    public async Task Writes_that_arrive_while_the_write_transaction_waits_to_begin_join_its_batch()
+    {
+        await using var rig = await EngineRig.StartAsync();
+        // Another writer holds the store (on a shared store: another node holding the log lock).
+        var other = await rig.Store.BeginWriteAsync(CancellationToken.None);
+        var first = Put("orders", "o1", 1);
+        Assert.True(rig.Sequencer.TryEnqueue(first));
+        // The loop has taken the signal and waits to begin; these arrive during the wait.
+        await Task.Delay(200);
+        var later = Enumerable.Range(2, 4).Select(i => Put("orders", "o" + i, i)).ToList();
+        foreach (var request in later)
+        {
+            Assert.True(rig.Sequencer.TryEnqueue(request));
+        }
+        await other.DisposeAsync();
+        var results = await Task.WhenAll(later.Prepend(first).Select(r => r.Completion));
+
+        Assert.Equal([1L, 2, 3, 4, 5], results.Select(r => r.Seq));
+        var batch = Assert.Single(rig.Commits.Batches);
+        Assert.Equal(["o1", "o2", "o3", "o4", "o5"], batch.Changes!.Changes.Select(c => c.Id));
+    }
+
+    [Fact]
     public async Task A_batch_takes_at_most_MaxBatchMutations_and_seqs_continue_without_a_gap_across_batches()
     {
         await using var rig = await EngineRig.StartAsync(o => o.MaxBatchMutations = 2, run: false);
