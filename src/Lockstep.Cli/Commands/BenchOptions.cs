@@ -54,7 +54,7 @@ internal sealed class BenchOptions
     private readonly Option<double> _warmup = new("--warmup")
     {
         Description = "Seconds of the same writes before the latency and fanout scenarios measure, so that the server's JIT and caches are warm (0: none).",
-        DefaultValueFactory = _ => 3,
+        DefaultValueFactory = _ => 5,
     };
     private readonly Option<int> _subscribers = new("--subscribers") { Description = "Subscribers to one collection in the fanout scenario.", DefaultValueFactory = _ => 1000 };
     private readonly Option<int> _connections = new("--connections") { Description = "Idle connections in the connections scenario (as many as the open-files limit allows).", DefaultValueFactory = _ => 10_000 };
