@@ -159,6 +159,7 @@ internal sealed class ChildServer : IAsyncDisposable
 
     private void OnProcessExit(object? sender, EventArgs e) => Kill();
 
+    /// <summary>Kills the server by its PID, waits for it to go, and removes its directory: at the end, and on a signal or the bench's exit.</summary>
     private void Kill()
     {
         try
@@ -167,18 +168,29 @@ internal sealed class ChildServer : IAsyncDisposable
             {
                 _process.Kill();
             }
+            _process.WaitForExit(TimeSpan.FromSeconds(10));
         }
         catch (InvalidOperationException)
         {
-            // Already gone.
+            // Already gone and reaped.
+        }
+        try
+        {
+            if (Directory.Exists(_dataDir))
+            {
+                Directory.Delete(_dataDir, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return;
+            return ValueTask.CompletedTask;
         }
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         foreach (var signal in _signals)
@@ -186,23 +198,7 @@ internal sealed class ChildServer : IAsyncDisposable
             signal.Dispose();
         }
         Kill();
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
-        {
-            try
-            {
-                await _process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
         _process.Dispose();
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        return ValueTask.CompletedTask;
     }
 }
