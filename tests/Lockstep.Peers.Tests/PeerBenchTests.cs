@@ -66,6 +66,43 @@ public sealed class PeerBenchTests
         Assert.Contains("--messagepack is for signalr and lockstep", result.Err, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Bench_killed_with_sigterm_kills_its_server_and_removes_its_directory()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var arg in new[] { PeerPath, "bench", "--kind", "signalr", "--readers", "1", "--rate", "20", "--duration", "120" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var bench = Process.Start(info)!;
+        try
+        {
+            bench.StandardInput.Close();
+            // "server: signalr (json) on http://127.0.0.1:PORT/ (pid N); load average …"
+            var line = await bench.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            var match = System.Text.RegularExpressions.Regex.Match(line ?? "", @"\(pid (\d+)\)");
+            Assert.True(match.Success, $"the bench named its server's pid: {line}");
+            var pid = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var dataDir = Directory.GetDirectories(Path.GetTempPath(), "lockstep-peer-*")
+                .Single(d => File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Contains(Path.GetFileName(d), StringComparison.Ordinal));
+            using (var kill = Process.Start("kill", ["-TERM", bench.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await bench.WaitForExitAsync(timeout.Token);
+            Assert.False(Directory.Exists($"/proc/{pid}"), "the server process is gone");
+            Assert.False(Directory.Exists(dataDir), "the server's directory is removed");
+        }
+        finally
+        {
+            if (!bench.HasExited)
+            {
+                bench.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
     private static void AssertServerGone(JsonNode json)
     {
         var pid = (int)json["run"]!["serverPid"]!;

@@ -74,7 +74,15 @@ internal static class PeerServer
             var changes = await store.ChangesAfterAsync(from, ChangesPerPoll, ct);
             if (changes.Count == 0 && wait is > 0)
             {
-                await Task.WhenAny(next, Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.Value, MaxWait.TotalMilliseconds)), ct));
+                try
+                {
+                    // WaitAsync, not WhenAny with a Task.Delay: its timer goes when the commit comes, rather than
+                    // every woken poll leaving a 30 s timer behind.
+                    await next.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(wait.Value, MaxWait.TotalMilliseconds)), ct);
+                }
+                catch (TimeoutException)
+                {
+                }
                 changes = await store.ChangesAfterAsync(from, ChangesPerPoll, ct);
             }
             return Results.Ok(new ChangesPage(changes, changes.Count > 0 ? changes[^1].Seq : from));
