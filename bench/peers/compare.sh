@@ -69,7 +69,7 @@ def fmt(v, digits=1):
     return "—" if v is None else f"{v:,.{digits}f}"
 print(f"Medians of {rounds} rounds; latency workload: {rate} writes/s for {duration} s, {readers} readers; ack workload: {ack_duration} s.")
 print()
-print("| kind | protocol | write → seen p50 / p90 / p99 / max, ms | seen / expected | bytes/update/reader | server CPU µs/frame | server RSS MiB | acked writes/s | ack p50 / p99, ms | server CPU µs/write | load average at start |")
+print("| kind | protocol | write → seen p50 / p90 / p99 / max, ms | seen / expected | bytes/update/reader received; sent | server CPU µs/frame | server RSS MiB | acked writes/s | ack p50 / p99, ms | server CPU µs/write | load average at start |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for kind in kinds:
     lat, ack = runs(kind, "latency"), runs(kind, "ack")
@@ -79,7 +79,7 @@ for kind in kinds:
     expected = lat[0]["updates"] * lat[0]["readers"]
     loads = [r["run"]["loadAverageAtStart"] for r in lat + ack if r["run"]["loadAverageAtStart"] is not None]
     print(f"| {kind} | {lat[0]['protocol']} | {fmt(l('p50'), 2)} / {fmt(l('p90'), 2)} / {fmt(l('p99'), 2)} / {fmt(l('max'), 2)} "
-          f"| {seen:,} / {expected:,} (fewest) | {fmt(med([r['bytesPerUpdatePerReader'] for r in lat]))} "
+          f"| {seen:,} / {expected:,} (fewest) | {fmt(med([r['bytesPerUpdatePerReader'] for r in lat]))}; {fmt(med([r['sentBytesPerUpdatePerReader'] for r in lat]))} "
           f"| {fmt(med([r['serverCpuUsPerFrame'] for r in lat]))} | {fmt(med([r['serverRssBytes'] / 2**20 for r in lat]))} "
           f"| {fmt(med([r['writesPerSec'] for r in ack]), 0)} | {fmt(a('p50'), 2)} / {fmt(a('p99'), 2)} "
           f"| {fmt(med([r['serverCpuUsPerWrite'] for r in ack]))} | {fmt(min(loads), 2) if loads else '—'}–{fmt(max(loads), 2) if loads else '—'} |")

@@ -34,6 +34,8 @@ public sealed class PeerBenchTests
         Assert.True((double)latency["p99"]! <= (double)latency["max"]!);
         // Every change carries the 40-character value at least; polling's idle answers and headers add more.
         Assert.InRange((double)json["bytesPerUpdatePerReader"]!, 40, 10_000);
+        // Polling readers send a request per poll; the socket readers send nothing or pings.
+        Assert.InRange((double)json["sentBytesPerUpdatePerReader"]!, kind == "polling" ? 1 : 0, 10_000);
         Assert.True((double)json["serverCpuUsPerFrame"]! >= 0);
         Assert.InRange((long)json["serverRssBytes"]!, 10L << 20, 4L << 30);
         Assert.Equal(kind == "polling" && protocol == "http-poll" ? 100 : null, (double?)json["pollIntervalMs"]);

@@ -3,12 +3,13 @@ using System.Net.Sockets;
 namespace Lockstep.Peers.Bench;
 
 /// <summary>
-/// An HTTP handler whose sockets count every byte they read: the readers' bytes on the wire, whatever rides on them
-/// (HTTP headers, WebSocket frames, SignalR's records, pings). One for all readers; the writer does not use it.
+/// An HTTP handler whose sockets count every byte they read and write: the readers' bytes on the wire, whatever rides
+/// on them (HTTP headers, WebSocket frames, SignalR's records, pings). One for all readers; the writer does not use it.
 /// </summary>
 internal sealed class CountingConnector : IDisposable
 {
     private long _bytesRead;
+    private long _bytesWritten;
 
     public CountingConnector()
     {
@@ -41,6 +42,9 @@ internal sealed class CountingConnector : IDisposable
 
     /// <summary>Bytes read so far on every socket it opened.</summary>
     public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    /// <summary>Bytes written so far on every socket it opened (the readers' requests, WebSocket frames and pings).</summary>
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
 
     public void Dispose()
     {
@@ -82,11 +86,20 @@ internal sealed class CountingConnector : IDisposable
             return read;
         }
 
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _inner.WriteAsync(buffer, cancellationToken);
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Add(ref _counter._bytesWritten, buffer.Length);
+            return _inner.WriteAsync(buffer, cancellationToken);
+        }
 
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.WriteAsync(buffer, offset, count, cancellationToken);
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override void Write(byte[] buffer, int offset, int count) => _inner.Write(buffer, offset, count);
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Interlocked.Add(ref _counter._bytesWritten, count);
+            _inner.Write(buffer, offset, count);
+        }
 
         public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
 

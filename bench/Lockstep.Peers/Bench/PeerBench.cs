@@ -13,10 +13,11 @@ internal sealed record PeerBenchSettings(string Kind, int Readers, int Rate, dou
 /// <summary>The latency workload's figures, named as <c>lockstep bench --scenario latency</c> names them.</summary>
 /// <param name="FramesDelivered">Changes the readers received, over all of them; <c>updates × readers</c> when every reader saw every write.</param>
 /// <param name="BytesPerUpdatePerReader">Bytes read on the readers' sockets from the first write until every reader saw the last ÷ (updates × readers).</param>
+/// <param name="SentBytesPerUpdatePerReader">Bytes the readers wrote on their sockets over the same span (requests, pings) ÷ (updates × readers).</param>
 /// <param name="ServerCpuUsPerFrame">Server CPU (from /proc) over the same span ÷ frames delivered.</param>
 /// <param name="ServerRssBytes">The server's RSS when every reader had seen the last write.</param>
 internal sealed record PeerLatencyOutcome(string Kind, string Protocol, int Readers, int Rate, int Updates, LatencySummary LatencyMs, long FramesDelivered,
-    double BytesPerUpdatePerReader, double? ServerCpuUsPerFrame, long ServerRssBytes, double? PollIntervalMs, PeerRunInfo Run);
+    double BytesPerUpdatePerReader, double SentBytesPerUpdatePerReader, double? ServerCpuUsPerFrame, long ServerRssBytes, double? PollIntervalMs, PeerRunInfo Run);
 
 /// <summary>The ack workload's figures: one writer, each write sent once the previous one's durable ack arrived.</summary>
 /// <param name="AckMs">From the send of a write to its durable ack.</param>
@@ -96,6 +97,7 @@ internal sealed class PeerBench
         }, cancellationToken);
 
         var bytesBefore = counter.BytesRead;
+        var sentBefore = counter.BytesWritten;
         var before = sampler?.Read();
         await new PacedWriter(_settings.Rate).WriteAsync(updates, i =>
         {
@@ -115,6 +117,7 @@ internal sealed class PeerBench
         }
         var after = sampler?.Read();
         var bytes = counter.BytesRead - bytesBefore;
+        var sentBytes = counter.BytesWritten - sentBefore;
         await client.DrainAsync(cancellationToken);
         List<double> copy;
         lock (latencies)
@@ -123,7 +126,7 @@ internal sealed class PeerBench
         }
         var frames = Interlocked.Read(ref received);
         return new PeerLatencyOutcome(_settings.Kind, Protocol, readers, _settings.Rate, updates, LatencySummary.Of(copy), frames,
-            readers == 0 ? 0 : Math.Round((double)bytes / expected, 1), CpuMicrosecondsPer(before, after, frames), after?.RssBytes ?? 0,
+            readers == 0 ? 0 : Math.Round((double)bytes / expected, 1), readers == 0 ? 0 : Math.Round((double)sentBytes / expected, 1), CpuMicrosecondsPer(before, after, frames), after?.RssBytes ?? 0,
             _settings.Kind == "polling" && !_settings.LongPoll ? _settings.PollInterval.TotalMilliseconds : null, run);
     }
 
