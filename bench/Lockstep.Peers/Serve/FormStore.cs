@@ -7,17 +7,20 @@ namespace Lockstep.Peers.Serve;
 internal sealed record FormChange(long Seq, string Id, string Field, string Value);
 
 /// <summary>
-/// The SQLite table a .NET team would hand-roll for forms: <c>forms(id, body JSON, version)</c>, plus a
-/// <c>changes</c> log with an autoincrement <c>seq</c> for the polling readers. WAL and <c>synchronous=FULL</c>,
+/// The SQLite table a .NET team would hand-roll for forms: <c>forms(id, body JSON, version)</c>, plus, for the polling
+/// peer only, a <c>changes</c> log with an autoincrement <c>seq</c> that its readers ask after. WAL and <c>synchronous=FULL</c>,
 /// so every committed update is fsynced, like Lockstep's default. An update reads the JSON, sets the field and
 /// writes it back in one <c>BEGIN IMMEDIATE</c> transaction on a pooled connection.
 /// </summary>
 internal sealed class FormStore
 {
     private readonly string _connectionString;
+    private readonly bool _logsChanges;
 
-    public FormStore(string dataDir)
+    /// <param name="logsChanges">Append each update to <c>changes</c> in its transaction (the polling peer); the hub broadcasts instead.</param>
+    public FormStore(string dataDir, bool logsChanges)
     {
+        _logsChanges = logsChanges;
         Directory.CreateDirectory(dataDir);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDir, "forms.db"), Pooling = true }.ToString();
         using var connection = Open();
@@ -39,7 +42,7 @@ internal sealed class FormStore
         transaction.Commit();
     }
 
-    /// <summary>Sets <paramref name="field"/> of form <paramref name="id"/>, durably: the change's seq and the form's new version, or null when there is no such form.</summary>
+    /// <summary>Sets <paramref name="field"/> of form <paramref name="id"/>, durably: the change's seq (0 without the change log) and the form's new version, or null when there is no such form.</summary>
     public async Task<(long Seq, long Version)?> UpdateAsync(string id, string field, string value, CancellationToken cancellationToken)
     {
         await using var connection = Open();
@@ -64,16 +67,26 @@ internal sealed class FormStore
         form[field] = value;
         await using var write = connection.CreateCommand();
         write.Transaction = transaction;
-        write.CommandText = """
-            UPDATE forms SET body = $body, version = $version WHERE id = $id;
-            INSERT INTO changes (id, field, value) VALUES ($id, $field, $value) RETURNING seq;
-            """;
+        write.CommandText = _logsChanges
+            ? """
+              UPDATE forms SET body = $body, version = $version WHERE id = $id;
+              INSERT INTO changes (id, field, value) VALUES ($id, $field, $value) RETURNING seq;
+              """
+            : "UPDATE forms SET body = $body, version = $version WHERE id = $id";
         write.Parameters.AddWithValue("$id", id);
         write.Parameters.AddWithValue("$body", form.ToJsonString());
         write.Parameters.AddWithValue("$version", version + 1);
         write.Parameters.AddWithValue("$field", field);
         write.Parameters.AddWithValue("$value", value);
-        var seq = (long)(await write.ExecuteScalarAsync(cancellationToken))!;
+        var seq = 0L;
+        if (_logsChanges)
+        {
+            seq = (long)(await write.ExecuteScalarAsync(cancellationToken))!;
+        }
+        else
+        {
+            await write.ExecuteNonQueryAsync(cancellationToken);
+        }
         await transaction.CommitAsync(cancellationToken);
         return (seq, version + 1);
     }

@@ -19,7 +19,7 @@ internal static class PeerServer
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls(urls);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSingleton(new FormStore(dataDir));
+        builder.Services.AddSingleton(new FormStore(dataDir, logsChanges: kind == "polling"));
         if (kind == "signalr")
         {
             var signalR = builder.Services.AddSignalR();
