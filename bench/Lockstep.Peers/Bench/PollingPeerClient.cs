@@ -10,7 +10,7 @@ namespace Lockstep.Peers.Bench;
 /// HTTP/1.1 through <c>HttpClient</c>: the writer POSTs each update; each reader asks <c>GET /changes?after=SEQ</c>
 /// every <c>interval</c> (a <c>PeriodicTimer</c>, so the interval is from poll start to poll start), or, long-polling,
 /// again as soon as an answer arrives with <c>&amp;wait=30000</c>. The readers' requests go through the
-/// <see cref="CountingConnector"/>, so their bytes include the HTTP headers both ways' answers carry.
+/// <see cref="CountingConnector"/>, so their bytes include the HTTP headers of their requests and of the answers.
 /// </summary>
 internal sealed class PollingPeerClient : IPeerClient
 {
