@@ -11,7 +11,7 @@ namespace Lockstep.Server;
 /// </summary>
 internal sealed class SessionServices(IOptions<LockstepOptions> options, IChangeStore store, Sequencer sequencer, FanOut fanOut, LogHorizon horizon,
     AccessPolicy access, CallerAuthenticator authenticator, ClientRateLimiter rateLimiter, ConnectionAdmission admission, EngineLifetime lifetime,
-    EngineMetrics metrics, TimeProvider time, ILoggerFactory loggers)
+    EngineMetrics metrics, TimeProvider time, ILoggerFactory loggers) : IDisposable
 {
     public LockstepOptions Options { get; } = options.Value;
 
@@ -42,4 +42,9 @@ internal sealed class SessionServices(IOptions<LockstepOptions> options, IChange
 
     /// <summary>True when the store is shared by several nodes (a cluster).</summary>
     public bool IsClustered => Store is ISharedChangeStore;
+
+    /// <summary>The one timer that checks every session's timeouts and heartbeat.</summary>
+    public SessionTimer Timer { get; } = new(options.Value, time);
+
+    public void Dispose() => Timer.Dispose();
 }

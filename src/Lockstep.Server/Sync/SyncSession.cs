@@ -10,11 +10,11 @@ namespace Lockstep.Server;
 /// One WebSocket connection, in parts: the <see cref="FrameReader"/> reads whole messages, the
 /// <see cref="HelloHandshake"/> judges the first, the <see cref="RequestDispatcher"/> answers or hands on every
 /// request after it, and the <see cref="SessionStream"/>'s pump sends the connection's stream (snapshots, changes,
-/// positions) in seq order from its bounded <see cref="StreamInbox"/>. The session runs the receive loop and a
-/// timer (idle and frame timeouts, heartbeat ticks), and sends replies and stream frames one at a time under a
+/// positions) in seq order from its bounded <see cref="StreamInbox"/>. The session runs the receive loop and its
+/// checks on the server's one <see cref="SessionTimer"/> (idle and frame timeouts, heartbeat ticks), and sends replies and stream frames one at a time under a
 /// send lock in the connection's encoding.
 /// </summary>
-internal sealed class SyncSession : ISessionPeer, IDisposable
+internal sealed class SyncSession : ISessionPeer, ITimedSession, IDisposable
 {
     private readonly WebSocket _socket;
     private readonly SessionServices _services;
@@ -87,7 +87,6 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
     {
         var token = _closing.Token;
         Task pump = Task.CompletedTask;
-        Task timer = Task.CompletedTask;
         try
         {
             if (!await HelloAsync(token))
@@ -95,7 +94,8 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
                 return;
             }
             pump = _stream.StartPump(token);
-            timer = Task.Run(() => TimerAsync(token), CancellationToken.None);
+            _lastTick = _time.GetTimestamp();
+            _services.Timer.Add(this);
             if (_caller?.Expires is { } expires)
             {
                 _ = ExpireAsync(expires, token);
@@ -127,7 +127,8 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
             }
             await _closing.CancelAsync();
             _stream.Complete();
-            await Task.WhenAll(Quietly(pump), Quietly(timer));
+            _services.Timer.Remove(this);
+            await Quietly(pump);
             _socket.Abort();
             Dispose();
         }
@@ -265,33 +266,47 @@ internal sealed class SyncSession : ISessionPeer, IDisposable
             || (wire != 0 && _time.GetElapsedTime(wire) > _options.FrameTimeout);
     }
 
-    private async Task TimerAsync(CancellationToken cancellationToken)
+    /// <summary>When the last heartbeat tick was queued (the shared timer's).</summary>
+    private long _lastTick;
+
+    /// <inheritdoc />
+    public bool OnTick()
     {
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks,
-            Math.Min(_options.HeartbeatInterval.Ticks, _options.IdleTimeout.Ticks / 4)));
-        using var timer = new PeriodicTimer(period, _time);
-        var lastTick = _time.GetTimestamp();
-        while (await timer.WaitForNextTickAsync(cancellationToken))
+        if (_closing.IsCancellationRequested || Volatile.Read(ref _closeStarted) != 0)
         {
-            if (FrameOverdue())
-            {
-                Log.SessionClosed(_logger, Id, "frame timeout");
-                await this.ReplyErrorAsync(default, ErrorCodes.FrameTimeout, $"A frame must arrive whole within {_options.FrameTimeout.TotalSeconds} s.", cancellationToken);
-                await CloseAsync(CloseCodes.FrameTimeout, ErrorCodes.FrameTimeout.Code);
-                return;
-            }
-            if (_time.GetElapsedTime(_reader.LastReceived) > _options.IdleTimeout)
-            {
-                Log.SessionClosed(_logger, Id, "idle timeout");
-                await CloseAsync(CloseCodes.IdleTimeout, ErrorCodes.IdleTimeout.Code);
-                return;
-            }
-            if (_time.GetElapsedTime(lastTick) >= _options.HeartbeatInterval)
-            {
-                lastTick = _time.GetTimestamp();
-                _stream.Enqueue(new TickCommand(_services.FanOut.Head));
-            }
+            return false;
         }
+        if (FrameOverdue())
+        {
+            Log.SessionClosed(_logger, Id, "frame timeout");
+            _ = FrameTimeoutAsync();
+            return false;
+        }
+        if (_time.GetElapsedTime(_reader.LastReceived) > _options.IdleTimeout)
+        {
+            Log.SessionClosed(_logger, Id, "idle timeout");
+            _ = CloseAsync(CloseCodes.IdleTimeout, ErrorCodes.IdleTimeout.Code);
+            return false;
+        }
+        if (_time.GetElapsedTime(_lastTick) >= _options.HeartbeatInterval)
+        {
+            _lastTick = _time.GetTimestamp();
+            _stream.Enqueue(new TickCommand(_services.FanOut.Head));
+        }
+        return true;
+    }
+
+    private async Task FrameTimeoutAsync()
+    {
+        try
+        {
+            await this.ReplyErrorAsync(default, ErrorCodes.FrameTimeout, $"A frame must arrive whole within {_options.FrameTimeout.TotalSeconds} s.", _closing.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // closing anyway
+        }
+        await CloseAsync(CloseCodes.FrameTimeout, ErrorCodes.FrameTimeout.Code);
     }
 
     /// <summary>Reads one whole message; null when the connection closed (or was closed for a bad frame).</summary>
