@@ -114,10 +114,10 @@ internal sealed class FanOut : ICommitObserver
     /// </summary>
     private static void Deliver(List<IChangeListener> woken)
     {
-        var lanes = Math.Clamp(woken.Count / MinimumPerLane, 1, Environment.ProcessorCount);
-        var share = (woken.Count + lanes - 1) / lanes;
         var all = woken.ToArray();
-        for (var from = 0; from < woken.Count; from += share)
+        var lanes = Math.Clamp(all.Length / MinimumPerLane, 1, Environment.ProcessorCount);
+        var share = (all.Length + lanes - 1) / lanes;
+        for (var from = 0; from < all.Length; from += share)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static lane =>
             {

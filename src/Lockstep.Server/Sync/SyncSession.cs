@@ -11,8 +11,8 @@ namespace Lockstep.Server;
 /// <see cref="HelloHandshake"/> judges the first, the <see cref="RequestDispatcher"/> answers or hands on every
 /// request after it, and the <see cref="SessionStream"/>'s pump sends the connection's stream (snapshots, changes,
 /// positions) in seq order from its bounded <see cref="StreamInbox"/>. The session runs the receive loop and its
-/// checks on the server's one <see cref="SessionTimer"/> (idle and frame timeouts, heartbeat ticks), and sends replies and stream frames one at a time under a
-/// send lock in the connection's encoding.
+/// checks on the server's one <see cref="SessionTimer"/> (idle and frame timeouts, heartbeat ticks), and sends
+/// replies and stream frames one at a time under a send lock in the connection's encoding.
 /// </summary>
 internal sealed class SyncSession : ISessionPeer, ITimedSession, IDisposable
 {
@@ -199,10 +199,14 @@ internal sealed class SyncSession : ISessionPeer, ITimedSession, IDisposable
     public IFrameCodec Codec => _codec;
 
     /// <inheritdoc />
-    public ValueTask SendSharedAsync(SharedFrame frame, string sub, CancellationToken cancellationToken) => EncodeAndSendAsync(frame, sub, cancellationToken);
+    public ValueTask SendSharedAsync(SharedFrame frame, string sub, CancellationToken cancellationToken) =>
+        EncodeAndSendAsync((frame, sub), static (buffer, shared) => buffer.Encode(shared.frame, shared.sub), cancellationToken);
 
     /// <summary>Encodes a frame in the connection's one send buffer and sends it, both under the send lock; the buffer goes back to the pool after.</summary>
-    private async ValueTask EncodeAndSendAsync(Frame frame, CancellationToken cancellationToken)
+    private ValueTask EncodeAndSendAsync(Frame frame, CancellationToken cancellationToken) =>
+        EncodeAndSendAsync(frame, static (buffer, f) => buffer.Encode(f), cancellationToken);
+
+    private async ValueTask EncodeAndSendAsync<T>(T frame, Func<FrameBuffer, T, ReadOnlyMemory<byte>> encode, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken);
         try
@@ -210,21 +214,7 @@ internal sealed class SyncSession : ISessionPeer, ITimedSession, IDisposable
             // No token for the send itself: a cancellable send takes the WebSocket's slow path (a registration and
             // a state machine per frame); a send stuck on a reader that stopped reading ends when the session
             // aborts the socket (_closing, registered in the constructor), as a cancelled send would.
-            await _socket.SendAsync(_sendBuffer.Encode(frame), MessageType, endOfMessage: true, CancellationToken.None);
-        }
-        finally
-        {
-            _sendBuffer.Release();
-            _sendLock.Release();
-        }
-    }
-
-    private async ValueTask EncodeAndSendAsync(SharedFrame frame, string sub, CancellationToken cancellationToken)
-    {
-        await _sendLock.WaitAsync(cancellationToken);
-        try
-        {
-            await _socket.SendAsync(_sendBuffer.Encode(frame, sub), MessageType, endOfMessage: true, CancellationToken.None);
+            await _socket.SendAsync(encode(_sendBuffer, frame), MessageType, endOfMessage: true, CancellationToken.None);
         }
         finally
         {
