@@ -25,9 +25,6 @@ public sealed class SharedFrame
     /// <summary>The encoding the bytes are in.</summary>
     public IFrameCodec Codec { get; }
 
-    /// <summary>The frame's size with an empty subscription id.</summary>
-    public int Length => _bytes.Length - _subLength;
-
     /// <summary>
     /// Encodes <paramref name="frame"/> (a <see cref="ChangeFrame"/> or <see cref="RemovedFrame"/>; its <c>Sub</c> is
     /// ignored) for sharing. Both encodings write the subscription id right after the frame's type, as a string.
